@@ -1,0 +1,203 @@
+"""The Feed Hub app: Starlette over a psycopg pool whose multi-host DSN follows the primary.
+
+Settings come from the environment: FEEDHUB_DSN (a libpq multi-host DSN with
+target_session_attrs=read-write), FEEDHUB_APP (this instance's name) and FEEDHUB_REGION.
+Every answer carries `X-Served-By`, so probes can tell which region served them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from pydantic import BaseModel, Field, ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+class NewItem(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field("", max_length=10_000)
+    tenant: str = Field("default", min_length=1, max_length=64)
+
+
+class LedgerWrite(BaseModel):
+    writer: str = Field(min_length=1, max_length=64)
+    seq: int = Field(ge=0)
+
+
+class Unavailable(Exception):
+    """The database could not serve the request."""
+
+
+def create_app() -> Starlette:
+    dsn = os.environ["FEEDHUB_DSN"]
+    served_by = os.environ.get("FEEDHUB_APP", "app")
+    region = os.environ.get("FEEDHUB_REGION", "")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool = AsyncConnectionPool(
+            dsn, min_size=2, max_size=8, timeout=2.0, open=False,
+            check=AsyncConnectionPool.check_connection,  # drop connections a failover broke
+            kwargs={"autocommit": True, "row_factory": dict_row},
+        )
+        await pool.open(wait=False)
+        app.state.pool = pool
+        yield
+        await pool.close(timeout=2.0)
+
+    app = Starlette(routes=ROUTES, lifespan=lifespan, exception_handlers=ERROR_HANDLERS)
+    app.state.served_by = served_by
+    app.state.region = region
+    app.add_middleware(_ServedBy, served_by=served_by)
+    return app
+
+
+class _ServedBy:
+    """Pure ASGI middleware that stamps the serving app on every response."""
+
+    def __init__(self, app: Any, served_by: str) -> None:
+        self.app = app
+        self.header = (b"x-served-by", served_by.encode())
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        async def stamped(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append(self.header)
+            await send(message)
+
+        await self.app(scope, receive, stamped)
+
+
+@asynccontextmanager
+async def _connection(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
+    pool: AsyncConnectionPool = request.app.state.pool
+    try:
+        async with pool.connection() as conn:
+            try:
+                yield conn
+            except psycopg.errors.ReadOnlySqlTransaction:
+                await conn.close()  # a demoted primary: never hand this connection out again
+                raise
+    except (psycopg.Error, PoolTimeout) as exc:
+        raise Unavailable(f"{type(exc).__name__}: {exc}".strip()) from exc
+
+
+async def _json_body(request: Request, model: type[BaseModel]) -> Any:
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise _BadRequest(exc.errors(include_url=False, include_context=False)) from exc
+
+
+class _BadRequest(Exception):
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("invalid request body")
+        self.errors = errors
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+async def healthz(request: Request) -> JSONResponse:
+    async with _connection(request) as conn:
+        await conn.execute(
+            "INSERT INTO heartbeat (app, beat_at) VALUES (%s, clock_timestamp()) "
+            "ON CONFLICT (app) DO UPDATE SET beat_at = excluded.beat_at",
+            (request.app.state.served_by,),
+        )
+    state = request.app.state
+    return JSONResponse({"status": "ok", "app": state.served_by, "region": state.region})
+
+
+async def create_item(request: Request) -> JSONResponse:
+    item = await _json_body(request, NewItem)
+    async with _connection(request) as conn:
+        cursor = await conn.execute(
+            "INSERT INTO items (tenant, title, body) VALUES (%s, %s, %s) RETURNING *",
+            (item.tenant, item.title, item.body),
+        )
+        row = await cursor.fetchone()
+    return JSONResponse(_jsonable(row), status_code=201)
+
+
+async def get_item(request: Request) -> JSONResponse:
+    async with _connection(request) as conn:
+        cursor = await conn.execute(
+            "SELECT * FROM items WHERE id = %s", (request.path_params["item_id"],)
+        )
+        row = await cursor.fetchone()
+    if row is None:
+        return JSONResponse({"error": "no such item"}, status_code=404)
+    return JSONResponse(_jsonable(row))
+
+
+async def feed(request: Request) -> JSONResponse:
+    try:
+        limit = min(max(int(request.query_params.get("limit", "20")), 1), 100)
+    except ValueError:
+        return JSONResponse({"error": "limit must be a whole number"}, status_code=422)
+    tenant = request.query_params.get("tenant")
+    query = "SELECT * FROM items {} ORDER BY created_at DESC LIMIT %s"
+    where, params = ("WHERE tenant = %s", (tenant, limit)) if tenant else ("", (limit,))
+    async with _connection(request) as conn:
+        cursor = await conn.execute(query.format(where), params)
+        rows = await cursor.fetchall()
+    return JSONResponse({"items": [_jsonable(row) for row in rows]})
+
+
+async def ledger_write(request: Request) -> JSONResponse:
+    """Insert one ledger row; the answer is sent only after COMMIT (autocommit)."""
+    write = await _json_body(request, LedgerWrite)
+    async with _connection(request) as conn:
+        cursor = await conn.execute(
+            "INSERT INTO ledger (writer, seq) VALUES (%s, %s) "
+            "ON CONFLICT DO NOTHING RETURNING written_at",
+            (write.writer, write.seq),
+        )
+        row = await cursor.fetchone()
+    created = row is not None
+    body = {"writer": write.writer, "seq": write.seq, "created": created}
+    if created:
+        body["written_at"] = row["written_at"].isoformat()
+    return JSONResponse(body, status_code=201 if created else 200)
+
+
+async def ledger_read(request: Request) -> JSONResponse:
+    writer = request.path_params["writer"]
+    async with _connection(request) as conn:
+        cursor = await conn.execute(
+            "SELECT seq FROM ledger WHERE writer = %s ORDER BY seq", (writer,)
+        )
+        seqs = [row["seq"] for row in await cursor.fetchall()]
+    return JSONResponse({"writer": writer, "seqs": seqs})
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"error": "database unavailable", "detail": str(exc)}, status_code=503)
+
+
+async def _bad_request(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, _BadRequest)
+    return JSONResponse({"error": "invalid request body", "detail": exc.errors}, status_code=422)
+
+
+ROUTES = [
+    Route("/healthz", healthz),
+    Route("/api/items", create_item, methods=["POST"]),
+    Route("/api/items/{item_id:int}", get_item),
+    Route("/api/feed", feed),
+    Route("/api/ledger", ledger_write, methods=["POST"]),
+    Route("/api/ledger/{writer}", ledger_read),
+]
+ERROR_HANDLERS = {Unavailable: _unavailable, _BadRequest: _bad_request}

@@ -1,0 +1,131 @@
+"""The drillkit command line."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from drillkit import __version__
+from drillkit.errors import DrillkitError
+from drillkit.sandbox.config import DEFAULT_STATE_DIR, load_config
+from drillkit.sandbox.supervisor import Sandbox, SandboxStatus
+
+app = typer.Typer(
+    help="Chaos and disaster-recovery drills for InteliFeed Hub, measured from the user's side.\n\n"
+    "Exit codes: 0 pass, 1 objective breached (or unhealthy), 2 invalid input, 3 aborted.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+sandbox_app = typer.Typer(
+    help="The embedded staging sandbox: etcd, two Patroni/PostgreSQL members, two Feed Hub apps "
+    "and a Caddy load balancer, all real servers on loopback.",
+    no_args_is_help=True,
+)
+app.add_typer(sandbox_app, name="sandbox")
+
+out = Console()
+err = Console(stderr=True)
+
+StateDir = Annotated[
+    Path,
+    typer.Option(
+        "--state-dir", envvar="DRILLKIT_SANDBOX_DIR",
+        help="Where the sandbox keeps its data, logs, pid files and settings.",
+    ),
+]
+
+
+def _progress() -> Callable[[str], None]:
+    started = time.monotonic()
+
+    def report(message: str) -> None:
+        err.print(f"[dim]{time.monotonic() - started:6.1f}s[/] {message}")
+
+    return report
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(f"drillkit {__version__}")
+        raise typer.Exit(0)
+
+
+@sandbox_app.command("up")
+def sandbox_up(
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="YAML file with sandbox settings (ports, timings …)."),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds each part may take to get healthy.")] = 60.0,
+) -> None:
+    """Start every part that does not run and wait until all are healthy (idempotent)."""
+    settings = load_config(state_dir.absolute(), config)
+    started = time.monotonic()
+    status = Sandbox(config=settings, report=_progress(), start_timeout_s=timeout).up()
+    _print_status(status)
+    err.print(f"sandbox up in {time.monotonic() - started:.1f} s; endpoint {status.endpoint}")
+
+
+@sandbox_app.command("down")
+def sandbox_down(
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    purge: Annotated[bool, typer.Option(help="Also delete data and logs.")] = False,
+) -> None:
+    """Stop every part the sandbox started; nothing keeps running."""
+    settings = load_config(state_dir.absolute())
+    Sandbox(config=settings, report=_progress()).down(purge=purge)
+    err.print("sandbox down")
+
+
+@sandbox_app.command("status")
+def sandbox_status(
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """Show each part: pid, address, role and health. Exit 0 only when all are healthy."""
+    status = Sandbox(config=load_config(state_dir.absolute())).status()
+    if as_json:
+        out.print_json(json.dumps(status.to_dict()))
+    else:
+        _print_status(status)
+    raise typer.Exit(0 if status.healthy else 1)
+
+
+def _print_status(status: SandboxStatus) -> None:
+    table = Table(title=f"sandbox {status.endpoint}  ({status.state_dir})", title_justify="left")
+    for column in ("part", "region", "address", "pid", "role", "health", "detail"):
+        table.add_column(column)
+    for part in status.parts:
+        health = "[green]healthy[/]" if part.healthy else "[red]down[/]"
+        table.add_row(part.name, part.region, f"{part.address}:{part.port}",
+                      str(part.pid or "-"), part.role or "", health, part.detail)
+    out.print(table)
+    timings = ", ".join(f"{key} {value}s" for key, value in status.patroni.items())
+    out.print(f"Patroni timings: {timings}")
+
+
+def main() -> None:
+    try:
+        app()
+    except DrillkitError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise SystemExit(3) from None
+
+
+if __name__ == "__main__":
+    main()

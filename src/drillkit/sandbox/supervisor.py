@@ -1,0 +1,249 @@
+"""Bring the sandbox up, report its state, and take it down again, leaving nothing behind."""
+
+from __future__ import annotations
+
+import pwd
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psycopg
+
+from drillkit.app import schema
+from drillkit.errors import SandboxError
+from drillkit.sandbox import caddy, etcd, feedhub, patroni, processes, service_user
+from drillkit.sandbox.config import SandboxConfig
+from drillkit.sandbox.topology import Credentials, Kind, Part, Paths, of_kind, parts
+
+POLL_S = 0.25
+
+
+@dataclass
+class PartStatus:
+    name: str
+    kind: str
+    region: str
+    address: str
+    port: int
+    pid: int | None
+    running: bool
+    healthy: bool
+    role: str | None = None  # leader / replica, for database members
+    detail: str = ""
+
+
+@dataclass
+class SandboxStatus:
+    state_dir: str
+    endpoint: str
+    parts: list[PartStatus]
+    patroni: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def healthy(self) -> bool:
+        return all(part.healthy for part in self.parts)
+
+    @property
+    def running(self) -> bool:
+        return any(part.running for part in self.parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "healthy": self.healthy}
+
+
+class Sandbox:
+    """The composition root of the embedded staging stack."""
+
+    def __init__(
+        self, *, config: SandboxConfig, report: Callable[[str], None] = lambda message: None,
+        start_timeout_s: float = 60.0,
+    ) -> None:
+        self.config = config
+        self.paths = Paths(config.state_dir)
+        self.report = report
+        self.start_timeout_s = start_timeout_s
+        self.python = sys.executable
+
+    # -- up ------------------------------------------------------------------------------------
+
+    def up(self) -> SandboxStatus:
+        """Start whatever is not running and wait until every part is healthy."""
+        self.config.save()
+        creds = Credentials.load_or_create(self.paths.credentials)
+        user = self._prepare_service_user()
+        try:
+            self._start_etcd()
+            self._start_database(creds, user)
+            self._start_front(creds)
+        except BaseException:
+            self.report("start failed: stopping what runs (logs stay in the state dir)")
+            self.down()
+            raise
+        return self.status()
+
+    def _prepare_service_user(self) -> pwd.struct_passwd | None:
+        """Under root, the unprivileged user that runs Patroni and PostgreSQL."""
+        if not service_user.running_as_root():
+            return None
+        user = service_user.ensure_user(self.config.service_user)
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        homes = [self.paths.home(member) for member in of_kind(self.config, Kind.POSTGRES)]
+        service_user.grant_python_access([*homes, patroni.bin_dir()])
+        return user
+
+    def _start_etcd(self) -> None:
+        (part,) = of_kind(self.config, Kind.ETCD)
+        self._ensure_started(part, etcd.launch(self.config, self.paths, part))
+        self._wait(part, "healthy", lambda: etcd.healthy(part))
+
+    def _start_database(self, creds: Credentials, user: pwd.struct_passwd | None) -> None:
+        first, *others = of_kind(self.config, Kind.POSTGRES)
+        self._start_member(first, creds, user)
+        self._wait(first, "the leader or a replica", lambda: self._leader() is not None)
+        self._create_database(creds)
+        for member in others:
+            self._start_member(member, creds, user)
+
+    def _start_member(self, member: Part, creds: Credentials, user: pwd.struct_passwd | None) -> None:
+        if processes.running(self.paths.pid_file(member)):
+            return
+        config_file = patroni.write_config(self.config, self.paths, member, creds)
+        if user:
+            service_user.give_to(config_file.parent, user)
+            service_user.give_to(config_file, user)
+        run_as = user.pw_name if user else None
+        launch = patroni.launch(self.config, self.paths, member, self.python, run_as)
+        self._ensure_started(member, launch)
+
+    def _leader(self) -> Part | None:
+        for member in of_kind(self.config, Kind.POSTGRES):
+            if patroni.is_leader(patroni.member_state(self.config, member)):
+                return member
+        return None
+
+    def _create_database(self, creds: Credentials) -> None:
+        self.report("creating the Feed Hub database")
+        deadline = time.monotonic() + self.start_timeout_s
+        while True:
+            leader = self._leader()
+            try:
+                if leader is None:
+                    raise SandboxError("no database leader")
+                address = f"host={leader.address} port={leader.port} connect_timeout=2"
+                schema.create_database(
+                    f"{address} dbname=postgres user=postgres password={creds.superuser}",
+                    database=patroni.DATABASE, owner=patroni.APP_ROLE, password=creds.app,
+                )
+                schema.create_tables(
+                    f"{address} dbname={patroni.DATABASE} user={patroni.APP_ROLE} password={creds.app}"
+                )
+                return
+            except (psycopg.Error, SandboxError) as exc:
+                if time.monotonic() > deadline:
+                    raise SandboxError(f"cannot create the Feed Hub database: {exc}") from exc
+                time.sleep(1.0)
+
+    def _start_front(self, creds: Credentials) -> None:
+        apps = of_kind(self.config, Kind.APP)
+        (lb,) = of_kind(self.config, Kind.LB)
+        for app in apps:
+            self._ensure_started(app, feedhub.launch(self.config, self.paths, app, creds, self.python))
+        self._ensure_started(lb, caddy.launch(self.config, self.paths, lb))
+        for member in of_kind(self.config, Kind.POSTGRES):
+            self._wait(member, "leader or streaming replica", lambda m=member: self._member_ok(m))
+        for part in [*apps, lb]:
+            self._wait(part, "healthy", lambda p=part: feedhub.healthy(p))
+
+    def _member_ok(self, member: Part) -> bool:
+        state = patroni.member_state(self.config, member)
+        return patroni.is_leader(state) or patroni.is_streaming_replica(state)
+
+    def _ensure_started(self, part: Part, launch: processes.Launch) -> None:
+        if processes.running(self.paths.pid_file(part)):
+            return
+        self.report(f"starting {part.name} on {part.address}:{part.port}")
+        processes.start(launch, self.paths.pid_file(part))
+
+    def _wait(self, part: Part, what: str, check: Callable[[], bool]) -> None:
+        self.report(f"waiting for {part.name} to be {what}")
+        deadline = time.monotonic() + self.start_timeout_s
+        while not check():
+            if not processes.running(self.paths.pid_file(part)):
+                self._fail(part, "exited while starting")
+            if time.monotonic() > deadline:
+                self._fail(part, f"was not {what} within {self.start_timeout_s:.0f} s")
+            time.sleep(POLL_S)
+
+    def _fail(self, part: Part, reason: str) -> None:
+        log = self.paths.log(part)
+        raise SandboxError(f"{part.name} {reason}. Last lines of {log}:\n{processes.log_tail(log)}")
+
+    # -- parts, one at a time ------------------------------------------------------------------
+
+    def stop_part(self, part: Part, grace_s: float = 30.0) -> None:
+        processes.stop(self.paths.pid_file(part), grace_s)
+        if part.kind is Kind.POSTGRES:
+            patroni.stop_orphaned_postmaster(self.paths, part)
+
+    # -- down ----------------------------------------------------------------------------------
+
+    def down(self, purge: bool = False) -> None:
+        """Stop every part, front to back, replicas before the leader, etcd last."""
+        for part in self._stop_order():
+            if processes.running(self.paths.pid_file(part)) or part.kind is Kind.POSTGRES:
+                self.report(f"stopping {part.name}")
+            self.stop_part(part)
+        if purge and self.paths.root.exists():
+            self.report(f"removing {self.paths.root}")
+            shutil.rmtree(self.paths.root)
+
+    def _stop_order(self) -> list[Part]:
+        leader = self._leader()
+        members = sorted(of_kind(self.config, Kind.POSTGRES), key=lambda m: m == leader)
+        return [
+            *of_kind(self.config, Kind.LB), *of_kind(self.config, Kind.APP),
+            *members, *of_kind(self.config, Kind.ETCD),
+        ]
+
+    # -- status --------------------------------------------------------------------------------
+
+    def status(self) -> SandboxStatus:
+        (lb,) = of_kind(self.config, Kind.LB)
+        timings = self.config.patroni
+        return SandboxStatus(
+            state_dir=str(self.paths.root),
+            endpoint=lb.url,
+            parts=[self._part_status(part) for part in parts(self.config)],
+            patroni={"ttl": timings.ttl, "loop_wait": timings.loop_wait,
+                     "retry_timeout": timings.retry_timeout},
+        )
+
+    def _part_status(self, part: Part) -> PartStatus:
+        proc = processes.running(self.paths.pid_file(part))
+        status = PartStatus(
+            name=part.name, kind=part.kind.value, region=part.region, address=part.address,
+            port=part.port, pid=proc.pid if proc else None, running=proc is not None,
+            healthy=False,
+        )
+        if proc is None:
+            status.detail = "not running"
+            return status
+        if part.kind is Kind.POSTGRES:
+            self._describe_member(part, status)
+        elif part.kind is Kind.ETCD:
+            status.healthy = etcd.healthy(part)
+        else:
+            status.healthy = feedhub.healthy(part)
+        return status
+
+    def _describe_member(self, member: Part, status: PartStatus) -> None:
+        state = patroni.member_state(self.config, member)
+        if state is None:
+            status.detail = "Patroni API does not answer"
+            return
+        status.role = "leader" if patroni.is_leader(state) else state.get("role")
+        status.healthy = patroni.is_leader(state) or patroni.is_streaming_replica(state)
+        status.detail = state.get("replication_state") or state.get("state", "")

@@ -1,0 +1,70 @@
+"""One real sandbox per test session, on ports of its own so that a developer's sandbox may run beside it.
+
+The sandbox is driven through the real CLI (`python -m drillkit`), the way SREs and CI drive it, and
+is always taken down at the end, even when a test fails.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+TEST_PORTS = {
+    "etcd_client": 12379, "etcd_peer": 12380, "postgres": 15432, "patroni_api": 18008,
+    "app": 18000, "lb": 18080, "lb_admin": 12019,
+}
+
+
+def drillkit(*args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "drillkit", *args],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"drillkit {' '.join(args)} exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
+
+
+class SandboxHandle:
+    """The session's sandbox, as the tests see it from outside."""
+
+    def __init__(self, state_dir: Path, config_file: Path) -> None:
+        self.state_dir = state_dir
+        self.config_file = config_file
+        self.endpoint = f"http://127.0.0.1:{TEST_PORTS['lb']}"
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return drillkit(*args, "--state-dir", str(self.state_dir), check=check)
+
+    def up(self) -> subprocess.CompletedProcess:
+        return self.cli("sandbox", "up", "--config", str(self.config_file))
+
+    def down(self) -> subprocess.CompletedProcess:
+        return self.cli("sandbox", "down")
+
+    def status(self) -> dict:
+        return json.loads(self.cli("sandbox", "status", "--json", check=False).stdout)
+
+    def part(self, name: str) -> dict:
+        return next(part for part in self.status()["parts"] if part["name"] == name)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory):
+    state_dir = tmp_path_factory.mktemp("sandbox")
+    config_file = state_dir.parent / "sandbox-test.yaml"
+    config_file.write_text(yaml.safe_dump({"ports": TEST_PORTS}))
+    handle = SandboxHandle(state_dir, config_file)
+    try:
+        handle.up()
+        yield handle
+    finally:
+        handle.down()

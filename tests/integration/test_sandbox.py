@@ -1,0 +1,159 @@
+"""The embedded staging sandbox: real etcd, Patroni/PostgreSQL, Feed Hub apps and Caddy."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+
+import httpx
+import psutil
+import pytest
+
+from .conftest import TEST_PORTS
+
+
+def test_every_part_is_up_and_healthy(sandbox):
+    status = sandbox.status()
+    assert status["healthy"], status
+    assert [part["name"] for part in status["parts"]] == ["etcd", "pg-a", "pg-b", "app-a", "app-b", "lb"]
+    assert all(part["pid"] for part in status["parts"])
+
+
+def test_patroni_reports_one_leader_and_one_streaming_replica(sandbox):
+    members = {part["name"]: part for part in sandbox.status()["parts"] if part["kind"] == "postgres"}
+    roles = sorted(member["role"] for member in members.values())
+    assert roles == ["leader", "replica"]
+    replica = next(member for member in members.values() if member["role"] == "replica")
+    assert replica["detail"] == "streaming"
+    cluster = httpx.get(f"http://127.0.10.1:{TEST_PORTS['patroni_api']}/cluster", timeout=2).json()
+    assert len(cluster["members"]) == 2
+
+
+def test_postgres_runs_as_the_unprivileged_service_user(sandbox):
+    leader = next(part for part in sandbox.status()["parts"] if part["role"] == "leader")
+    patroni_user = psutil.Process(leader["pid"]).username()
+    if os.geteuid() == 0:
+        assert patroni_user == "drillkit"
+    postmasters = [p for p in psutil.process_iter(["name", "username", "cmdline"])
+                   if p.info["name"] == "postgres" and str(sandbox.state_dir) in " ".join(p.info["cmdline"] or [])]
+    assert postmasters, "no postgres process runs from the sandbox's data dirs"
+    assert {p.info["username"] for p in postmasters} == {patroni_user}
+
+
+def test_a_write_through_the_load_balancer_reads_back(sandbox):
+    title = f"drill-{uuid.uuid4()}"
+    with httpx.Client(base_url=sandbox.endpoint, timeout=5) as client:
+        created = client.post("/api/items", json={"title": title, "tenant": "acme"})
+        assert created.status_code == 201, created.text
+        item_id = created.json()["id"]
+        read = client.get(f"/api/items/{item_id}")
+        assert read.status_code == 200
+        assert read.json()["title"] == title
+        feed = client.get("/api/feed", params={"tenant": "acme"}).json()["items"]
+        assert title in [item["title"] for item in feed]
+
+
+def test_ledger_acknowledges_each_write_once_and_lists_them(sandbox):
+    writer = f"w-{uuid.uuid4().hex[:8]}"
+    with httpx.Client(base_url=sandbox.endpoint, timeout=5) as client:
+        for seq in range(5):
+            assert client.post("/api/ledger", json={"writer": writer, "seq": seq}).status_code == 201
+        again = client.post("/api/ledger", json={"writer": writer, "seq": 3})
+        assert again.status_code == 200 and again.json()["created"] is False
+        assert client.get(f"/api/ledger/{writer}").json()["seqs"] == [0, 1, 2, 3, 4]
+
+
+def test_bad_request_bodies_get_422_not_a_server_error(sandbox):
+    response = httpx.post(f"{sandbox.endpoint}/api/items", json={"body": "no title"}, timeout=5)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["title"]
+
+
+def test_both_regions_serve_traffic_through_the_load_balancer(sandbox):
+    with httpx.Client(base_url=sandbox.endpoint, timeout=5) as client:
+        served_by = {client.get("/api/feed").headers["x-served-by"] for _ in range(20)}
+    assert served_by == {"app-a", "app-b"}
+
+
+def test_with_app_a_killed_the_load_balancer_serves_every_request_from_app_b(sandbox):
+    app_a = sandbox.part("app-a")
+    os.killpg(app_a["pid"], signal.SIGKILL)
+    try:
+        _wait_until(lambda: not sandbox.part("app-a")["running"], timeout_s=10)
+        with httpx.Client(base_url=sandbox.endpoint, timeout=5) as client:
+            answers = [client.get("/api/feed") for _ in range(50)]
+        assert [r.status_code for r in answers] == [200] * 50
+        assert {r.headers["x-served-by"] for r in answers} == {"app-b"}
+    finally:
+        sandbox.up()  # brings app-a back: up starts exactly what does not run
+    assert sandbox.part("app-a")["healthy"]
+
+
+def test_up_is_idempotent_and_keeps_running_processes(sandbox):
+    before = {part["name"]: part["pid"] for part in sandbox.status()["parts"]}
+    sandbox.up()
+    after = {part["name"]: part["pid"] for part in sandbox.status()["parts"]}
+    assert after == before
+
+
+def test_down_leaves_no_process_or_port_behind_and_up_brings_the_data_back(sandbox):
+    with httpx.Client(base_url=sandbox.endpoint, timeout=5) as client:
+        item_id = client.post("/api/items", json={"title": "survives a restart"}).json()["id"]
+    pids = [part["pid"] for part in sandbox.status()["parts"]]
+
+    sandbox.down()
+
+    assert not [pid for pid in pids if psutil.pid_exists(pid) and _not_zombie(pid)]
+    assert not _sandbox_processes(sandbox.state_dir)
+    assert not _listening_ports(set(TEST_PORTS.values()))
+    status = sandbox.status()
+    assert not any(part["running"] for part in status["parts"])
+
+    sandbox.up()
+    with httpx.Client(base_url=sandbox.endpoint, timeout=5) as client:
+        assert client.get(f"/api/items/{item_id}").json()["title"] == "survives a restart"
+
+
+def test_status_exits_non_zero_while_a_part_is_down(sandbox):
+    os.killpg(sandbox.part("app-b")["pid"], signal.SIGKILL)
+    try:
+        _wait_until(lambda: not sandbox.part("app-b")["running"], timeout_s=10)
+        result = sandbox.cli("sandbox", "status", check=False)
+        assert result.returncode == 1
+        assert "not running" in result.stdout
+    finally:
+        sandbox.up()
+
+
+def _wait_until(check, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout_s} s")
+        time.sleep(0.2)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _sandbox_processes(state_dir) -> list[str]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if str(state_dir) in cmdline:
+            found.append(f"{proc.pid} {cmdline}")
+    return found
+
+
+def _listening_ports(ports: set[int]) -> list[str]:
+    return [
+        f"{conn.laddr.ip}:{conn.laddr.port} (pid {conn.pid})"
+        for conn in psutil.net_connections(kind="inet")
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port in ports
+    ]
