@@ -31,18 +31,19 @@ def test_patroni_reports_one_leader_and_one_streaming_replica(sandbox):
     assert len(cluster["members"]) == 2
 
 
-def test_postgres_runs_as_the_unprivileged_service_user(sandbox):
-    leader = next(part for part in sandbox.status()["parts"] if part["role"] == "leader")
-    patroni_user = psutil.Process(leader["pid"]).username()
-    if os.geteuid() == 0:
-        assert patroni_user == "drillkit"
+def test_under_root_each_database_member_and_app_runs_as_its_own_unprivileged_user(sandbox):
+    def expected_user(name: str) -> str:
+        return f"drillkit-{name}" if os.geteuid() == 0 else psutil.Process().username()
+
+    for part in sandbox.status()["parts"]:
+        if part["kind"] in ("postgres", "app"):
+            assert psutil.Process(part["pid"]).username() == expected_user(part["name"])
     postmasters = [
         proc for proc in psutil.process_iter(["name", "username", "cmdline"])
         if proc.info["name"] == "postgres"
         and str(sandbox.state_dir) in " ".join(proc.info["cmdline"] or [])
     ]
-    assert postmasters, "no postgres process runs from the sandbox's data dirs"
-    assert {proc.info["username"] for proc in postmasters} == {patroni_user}
+    assert {proc.info["username"] for proc in postmasters} == {expected_user("pg-a"), expected_user("pg-b")}
 
 
 def test_a_write_through_the_load_balancer_reads_back(sandbox):

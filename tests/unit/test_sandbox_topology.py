@@ -43,7 +43,8 @@ def test_patroni_config_carries_the_timings_and_the_members_own_address(tmp_path
 
 def test_patroni_config_file_is_private_to_its_owner(tmp_path):
     config = SandboxConfig(state_dir=tmp_path)
-    written = patroni.write_config(config, Paths(tmp_path), named(config, "pg-a"), Credentials("s", "r", "w", "a"))
+    creds = Credentials("s", "r", "w", "a")
+    written = patroni.write_config(config, Paths(tmp_path), named(config, "pg-a"), creds)
     assert stat.S_IMODE(written.stat().st_mode) == 0o600
     assert stat.S_IMODE(written.parent.stat().st_mode) == 0o700
 

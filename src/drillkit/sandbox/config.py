@@ -70,8 +70,9 @@ class SandboxConfig(_Strict):
     lb_checks: LoadBalancerChecks = LoadBalancerChecks()
     scope: str = Field("feedhub", pattern=r"^[a-z][a-z0-9-]*$", description="Patroni cluster name")
     service_user: str = Field(
-        "drillkit", pattern=r"^[a-z_][a-z0-9_-]*$",
-        description="unprivileged user that runs Patroni and PostgreSQL when drillkit runs as root",
+        "drillkit", pattern=r"^[a-z_][a-z0-9_-]{0,20}$",
+        description="prefix of the unprivileged users (drillkit-pg-a …) that run the database "
+        "members and apps when drillkit runs as root",
     )
 
     @field_validator("witness", "lb_address")

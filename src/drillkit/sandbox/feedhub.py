@@ -24,7 +24,9 @@ def dsn(config: SandboxConfig, app: Part, creds: Credentials) -> str:
     )
 
 
-def launch(config: SandboxConfig, paths: Paths, app: Part, creds: Credentials, python: str):
+def launch(
+    config: SandboxConfig, paths: Paths, app: Part, creds: Credentials, python: str, user: str | None
+) -> processes.Launch:
     home = paths.home(app)
     home.mkdir(parents=True, exist_ok=True)
     argv = [
@@ -39,7 +41,7 @@ def launch(config: SandboxConfig, paths: Paths, app: Part, creds: Credentials, p
         "FEEDHUB_APP": app.name,
         "FEEDHUB_REGION": app.region,
     }
-    return processes.Launch(name=app.name, argv=argv, env=env, cwd=home, log=paths.log(app))
+    return processes.Launch(name=app.name, argv=argv, env=env, cwd=home, log=paths.log(app), user=user)
 
 
 def healthy(part: Part, timeout_s: float = 1.0) -> bool:

@@ -1,7 +1,7 @@
 """Running PostgreSQL as an unprivileged user when drillkit itself runs as root.
 
-PostgreSQL refuses to start as root. Under root, drillkit creates a system user for Patroni and
-PostgreSQL, and grants it only what it needs: traversal (execute, not read) of the parent
+PostgreSQL refuses to start as root. Under root, drillkit creates a system user per database member
+and app, and grants them only what they need: traversal (execute, not read) of the parent
 directories of the interpreter, the installed packages and the state dir.
 """
 
@@ -21,6 +21,11 @@ from drillkit.errors import PrivilegeError
 
 def running_as_root() -> bool:
     return os.geteuid() == 0
+
+
+def user_name(prefix: str, part_name: str) -> str:
+    """The unprivileged user that runs one sandbox part, e.g. drillkit-pg-a."""
+    return f"{prefix}-{part_name}"
 
 
 def ensure_user(name: str) -> pwd.struct_passwd:

@@ -73,39 +73,46 @@ class Sandbox:
         """Start whatever is not running and wait until every part is healthy."""
         self.config.save()
         creds = Credentials.load_or_create(self.paths.credentials)
-        user = self._prepare_service_user()
+        users = self._prepare_service_users()
         try:
             self._start_etcd()
-            self._start_database(creds, user)
-            self._start_front(creds)
+            self._start_database(creds, users)
+            self._start_front(creds, users)
         except BaseException:
             self.report("start failed: stopping what runs (logs stay in the state dir)")
             self.down()
             raise
         return self.status()
 
-    def _prepare_service_user(self) -> pwd.struct_passwd | None:
-        """Under root, the unprivileged user that runs Patroni and PostgreSQL."""
+    def _prepare_service_users(self) -> dict[str, pwd.struct_passwd]:
+        """Under root, one unprivileged user per database member and app (none otherwise).
+
+        PostgreSQL refuses to run as root; a user per part also lets a fault drop one part's
+        packets by owner (iptables -m owner), since every loopback connection leaves from 127.0.0.1.
+        """
         if not service_user.running_as_root():
-            return None
-        user = service_user.ensure_user(self.config.service_user)
+            return {}
         self.paths.root.mkdir(parents=True, exist_ok=True)
-        homes = [self.paths.home(member) for member in of_kind(self.config, Kind.POSTGRES)]
-        service_user.grant_python_access([*homes, patroni.bin_dir()])
-        return user
+        owned = [*of_kind(self.config, Kind.POSTGRES), *of_kind(self.config, Kind.APP)]
+        users = {
+            part.name: service_user.ensure_user(service_user.user_name(self.config.service_user, part.name))
+            for part in owned
+        }
+        service_user.grant_python_access([*(self.paths.home(part) for part in owned), patroni.bin_dir()])
+        return users
 
     def _start_etcd(self) -> None:
         (part,) = of_kind(self.config, Kind.ETCD)
         self._ensure_started(part, etcd.launch(self.config, self.paths, part))
         self._wait(part, "healthy", lambda: etcd.healthy(part))
 
-    def _start_database(self, creds: Credentials, user: pwd.struct_passwd | None) -> None:
+    def _start_database(self, creds: Credentials, users: dict[str, pwd.struct_passwd]) -> None:
         first, *others = of_kind(self.config, Kind.POSTGRES)
-        self._start_member(first, creds, user)
+        self._start_member(first, creds, users.get(first.name))
         self._wait(first, "the leader or a replica", lambda: self._leader() is not None)
         self._create_database(creds)
         for member in others:
-            self._start_member(member, creds, user)
+            self._start_member(member, creds, users.get(member.name))
 
     def _start_member(self, member: Part, creds: Credentials, user: pwd.struct_passwd | None) -> None:
         if processes.running(self.paths.pid_file(member)):
@@ -146,11 +153,13 @@ class Sandbox:
                     raise SandboxError(f"cannot create the Feed Hub database: {exc}") from exc
                 time.sleep(1.0)
 
-    def _start_front(self, creds: Credentials) -> None:
+    def _start_front(self, creds: Credentials, users: dict[str, pwd.struct_passwd]) -> None:
         apps = of_kind(self.config, Kind.APP)
         (lb,) = of_kind(self.config, Kind.LB)
         for app in apps:
-            self._ensure_started(app, feedhub.launch(self.config, self.paths, app, creds, self.python))
+            run_as = users[app.name].pw_name if app.name in users else None
+            launch = feedhub.launch(self.config, self.paths, app, creds, self.python, run_as)
+            self._ensure_started(app, launch)
         self._ensure_started(lb, caddy.launch(self.config, self.paths, lb))
         for member in of_kind(self.config, Kind.POSTGRES):
             self._wait(member, "leader or streaming replica", lambda m=member: self._member_ok(m))
