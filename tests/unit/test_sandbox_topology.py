@@ -22,7 +22,7 @@ def test_parts_are_listed_in_start_order_with_their_regions():
 
 def test_each_app_reaches_the_primary_through_a_multi_host_dsn_own_region_first():
     config = SandboxConfig()
-    creds = Credentials("s", "r", "w", "app-secret")
+    creds = Credentials("s", "r", "w", "app-secret", "t")
     dsn_b = feedhub.dsn(config, named(config, "app-b"), creds)
     assert "host=127.0.20.1,127.0.10.1" in dsn_b
     assert "target_session_attrs=read-write" in dsn_b
@@ -32,7 +32,7 @@ def test_each_app_reaches_the_primary_through_a_multi_host_dsn_own_region_first(
 def test_patroni_config_carries_the_timings_and_the_members_own_address(tmp_path):
     config = SandboxConfig(state_dir=tmp_path, patroni={"ttl": 30, "loop_wait": 2, "retry_timeout": 6})
     member = named(config, "pg-b")
-    rendered = patroni.render(config, Paths(tmp_path), member, Credentials("s", "r", "w", "a"))
+    rendered = patroni.render(config, Paths(tmp_path), member, Credentials("s", "r", "w", "a", "t"))
     assert rendered["bootstrap"]["dcs"]["ttl"] == 30
     assert rendered["bootstrap"]["dcs"]["loop_wait"] == 2
     assert rendered["postgresql"]["listen"] == "127.0.20.1:5432"
@@ -43,7 +43,7 @@ def test_patroni_config_carries_the_timings_and_the_members_own_address(tmp_path
 
 def test_patroni_config_file_is_private_to_its_owner(tmp_path):
     config = SandboxConfig(state_dir=tmp_path)
-    creds = Credentials("s", "r", "w", "a")
+    creds = Credentials("s", "r", "w", "a", "t")
     written = patroni.write_config(config, Paths(tmp_path), named(config, "pg-a"), creds)
     assert stat.S_IMODE(written.stat().st_mode) == 0o600
     assert stat.S_IMODE(written.parent.stat().st_mode) == 0o700
@@ -66,4 +66,4 @@ def test_credentials_are_made_once_and_kept_private(tmp_path):
     first = Credentials.load_or_create(path)
     assert Credentials.load_or_create(path) == first
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert len({first.superuser, first.replication, first.rewind, first.app}) == 4
+    assert len({first.superuser, first.replication, first.rewind, first.app, first.admin}) == 5

@@ -1,7 +1,8 @@
 """The Feed Hub app: Starlette over a psycopg pool whose multi-host DSN follows the primary.
 
 Settings come from the environment: FEEDHUB_DSN (a libpq multi-host DSN with
-target_session_attrs=read-write), FEEDHUB_APP (this instance's name) and FEEDHUB_REGION.
+target_session_attrs=read-write), FEEDHUB_APP (this instance's name), FEEDHUB_REGION, and
+FEEDHUB_ADMIN_TOKEN (enables fault injection, see drillkit.app.faults).
 Every answer carries `X-Served-By`, so probes can tell which region served them.
 """
 
@@ -21,6 +22,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from drillkit.app.faults import FaultInjection
 
 
 class NewItem(BaseModel):
@@ -58,6 +61,7 @@ def create_app() -> Starlette:
     app = Starlette(routes=ROUTES, lifespan=lifespan, exception_handlers=ERROR_HANDLERS)
     app.state.served_by = served_by
     app.state.region = region
+    app.add_middleware(FaultInjection, token=os.environ.get("FEEDHUB_ADMIN_TOKEN"))
     app.add_middleware(_ServedBy, served_by=served_by)
     return app
 

@@ -40,6 +40,7 @@ def launch(
         "FEEDHUB_DSN": dsn(config, app, creds),
         "FEEDHUB_APP": app.name,
         "FEEDHUB_REGION": app.region,
+        "FEEDHUB_ADMIN_TOKEN": creds.admin,
     }
     return processes.Launch(name=app.name, argv=argv, env=env, cwd=home, log=paths.log(app), user=user)
 

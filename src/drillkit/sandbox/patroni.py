@@ -143,14 +143,20 @@ def is_streaming_replica(state: dict | None) -> bool:
     return state.get("replication_state") == "streaming" or state.get("state") == "streaming"
 
 
+def postmaster(paths: Paths, member: Part) -> psutil.Process | None:
+    """The member's running postmaster, from its data dir's postmaster.pid."""
+    try:
+        pid = int((data_dir(paths, member) / "postmaster.pid").read_text().splitlines()[0])
+        proc = psutil.Process(pid)
+        if proc.name() == "postgres" and proc.status() != psutil.STATUS_ZOMBIE:
+            return proc
+    except (OSError, ValueError, IndexError, psutil.Error):
+        pass
+    return None  # none, or a recycled pid
+
+
 def stop_orphaned_postmaster(paths: Paths, member: Part, grace_s: float = 10.0) -> None:
     """Fast-shut-down a postmaster that outlived its Patroni (Patroni was killed, say)."""
-    pid_file = data_dir(paths, member) / "postmaster.pid"
-    try:
-        pid = int(pid_file.read_text().splitlines()[0])
-        proc = psutil.Process(pid)
-    except (OSError, ValueError, IndexError, psutil.Error):
-        return
-    if proc.name() != "postgres" and "postgres" not in " ".join(proc.cmdline()):
-        return  # a recycled pid
-    processes.terminate(pid, grace_s, group=False, first_signal=signal.SIGINT)
+    proc = postmaster(paths, member)
+    if proc is not None:
+        processes.terminate(proc.pid, grace_s, group=False, first_signal=signal.SIGINT)

@@ -95,10 +95,15 @@ def stop(pid_file: Path, grace_s: float = 15.0) -> None:
 def terminate(pid: int, grace_s: float, *, group: bool, first_signal: int = signal.SIGTERM) -> None:
     """Signal PID (or the group it leads), and kill it hard when it outlives GRACE_S."""
     _signal(pid, first_signal, group)
+    _signal(pid, signal.SIGCONT, group)  # a paused process cannot act on the signal until resumed
     if _wait_gone(pid, grace_s):
         return
     _signal(pid, signal.SIGKILL, group)
     _wait_gone(pid, 5.0)
+
+
+def signal_group(pid: int, signum: int) -> None:
+    _signal(pid, signum, group=True)
 
 
 def _signal(pid: int, signum: int, group: bool) -> None:

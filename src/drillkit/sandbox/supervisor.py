@@ -69,8 +69,11 @@ class Sandbox:
 
     # -- up ------------------------------------------------------------------------------------
 
-    def up(self) -> SandboxStatus:
-        """Start whatever is not running and wait until every part is healthy."""
+    def up(self, stop_on_failure: bool = True) -> SandboxStatus:
+        """Start whatever is not running and wait until every part is healthy.
+
+        A failed start stops everything unless STOP_ON_FAILURE is off (a fault's rollback
+        must not take down what still runs)."""
         self.config.save()
         creds = Credentials.load_or_create(self.paths.credentials)
         users = self._prepare_service_users()
@@ -79,8 +82,9 @@ class Sandbox:
             self._start_database(creds, users)
             self._start_front(creds, users)
         except BaseException:
-            self.report("start failed: stopping what runs (logs stay in the state dir)")
-            self.down()
+            if stop_on_failure:
+                self.report("start failed: stopping what runs (logs stay in the state dir)")
+                self.down()
             raise
         return self.status()
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -108,12 +109,15 @@ class Credentials:
     replication: str
     rewind: str
     app: str
+    admin: str  # guards the apps' fault-injection endpoint
 
     @classmethod
     def load_or_create(cls, path: Path) -> Credentials:
-        if path.exists():
-            return cls(**json.loads(path.read_text()))
-        made = cls(*(secrets.token_urlsafe(18) for _ in range(4)))
+        saved = json.loads(path.read_text()) if path.exists() else {}
+        names = [f.name for f in dataclasses.fields(cls)]
+        if set(names) <= set(saved):
+            return cls(**{name: saved[name] for name in names})
+        made = cls(**{name: saved.get(name) or secrets.token_urlsafe(18) for name in names})
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:

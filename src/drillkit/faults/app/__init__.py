@@ -1,0 +1,1 @@
+"""App-tier faults: the Feed Hub app in one region."""

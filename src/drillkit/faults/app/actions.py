@@ -1,0 +1,75 @@
+"""App-tier faults: an app killed or frozen, or slowed and failing the way a service mesh injects faults."""
+
+from __future__ import annotations
+
+import httpx
+from chaoslib.types import Configuration, Secrets
+
+from drillkit.app.faults import ADMIN_PATH, TOKEN_HEADER
+from drillkit.faults.environment import Environment, environment, heal, inject
+
+__all__ = [
+    "kill_app",
+    "restart_app",
+    "pause_app",
+    "resume_app",
+    "inject_http_faults",
+    "remove_http_faults",
+]
+
+
+def kill_app(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """SIGKILL the app of REGION."""
+    env = environment(configuration)
+    app = _app(env, region)
+    return inject(env, "kill_app", ("restart_app", {"region": region}),
+                  lambda: env.driver.kill(app, graceful=False), region=region, component=app)
+
+
+def restart_app(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    env = environment(configuration)
+    _app(env, region)
+    return heal(env, "restart_app", {"region": region}, env.driver.restore)
+
+
+def pause_app(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """Freeze the app of REGION (SIGSTOP): its sockets stay open and nothing answers."""
+    env = environment(configuration)
+    app = _app(env, region)
+    return inject(env, "pause_app", ("resume_app", {"region": region}),
+                  lambda: env.driver.pause(app), region=region, component=app)
+
+
+def resume_app(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    env = environment(configuration)
+    app = _app(env, region)
+    return heal(env, "resume_app", {"region": region}, lambda: env.driver.resume(app))
+
+
+def inject_http_faults(
+    region: str, latency_ms: float = 0, error_rate: float = 0.0, path_prefix: str = "/api/",
+    configuration: Configuration = None, secrets: Secrets = None,
+) -> dict:
+    """Add LATENCY_MS to, and fail ERROR_RATE of, the requests under PATH_PREFIX in REGION's app.
+    Health checks stay untouched, so the load balancer keeps sending users there."""
+    env = environment(configuration)
+    faults = {"latency_ms": latency_ms, "error_rate": error_rate, "path_prefix": path_prefix}
+    return inject(env, "inject_http_faults", ("remove_http_faults", {"region": region}),
+                  lambda: _admin(env, region, "PUT", faults), region=region, **faults)
+
+
+def remove_http_faults(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    env = environment(configuration)
+    return heal(env, "remove_http_faults", {"region": region}, lambda: _admin(env, region, "DELETE"))
+
+
+def _app(env: Environment, region: str) -> str:
+    return env.target.region(region).app.component
+
+
+def _admin(env: Environment, region: str, method: str, body: dict | None = None) -> dict:
+    url = f"{str(env.target.region(region).app.url).rstrip('/')}{ADMIN_PATH}"
+    headers = {TOKEN_HEADER: env.driver.admin_token()}
+    response = httpx.request(method, url, json=body, headers=headers, timeout=5.0)
+    response.raise_for_status()
+    return {"app_faults": response.json()}

@@ -1,0 +1,1 @@
+"""Database faults: the Patroni/PostgreSQL cluster."""

@@ -1,0 +1,1 @@
+"""Load faults: traffic spikes from Locust."""

@@ -1,0 +1,51 @@
+"""Load spikes: Locust, headless, in a subprocess, against the global endpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chaoslib.types import Configuration, Secrets
+
+from drillkit.faults.environment import Environment, environment, heal, inject
+from drillkit.loadtest import process as locust
+from drillkit.sandbox import processes
+
+__all__ = ["start_load_spike", "stop_load"]
+
+
+def start_load_spike(
+    base_users: int = 5, multiplier: float = 8.0, baseline_s: float = 10, spike_s: float = 60,
+    spawn_rate: float = 50, locustfile: str = str(locust.DEFAULT_LOCUSTFILE),
+    configuration: Configuration = None, secrets: Secrets = None,
+) -> dict:
+    """Run BASE_USERS for BASELINE_S, jump to BASE_USERS x MULTIPLIER for SPIKE_S, drop back for
+    BASELINE_S, then stop. Returns once Locust runs; the injection time is the spike's planned start."""
+    env = environment(configuration)
+    stages = [
+        {"duration": baseline_s, "users": base_users, "spawn_rate": spawn_rate},
+        {"duration": spike_s, "users": round(base_users * multiplier), "spawn_rate": spawn_rate},
+        {"duration": baseline_s, "users": base_users, "spawn_rate": spawn_rate},
+    ]
+
+    def start() -> dict:
+        launch = locust.launch(host=str(env.target.endpoint).rstrip("/"), stages=stages,
+                               locustfile=Path(locustfile), out_dir=load_dir(env))
+        tracked = processes.start(launch, pid_file(env))
+        return {"pid": tracked.pid, "spike_starts_after_s": baseline_s}
+
+    return inject(env, "start_load_spike", ("stop_load", {}), start, stages=stages)
+
+
+def stop_load(configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """Stop the Locust run (SIGTERM lets it write its final stats)."""
+    env = environment(configuration)
+    return heal(env, "stop_load", {}, lambda: processes.stop(pid_file(env), grace_s=10))
+
+
+def load_dir(env: Environment) -> Path:
+    """Where Locust's log, statistics and pid file go: beside the target's fault log."""
+    return env.target.fault_log.parent / "load"
+
+
+def pid_file(env: Environment) -> Path:
+    return load_dir(env) / "locust.pid"

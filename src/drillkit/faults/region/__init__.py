@@ -1,0 +1,1 @@
+"""Regional faults: a whole region lost, or cut off from the others."""

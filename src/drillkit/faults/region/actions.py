@@ -1,0 +1,61 @@
+"""Regional faults: every component of a region dies, or the region is partitioned off."""
+
+from __future__ import annotations
+
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
+
+from drillkit.faults.environment import Environment, environment, heal, inject
+
+__all__ = ["fail_region", "restore_region", "partition_region", "heal_partition"]
+
+
+def fail_region(
+    region: str, graceful: bool = False, configuration: Configuration = None, secrets: Secrets = None
+) -> dict:
+    """Take every component of REGION down: its app and its database member (kill -9, or a
+    graceful stop when GRACEFUL), the way a lost availability zone looks from outside."""
+    env = environment(configuration)
+    components = _components(env, region)
+
+    def fail() -> None:
+        for component in components:
+            env.driver.kill(component, graceful=graceful)
+
+    return inject(env, "fail_region", ("restore_region", {"region": region}), fail,
+                  region=region, components=components, graceful=graceful)
+
+
+def restore_region(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """Start the region's components again and wait until the environment is healthy."""
+    env = environment(configuration)
+    _components(env, region)
+    return heal(env, "restore_region", {"region": region}, env.driver.restore)
+
+
+def partition_region(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """Cut REGION off from the other regions and the witness with real packet drops, both ways.
+    Clients outside the regions (the load balancer, probes) still reach both sides."""
+    env = environment(configuration)
+    _components(env, region)
+    others = [name for name in env.target.regions if name != region]
+    return inject(env, "partition_region", ("heal_partition", {"region": region}),
+                  lambda: env.driver.cut(_tag(region), region, others), region=region, cut_from=others)
+
+
+def heal_partition(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    env = environment(configuration)
+    return heal(env, "heal_partition", {"region": region},
+                lambda: {"rules_removed": env.driver.mend(_tag(region))})
+
+
+def _tag(region: str) -> str:
+    return f"drillkit:partition:{region}"
+
+
+def _components(env: Environment, region: str) -> list[str]:
+    if region not in env.target.regions:
+        known = ", ".join(env.target.regions)
+        raise ActivityFailed(f"target {env.target.name!r} has no region {region!r} (it has {known})")
+    spec = env.target.regions[region]
+    return [spec.app.component, spec.database.component]

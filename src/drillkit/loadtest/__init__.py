@@ -1,0 +1,1 @@
+"""Load: Locust run as a subprocess (it monkey-patches the standard library on import)."""

@@ -1,0 +1,1 @@
+"""Measurement: the clock, probers, the write ledger, the recovery timeline and SLIs."""

@@ -1,0 +1,101 @@
+"""A target binds the logical parts that experiments name (a region, the database, the app tier,
+the load balancer) to one real environment, and says which driver controls them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+
+from drillkit.model.files import read_mapping, validate_mapping
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProcessDriver(_Strict):
+    """Local processes of the embedded sandbox, found through its state dir."""
+
+    type: Literal["process"]
+    state_dir: Path = Field(Path(".drillkit/sandbox"), description="the sandbox's state dir")
+
+
+class DockerDriver(_Strict):
+    """Containers on a Docker engine (the `docker` extra); components name containers."""
+
+    type: Literal["docker"]
+    base_url: str | None = Field(None, description="Docker engine URL; DOCKER_HOST when unset")
+
+
+class KubernetesDriver(_Strict):
+    """Pods on a Kubernetes cluster (the `kubernetes` extra); components name label selectors."""
+
+    type: Literal["kubernetes"]
+    namespace: str
+    context: str | None = None
+
+
+Driver = Annotated[ProcessDriver | DockerDriver | KubernetesDriver, Field(discriminator="type")]
+
+
+class AppComponent(_Strict):
+    component: str = Field(description="the driver's name for it (sandbox part, container, selector)")
+    url: HttpUrl = Field(description="the app reached directly, bypassing the load balancer")
+
+
+class DatabaseMember(_Strict):
+    component: str
+    patroni_api: HttpUrl = Field(description="Patroni's REST API of this member")
+
+
+class Region(_Strict):
+    address: str = Field(description="the region's network address (partitions drop its packets)")
+    app: AppComponent
+    database: DatabaseMember
+
+
+class Target(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    kind: Literal["sandbox", "staging", "production"]
+    driver: Driver
+    endpoint: HttpUrl = Field(description="the global, user-facing endpoint (the load balancer)")
+    regions: dict[str, Region] = Field(min_length=2)
+    state_dir: Path | None = Field(
+        None, description="where the fault log lives; the process driver's state dir by default"
+    )
+
+    @field_validator("regions")
+    @classmethod
+    def _distinct_components(cls, regions: dict[str, Region]) -> dict[str, Region]:
+        names = [r.app.component for r in regions.values()] + [r.database.component for r in regions.values()]
+        if len(names) != len(set(names)):
+            raise ValueError("each component belongs to one region only")
+        return regions
+
+    @property
+    def fault_log(self) -> Path:
+        if self.state_dir is not None:
+            return self.state_dir / "faults.jsonl"
+        if isinstance(self.driver, ProcessDriver):
+            return self.driver.state_dir / "faults.jsonl"
+        return Path(".drillkit") / "targets" / self.name / "faults.jsonl"
+
+    def region(self, name: str) -> Region:
+        if name not in self.regions:
+            raise KeyError(f"target {self.name!r} has no region {name!r} (it has {', '.join(self.regions)})")
+        return self.regions[name]
+
+    def members(self) -> dict[str, DatabaseMember]:
+        return {region.database.component: region.database for region in self.regions.values()}
+
+    def region_of(self, component: str) -> str:
+        for name, region in self.regions.items():
+            if component in (region.app.component, region.database.component):
+                return name
+        raise KeyError(f"no region holds the component {component!r}")
+
+
+def load_target(path: Path) -> Target:
+    return validate_mapping(Target, read_mapping(path), path)

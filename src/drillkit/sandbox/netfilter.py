@@ -1,0 +1,112 @@
+"""Real packet drops on loopback: iptables rules in a chain named DRILLKIT, owned and removed by drillkit.
+
+Every loopback connection leaves from 127.0.0.1 whatever address it goes to, so a rule cannot tell
+regions apart by source address. It tells them apart by the socket's owner instead: under root, each
+sandbox part runs as its own user (`-m owner --uid-owner`). Each rule carries a comment tag naming
+the fault it belongs to, so a rollback removes exactly its own rules; the chain goes once it is empty.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from drillkit.errors import PrivilegeError, SandboxError
+
+CHAIN = "DRILLKIT"
+HOOK = ["OUTPUT", "-j", CHAIN]  # loopback traffic is locally generated: OUTPUT sees all of it
+
+
+@dataclass(frozen=True)
+class DropRule:
+    """Drop packets sent by UID's sockets to DESTINATION (optionally only to one TCP port)."""
+
+    uid: int
+    destination: str
+    port: int | None = None
+
+    def spec(self, tag: str) -> list[str]:
+        port = ["-p", "tcp", "--dport", str(self.port)] if self.port else []
+        return [
+            "-d", f"{self.destination}/32", *port, "-m", "owner", "--uid-owner", str(self.uid),
+            "-m", "comment", "--comment", tag, "-j", "DROP",
+        ]
+
+
+def require() -> str:
+    """The iptables binary, or a clear error when this process cannot change rules."""
+    if os.geteuid() != 0:
+        raise PrivilegeError("network faults need root: they add iptables rules (run drillkit as root)")
+    binary = shutil.which("iptables")
+    if binary is None:
+        raise PrivilegeError("network faults need iptables: install the Debian package `iptables`")
+    return binary
+
+
+def add(tag: str, rules: list[DropRule]) -> None:
+    _ensure_chain()
+    for rule in rules:
+        _iptables("-A", CHAIN, *rule.spec(tag))
+
+
+def remove(tag: str) -> int:
+    """Delete every rule tagged TAG; drop the chain once it is empty. Returns how many went."""
+    removed = 0
+    for rule in _rules():
+        if _tag_of(rule) == tag:
+            _iptables("-D", *rule[1:])
+            removed += 1
+    if not _rules() and chain_exists():
+        remove_chain()
+    return removed
+
+
+def tags() -> set[str]:
+    return {tag for tag in map(_tag_of, _rules()) if tag}
+
+
+def remove_chain() -> None:
+    """Unhook and delete the DRILLKIT chain with every rule in it."""
+    if not chain_exists():
+        return
+    while _run("-C", *HOOK).returncode == 0:
+        _iptables("-D", *HOOK)
+    _iptables("-F", CHAIN)
+    _iptables("-X", CHAIN)
+
+
+def chain_exists() -> bool:
+    return _run("-S", CHAIN).returncode == 0
+
+
+def _ensure_chain() -> None:
+    if not chain_exists():
+        _iptables("-N", CHAIN)
+    if _run("-C", *HOOK).returncode != 0:
+        _iptables("-I", *HOOK)
+
+
+def _rules() -> list[list[str]]:
+    if not chain_exists():
+        return []
+    listing = _run("-S", CHAIN).stdout.splitlines()
+    return [shlex.split(line) for line in listing if line.startswith(f"-A {CHAIN} ")]
+
+
+def _tag_of(rule: list[str]) -> str | None:
+    if "--comment" in rule:
+        return rule[rule.index("--comment") + 1]
+    return None
+
+
+def _iptables(*args: str) -> None:
+    result = _run(*args)
+    if result.returncode != 0:
+        raise SandboxError(f"iptables {' '.join(args)} failed: {result.stderr.strip()}")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([require(), "-w", *args], capture_output=True, text=True, check=False)
