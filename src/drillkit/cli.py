@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,9 +15,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from drillkit import __version__
-from drillkit.errors import DrillkitError
+from drillkit.errors import EXIT_ABORTED, EXIT_INVALID, DrillkitError, InvalidInput
 from drillkit.sandbox.config import DEFAULT_STATE_DIR, load_config
 from drillkit.sandbox.supervisor import Sandbox, SandboxStatus
+
+DEFAULT_TARGET = Path("drills/targets/sandbox.yaml")
 
 app = typer.Typer(
     help="Chaos and disaster-recovery drills for InteliFeed Hub, measured from the user's side.\n\n"
@@ -101,6 +104,95 @@ def sandbox_status(
     else:
         _print_status(status)
     raise typer.Exit(0 if status.healthy else 1)
+
+
+@app.command("validate")
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Experiment and target files (YAML).")],
+    target: Annotated[
+        Path | None, typer.Option(help="Also check that experiments name regions this target has.")
+    ] = None,
+) -> None:
+    """Check experiments and targets. Exit 0 when all are valid, 2 with `file: field: reason` lines."""
+    from drillkit.model.target import load_target
+    from drillkit.validation import validate_files
+
+    problems = validate_files(paths, load_target(target) if target else None)
+    for problem in problems:
+        err.print(problem, highlight=False, markup=False)
+    if problems:
+        raise typer.Exit(EXIT_INVALID)
+    out.print(f"{len(paths)} file(s) valid")
+
+
+@app.command("run")
+def run(
+    experiment: Annotated[Path, typer.Argument(help="A Chaos Toolkit experiment (YAML).")],
+    target: Annotated[Path, typer.Option(help="The environment to run against.")] = DEFAULT_TARGET,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Where journal.json goes (default reports/runs/…).")
+    ] = None,
+    var: Annotated[
+        list[str] | None,
+        typer.Option("--var", help="Override a configuration value: NAME=VALUE (e.g. fault_duration=5)."),
+    ] = None,
+) -> None:
+    """Validate, then run one experiment with its rollbacks always played (also on Ctrl-C and SIGTERM).
+
+    Exit 0 when the steady state held, 1 when it deviated or an activity failed, 2 on invalid
+    input (nothing was injected), 3 when interrupted or when the safety net had to heal a fault."""
+    from drillkit.drill.runner import run_experiment
+
+    _log_to_console()
+    out_dir = out_dir or Path("reports") / "runs" / f"{time.strftime('%Y%m%dT%H%M%S')}-{experiment.stem}"
+    result = run_experiment(experiment, target, out_dir, _parse_vars(var or []))
+    out.print(f"{experiment.name}: {result.status}; journal {result.journal_path}")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command("recover")
+def recover(
+    target: Annotated[Path, typer.Option(help="The environment whose open faults to heal.")] = DEFAULT_TARGET,
+) -> None:
+    """Heal every fault still open in the target's fault log (after a run was killed, say).
+
+    Exit 0 when nothing is left open, 3 when a fault could not be healed."""
+    from drillkit.faults.log import FaultLog
+    from drillkit.faults.recovery import recover as heal_open_faults
+    from drillkit.model.target import load_target
+
+    _log_to_console()
+    failures = 0
+    outcomes = list(heal_open_faults(target, FaultLog(load_target(target).fault_log)))
+    for outcome in outcomes:
+        verdict = "healed" if outcome.healed else f"NOT healed: {outcome.error}"
+        out.print(f"{outcome.fault.fault} ({outcome.fault.opened_at}): {verdict}", markup=False)
+        failures += not outcome.healed
+    out.print(f"{len(outcomes) - failures} fault(s) healed, {failures} left open")
+    raise typer.Exit(EXIT_ABORTED if failures else 0)
+
+
+def _parse_vars(pairs: list[str]) -> dict[str, object]:
+    import yaml
+
+    parsed = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise InvalidInput(f"--var {pair!r}: expected NAME=VALUE")
+        parsed[name] = yaml.safe_load(value)  # 5 -> int, 0.5 -> float, text stays text
+    return parsed
+
+
+def _log_to_console() -> None:
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=err, show_path=False, markup=False)
+    for name in ("chaostoolkit", "drillkit"):
+        log = logging.getLogger(name)
+        log.setLevel(logging.INFO)
+        log.addHandler(handler)
+        log.propagate = False
 
 
 def _print_status(status: SandboxStatus) -> None:

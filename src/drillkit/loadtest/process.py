@@ -12,6 +12,7 @@ from drillkit.errors import InvalidInput
 from drillkit.sandbox import processes
 
 DEFAULT_LOCUSTFILE = Path("loadtests/locustfile.py")
+LOAD_PID_FILE = Path("load") / "locust.pid"  # relative to the target's state dir
 
 
 def shape_file() -> Path:

@@ -14,7 +14,9 @@ import psycopg
 
 from drillkit.app import schema
 from drillkit.errors import SandboxError
-from drillkit.sandbox import caddy, etcd, feedhub, patroni, processes, service_user
+from drillkit.faults.log import FaultLog
+from drillkit.loadtest.process import LOAD_PID_FILE
+from drillkit.sandbox import caddy, etcd, feedhub, netfilter, patroni, processes, service_user
 from drillkit.sandbox.config import SandboxConfig
 from drillkit.sandbox.topology import Credentials, Kind, Part, Paths, of_kind, parts
 
@@ -204,14 +206,25 @@ class Sandbox:
     # -- down ----------------------------------------------------------------------------------
 
     def down(self, purge: bool = False) -> None:
-        """Stop every part, front to back, replicas before the leader, etcd last."""
+        """Stop every part, front to back, replicas before the leader, etcd last; then remove any
+        packet-drop rules and close the faults still open: nothing of a drill outlives the sandbox."""
         for part in self._stop_order():
             if processes.running(self.paths.pid_file(part)) or part.kind is Kind.POSTGRES:
                 self.report(f"stopping {part.name}")
             self.stop_part(part)
+        self._clear_faults()
         if purge and self.paths.root.exists():
             self.report(f"removing {self.paths.root}")
             shutil.rmtree(self.paths.root)
+
+    def _clear_faults(self) -> None:
+        if service_user.running_as_root() and shutil.which("iptables") and netfilter.chain_exists():
+            self.report(f"removing the {netfilter.CHAIN} iptables chain")
+            netfilter.remove_chain()
+        processes.stop(self.paths.root / LOAD_PID_FILE)  # a load spike aimed at this sandbox
+        faults = FaultLog(self.paths.root / "faults.jsonl")
+        for fault in faults.open_faults():
+            faults.close(fault.id, "sandbox down")
 
     def _stop_order(self) -> list[Part]:
         leader = self._leader()

@@ -90,6 +90,7 @@ def _rejoin(env: Environment, replica: str) -> dict:
     return heal(env, "rejoin_replica", {"replica": replica}, lambda: {"rules_removed": env.driver.mend(tag)})
 
 
+
 def switchover(
     candidate: str | None = None, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict:

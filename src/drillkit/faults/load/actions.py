@@ -44,8 +44,8 @@ def stop_load(configuration: Configuration = None, secrets: Secrets = None) -> d
 
 def load_dir(env: Environment) -> Path:
     """Where Locust's log, statistics and pid file go: beside the target's fault log."""
-    return env.target.fault_log.parent / "load"
+    return pid_file(env).parent
 
 
 def pid_file(env: Environment) -> Path:
-    return load_dir(env) / "locust.pid"
+    return env.target.fault_log.parent / locust.LOAD_PID_FILE

@@ -15,7 +15,9 @@ from drillkit.sandbox import processes
 __all__ = ["wait_for_load"]
 
 
-def wait_for_load(timeout_s: float = 600, configuration: Configuration = None, secrets: Secrets = None) -> dict:
+def wait_for_load(
+    timeout_s: float = 600, configuration: Configuration = None, secrets: Secrets = None
+) -> dict:
     """Wait until the Locust run ends by itself; return its request and failure counts."""
     env = environment(configuration)
     deadline = time.monotonic() + timeout_s

@@ -6,6 +6,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from drillkit.faults.environment import Environment, environment, heal, inject
+from drillkit.faults.region.probes import wait_until_healthy
 
 __all__ = ["fail_region", "restore_region", "partition_region", "heal_partition"]
 
@@ -43,10 +44,18 @@ def partition_region(region: str, configuration: Configuration = None, secrets: 
                   lambda: env.driver.cut(_tag(region), region, others), region=region, cut_from=others)
 
 
-def heal_partition(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
+def heal_partition(
+    region: str, wait_s: float = 90, configuration: Configuration = None, secrets: Secrets = None
+) -> dict:
+    """Remove the partition's rules, then wait up to WAIT_S for the region to be healthy again (a
+    demoted primary rejoins as a replica, through pg_rewind when the timelines diverged)."""
     env = environment(configuration)
-    return heal(env, "heal_partition", {"region": region},
-                lambda: {"rules_removed": env.driver.mend(_tag(region))})
+
+    def mend() -> dict:
+        removed = env.driver.mend(_tag(region))
+        return {"rules_removed": removed, "healthy_after_s": wait_until_healthy(env.target, region, wait_s)}
+
+    return heal(env, "heal_partition", {"region": region}, mend)
 
 
 def _tag(region: str) -> str:

@@ -1,0 +1,1 @@
+"""Running experiments and drills, and scoring them."""

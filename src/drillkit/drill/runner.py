@@ -1,0 +1,119 @@
+"""Run one experiment through chaoslib against a target, with rollbacks always played and a safety
+net behind them: whatever the run leaves open in the fault log is healed before it returns."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaoslib.run import RunEventHandler, Runner
+from chaoslib.types import Strategy
+
+from drillkit.errors import EXIT_ABORTED, EXIT_BREACHED, EXIT_PASS
+from drillkit.faults import recovery
+from drillkit.faults.environment import TARGET_KEY
+from drillkit.faults.log import FaultLog
+from drillkit.model.target import Target, load_target
+from drillkit.validation import load_experiment
+
+logger = logging.getLogger("drillkit")
+SETTINGS = {"runtime": {"rollbacks": {"strategy": "always"}}}
+
+
+@dataclass
+class RunResult:
+    journal: dict[str, Any]
+    journal_path: Path
+    healed_by_safety_net: list[str] = field(default_factory=list)
+    left_open: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if self.journal.get("status") in ("interrupted", "aborted"):
+            return self.journal["status"]
+        if self.left_open or self.healed_by_safety_net or _failed(self.journal.get("rollbacks", [])):
+            return "rollback failed"
+        if self.journal.get("deviated"):
+            return "deviated"
+        if _failed(self.journal.get("run", [])):
+            return "activity failed"
+        return self.journal.get("status", "unknown")
+
+    @property
+    def exit_code(self) -> int:
+        if self.status in ("interrupted", "aborted", "rollback failed"):
+            return EXIT_ABORTED
+        return EXIT_PASS if self.status == "completed" else EXIT_BREACHED
+
+
+def _failed(runs: list[dict[str, Any]]) -> list[str]:
+    return [run["activity"]["name"] for run in runs if run.get("status") != "succeeded"]
+
+
+def run_experiment(
+    experiment_file: Path, target_file: Path, out_dir: Path, variables: dict[str, Any] | None = None
+) -> RunResult:
+    """Validate both files (nothing runs when either is invalid), run, and write journal.json."""
+    target = load_target(target_file)
+    experiment = load_experiment(experiment_file, target)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    journal_path = out_dir / "journal.json"
+    config_vars = {TARGET_KEY: str(target_file.absolute()), **(variables or {})}
+    runner = Runner(Strategy.DEFAULT)
+    runner.register_event_handler(_JournalKeeper(journal_path))
+    try:
+        journal = runner.run(experiment, settings=SETTINGS, experiment_vars=(config_vars, {}))
+    finally:
+        healed, left_open = _safety_net(target, target_file)
+    result = RunResult(journal, journal_path, healed, left_open)
+    journal["drillkit"] = {
+        "target": target.name, "status": result.status,
+        "healed_by_safety_net": healed, "left_open": left_open,
+    }
+    _write_json(journal_path, journal)
+    return result
+
+
+def _safety_net(target: Target, target_file: Path) -> tuple[list[str], list[str]]:
+    """Heal faults the rollbacks left open (a rollback failed, or was cut short)."""
+    healed, left_open = [], []
+    for outcome in recovery.recover(target_file, FaultLog(target.fault_log)):
+        if outcome.healed:
+            logger.warning("safety net healed %s (%s)", outcome.fault.fault, outcome.fault.heal_action)
+            healed.append(outcome.fault.fault)
+        else:
+            logger.error("safety net could not heal %s: %s", outcome.fault.fault, outcome.error)
+            left_open.append(outcome.fault.fault)
+    return healed, left_open
+
+
+class _JournalKeeper(RunEventHandler):
+    """Writes the journal after every activity, so a crash loses nothing already observed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.journal: dict[str, Any] | None = None
+
+    def started(self, experiment: dict, journal: dict) -> None:
+        self.journal = journal
+
+    def activity_completed(self, activity: dict, run: dict) -> None:
+        if self.journal is not None:
+            _write_json(self.path, self.journal)
+
+    def finish(self, journal: dict) -> None:
+        _write_json(self.path, journal)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    with tmp.open("w") as handle:
+        json.dump(data, handle, indent=2, default=str)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
