@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -119,7 +120,7 @@ def validate(
 
     problems = validate_files(paths, load_target(target) if target else None)
     for problem in problems:
-        err.print(problem, highlight=False, markup=False)
+        print(problem, file=sys.stderr)  # one unwrapped line each, for people and for scripts
     if problems:
         raise typer.Exit(EXIT_INVALID)
     out.print(f"{len(paths)} file(s) valid")
@@ -212,7 +213,7 @@ def main() -> None:
     try:
         app()
     except DrillkitError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -52,7 +52,7 @@ def _problems_of(path: Path, target: Target | None, expect: Callable | None = No
 
 
 def _checker_for(data: dict[str, Any]) -> Callable | None:
-    if "method" in data:
+    if "method" in data or "steady-state-hypothesis" in data:
         return check_experiment
     if "driver" in data and "regions" in data:
         return check_target

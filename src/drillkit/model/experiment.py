@@ -6,9 +6,10 @@ exists to name the field at fault, which chaoslib's messages do not.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Open(BaseModel):
@@ -37,26 +38,38 @@ Provider = Annotated[PythonProvider | HttpProvider | ProcessProvider, Field(disc
 
 class Pauses(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    before: float | Annotated[str, Field(pattern=r"^\$\{[^}]+\}$")] | None = None
-    after: float | Annotated[str, Field(pattern=r"^\$\{[^}]+\}$")] | None = None
+    before: float | str | None = None
+    after: float | str | None = None
+
+    @field_validator("before", "after")
+    @classmethod
+    def _seconds_or_variable(cls, value: float | str | None) -> float | str | None:
+        if isinstance(value, str) and not re.fullmatch(r"\$\{[^}]+\}", value):
+            raise ValueError("must be a number of seconds or a ${configuration_key}")
+        return value
 
 
 class Activity(_Open):
-    type: Literal["action", "probe"]
-    name: str = Field(min_length=1)
-    provider: Provider
+    """An inline activity, or a reference to one (`ref`) declared elsewhere in the experiment."""
+
+    ref: str | None = None
+    type: Literal["action", "probe"] | None = None
+    name: str | None = Field(None, min_length=1)
+    provider: Provider | None = None
     pauses: Pauses | None = None
     background: bool = False
 
-
-class Reference(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    ref: str
+    @model_validator(mode="after")
+    def _inline_or_reference(self) -> Activity:
+        missing = [key for key in ("type", "name", "provider") if getattr(self, key) is None]
+        if self.ref is None and missing:
+            raise ValueError(f"an activity needs {', '.join(missing)} (or a ref)")
+        return self
 
 
 class Hypothesis(_Open):
     title: str = Field(min_length=1)
-    probes: list[Activity | Reference] = Field(default_factory=list)
+    probes: list[Activity] = Field(default_factory=list)
 
 
 class Experiment(_Open):
@@ -65,8 +78,8 @@ class Experiment(_Open):
     tags: list[str] = Field(min_length=1)
     configuration: dict[str, Any] = Field(default_factory=dict)
     steady_state_hypothesis: Hypothesis = Field(alias="steady-state-hypothesis")
-    method: list[Activity | Reference] = Field(min_length=1)
-    rollbacks: list[Activity | Reference] = Field(default_factory=list)
+    method: list[Activity] = Field(min_length=1)
+    rollbacks: list[Activity] = Field(default_factory=list)
     controls: list[dict[str, Any]] = Field(default_factory=list)
 
     def activities(self) -> list[tuple[str, Activity]]:
@@ -80,5 +93,5 @@ class Experiment(_Open):
             (f"{where}.{index}", activity)
             for where, activities in sections
             for index, activity in enumerate(activities)
-            if isinstance(activity, Activity)
+            if activity.ref is None
         ]

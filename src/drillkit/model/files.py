@@ -18,7 +18,7 @@ def read_mapping(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
-        raise InvalidInput(f"{path}: cannot be read: {exc}") from exc
+        raise InvalidInput(f"{path}: (file): cannot be read: {' '.join(str(exc).split())}") from exc
     if not isinstance(data, dict):
         raise InvalidInput(f"{path}: (top level): must be a mapping")
     return data

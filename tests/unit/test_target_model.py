@@ -1,0 +1,49 @@
+"""The target model: binding logical parts to a real environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from drillkit.model.target import KubernetesDriver, ProcessDriver, Target, load_target
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _regions() -> dict:
+    return {
+        name: {"address": address, "app": {"component": f"app-{s}", "url": f"http://{address}:8000"},
+               "database": {"component": f"pg-{s}", "patroni_api": f"http://{address}:8008"}}
+        for name, address, s in (("region-a", "127.0.10.1", "a"), ("region-b", "127.0.20.1", "b"))
+    }
+
+
+def test_the_sandbox_target_binds_both_regions_to_the_process_driver():
+    target = load_target(ROOT / "drills" / "targets" / "sandbox.yaml")
+    assert isinstance(target.driver, ProcessDriver)
+    assert set(target.regions) == {"region-a", "region-b"}
+    assert target.region_of("pg-b") == "region-b"
+    assert target.fault_log == Path(".drillkit/sandbox/faults.jsonl")
+
+
+def test_a_kubernetes_target_is_a_valid_model_with_its_own_fault_log():
+    target = Target(name="staging", kind="staging", endpoint="https://staging.example.internal",
+                    driver={"type": "kubernetes", "namespace": "feedhub"}, regions=_regions())
+    assert isinstance(target.driver, KubernetesDriver)
+    assert target.fault_log == Path(".drillkit/targets/staging/faults.jsonl")
+
+
+def test_a_component_cannot_live_in_two_regions():
+    regions = _regions()
+    regions["region-b"]["app"]["component"] = "app-a"
+    with pytest.raises(ValidationError, match="one region only"):
+        Target(name="x", kind="sandbox", endpoint="http://127.0.0.1:8080",
+               driver={"type": "process"}, regions=regions)
+
+
+def test_asking_for_an_unknown_region_says_which_exist():
+    target = load_target(ROOT / "drills" / "targets" / "sandbox.yaml")
+    with pytest.raises(KeyError, match="region-a, region-b"):
+        target.region("region-c")

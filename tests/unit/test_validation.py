@@ -1,0 +1,90 @@
+"""`drillkit validate` and `chaos validate` on the shipped files, and a corpus of broken ones."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from drillkit.model.target import load_target
+from drillkit.validation import validate_files
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))
+INVALID = ROOT / "tests" / "fixtures" / "invalid"
+SANDBOX_TARGET = ROOT / "drills" / "targets" / "sandbox.yaml"
+
+
+def test_the_six_experiments_ship():
+    assert {p.stem for p in EXPERIMENTS} == {
+        "db-primary-outage", "region-a-outage", "region-partition",
+        "replica-lag-failover", "load-spike", "app-latency",
+    }
+
+
+def test_every_shipped_experiment_and_target_is_valid():
+    assert validate_files([*EXPERIMENTS, SANDBOX_TARGET], load_target(SANDBOX_TARGET)) == []
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS, ids=lambda p: p.stem)
+def test_chaos_validate_accepts_the_experiment(experiment):
+    chaos = Path(sys.executable).parent / "chaos"
+    result = subprocess.run([str(chaos), "validate", str(experiment)], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("no-method.yaml", "no-method.yaml: method: Field required"),
+        ("unknown-activity.yaml",
+         "unknown-activity.yaml: method.0.provider.func: drillkit.faults.database.actions has no activity "
+         "'kill_primry'"),
+        ("wrong-argument.yaml",
+         "wrong-argument.yaml: method.0.provider.arguments.regoin: "
+         "fail_region() takes no argument 'regoin'"),
+        ("unknown-region.yaml",
+         "unknown-region.yaml: method.0.provider.arguments.region: "
+         "target 'sandbox' has no region 'region-c'"),
+        ("bad-pause.yaml", "bad-pause.yaml: method.0.pauses.after"),
+        ("not-yaml.yaml", "not-yaml.yaml: (file): cannot be read: while parsing a flow sequence"),
+        ("target-bad-driver.yaml", "target-bad-driver.yaml: driver: Input tag 'ssh' found using 'type'"),
+        ("target-one-region.yaml", "target-one-region.yaml: endpoint: Input should be a valid URL"),
+    ],
+)
+def test_a_broken_file_is_rejected_with_its_file_and_field(name, expected):
+    problems = validate_files([INVALID / name], load_target(SANDBOX_TARGET))
+    assert any(expected in problem for problem in problems), problems
+    assert all(problem.startswith(str(INVALID / name)) for problem in problems)
+
+
+def test_a_target_with_one_region_names_the_regions_field():
+    problems = validate_files([INVALID / "target-one-region.yaml"])
+    assert any(": regions: " in problem for problem in problems), problems
+
+
+def test_the_cli_exits_2_and_prints_every_problem():
+    result = _drillkit("validate", *map(str, sorted(INVALID.glob("*.yaml"))), "--target", str(SANDBOX_TARGET))
+    assert result.returncode == 2
+    reported = {line.split(":")[0] for line in result.stderr.splitlines() if line.startswith(str(INVALID))}
+    assert reported == {str(p) for p in INVALID.glob("*.yaml")}
+
+
+def test_run_refuses_an_invalid_experiment_before_touching_anything(tmp_path):
+    target = tmp_path / "target.yaml"
+    state_dir = tmp_path / "state"
+    target.write_text(SANDBOX_TARGET.read_text().replace(".drillkit/sandbox", str(state_dir)))
+    result = _drillkit("run", str(INVALID / "unknown-region.yaml"), "--target", str(target),
+                       "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "region-c" in result.stderr
+    assert not state_dir.exists(), "no fault may be logged or injected for an invalid experiment"
+    assert not (tmp_path / "out").exists()
+
+
+def _drillkit(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "drillkit", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120, check=False)
