@@ -7,6 +7,8 @@ is always taken down at the end, even when a test fails.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +22,15 @@ TEST_PORTS = {
 }
 
 
-def drillkit(*args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def drillkit(*args: str, check: bool = True, timeout: float = 300, env: dict | None = None
+             ) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [sys.executable, "-m", "drillkit", *args],
-        capture_output=True, text=True, timeout=timeout, check=False,
+        capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT,
+        env={**os.environ, **(env or {})},
     )
     if check and result.returncode != 0:
         raise AssertionError(
@@ -57,12 +64,47 @@ class SandboxHandle:
         return next(part for part in self.status()["parts"] if part["name"] == name)
 
 
+def ensure_iptables() -> None:
+    """Network faults need iptables; install Debian's package when it is missing (we run as root)."""
+    if shutil.which("iptables"):
+        return
+    if os.geteuid() != 0:
+        pytest.fail("network faults need root and iptables: run the integration tests as root")
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "iptables"]):
+        subprocess.run(command, check=True, capture_output=True, timeout=600,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    assert shutil.which("iptables"), "apt-get installed iptables, yet it is not on PATH"
+
+
+@pytest.fixture(scope="session")
+def target_file(sandbox, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session sandbox as a drillkit target."""
+    ports = TEST_PORTS
+    regions = {
+        name: {
+            "address": address,
+            "app": {"component": f"app-{suffix}", "url": f"http://{address}:{ports['app']}"},
+            "database": {"component": f"pg-{suffix}", "patroni_api": f"http://{address}:{ports['patroni_api']}"},
+        }
+        for name, address, suffix in (("region-a", "127.0.10.1", "a"), ("region-b", "127.0.20.1", "b"))
+    }
+    target = {
+        "name": "test-sandbox", "kind": "sandbox",
+        "driver": {"type": "process", "state_dir": str(sandbox.state_dir)},
+        "endpoint": sandbox.endpoint, "regions": regions,
+    }
+    path = tmp_path_factory.mktemp("target") / "target.yaml"
+    path.write_text(yaml.safe_dump(target, sort_keys=False))
+    return path
+
+
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory):
     state_dir = tmp_path_factory.mktemp("sandbox")
     config_file = state_dir.parent / "sandbox-test.yaml"
     config_file.write_text(yaml.safe_dump({"ports": TEST_PORTS}))
     handle = SandboxHandle(state_dir, config_file)
+    ensure_iptables()
     try:
         handle.up()
         yield handle

@@ -1,0 +1,149 @@
+"""Every experiment end to end on the real sandbox, with shortened durations; each must leave the
+sandbox healthy and no DRILLKIT rule behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, drillkit
+
+SHORT = ["--var", "fault_duration=8", "--var", "recovery_timeout=120"]
+
+
+def run(experiment: str, target_file: Path, out: Path, *extra: str) -> dict:
+    result = drillkit("run", str(ROOT / "experiments" / f"{experiment}.yaml"), "--target", str(target_file),
+                      "--out", str(out), *SHORT, *extra, check=False)
+    journal = json.loads((out / "journal.json").read_text())
+    journal["exit_code"] = result.returncode
+    journal["stderr"] = result.stderr
+    return journal
+
+
+def outputs(journal: dict) -> dict[str, object]:
+    return {step["activity"]["name"]: step.get("output") for step in journal["run"]}
+
+
+def assert_left_clean(sandbox) -> None:
+    _wait_until(lambda: sandbox.status()["healthy"], timeout_s=120, what="the sandbox to be healthy again")
+    assert subprocess.run(["iptables", "-S", "DRILLKIT"], capture_output=True).returncode != 0, \
+        "the DRILLKIT chain outlived the experiment"
+
+
+def test_db_primary_outage_fails_over_and_comes_back(sandbox, target_file, tmp_path):
+    journal = run("db-primary-outage", target_file, tmp_path)
+    assert journal["exit_code"] == 0, journal["stderr"]
+    killed = outputs(journal)["kill-the-primary-host"]
+    assert killed["fault"] == "kill_primary" and killed["member"] in ("pg-a", "pg-b")
+    assert "injected_at" in killed and "injected_monotonic" in killed
+    assert outputs(journal)["wait-until-users-are-served-again"]["recovered_after_s"] > 0
+    assert [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
+    assert_left_clean(sandbox)
+
+
+def test_region_a_outage_moves_users_to_region_b(sandbox, target_file, tmp_path):
+    journal = run("region-a-outage", target_file, tmp_path)
+    assert journal["exit_code"] == 0, journal["stderr"]
+    assert outputs(journal)["fail-region-a"]["components"] == ["app-a", "pg-a"]
+    assert_left_clean(sandbox)
+
+
+def test_region_partition_is_real_and_healed(sandbox, target_file, tmp_path):
+    journal = run("region-partition", target_file, tmp_path)
+    assert journal["exit_code"] == 0, journal["stderr"]
+    assert outputs(journal)["partition-region-a"]["cut_from"] == ["region-b"]
+    healed = journal["rollbacks"][0]["output"]
+    assert healed["rules_removed"] > 0
+    assert_left_clean(sandbox)
+
+
+def test_replica_lag_failover_reports_what_patroni_did(sandbox, target_file, tmp_path):
+    journal = run("replica-lag-failover", target_file, tmp_path)
+    # Promotion of a lagging replica, or a refusal: either is an honest outcome, never a crash.
+    assert journal["exit_code"] in (0, 1), journal["stderr"]
+    isolated = outputs(journal)["isolate-the-replica"]
+    assert isolated["replica"] != isolated["primary"]
+    assert all(r["status"] == "succeeded" for r in journal["rollbacks"])
+    assert_left_clean(sandbox)
+
+
+def test_load_spike_runs_locust_and_stops_it(sandbox, target_file, tmp_path):
+    spike = ["--var", "spike_duration=6", "--var", "load_baseline=3"]
+    journal = run("load-spike", target_file, tmp_path, *spike)
+    assert journal["exit_code"] == 0, journal["stderr"]
+    summary = outputs(journal)["the-spike-runs-its-course"]
+    assert summary["requests"] > 50
+    stages = outputs(journal)["start-the-spike"]["stages"]
+    assert stages[1]["users"] == 8 * stages[0]["users"]
+    assert_left_clean(sandbox)
+
+
+def test_app_latency_slows_region_a_then_is_removed(sandbox, target_file, tmp_path):
+    journal = run("app-latency", target_file, tmp_path, "--var", "fault_duration=4")
+    assert journal["exit_code"] == 0, journal["stderr"]
+    removed = journal["rollbacks"][0]["output"]["app_faults"]
+    assert removed["latency_ms"] == 0
+    assert_left_clean(sandbox)
+
+
+def test_plain_chaos_run_works_against_the_sandbox(sandbox, target_file, tmp_path):
+    chaos = Path(sys.executable).parent / "chaos"
+    result = subprocess.run(
+        [str(chaos), "--log-file", str(tmp_path / "chaos.log"), "run", "--rollback-strategy", "always",
+         "--journal-path", str(tmp_path / "journal.json"), "experiments/db-primary-outage.yaml"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "DRILLKIT_TARGET": str(target_file)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    assert journal["status"] == "completed" and not journal["deviated"]
+    assert_left_clean(sandbox)
+
+
+def test_a_run_killed_mid_fault_is_healed_by_recover(sandbox, target_file, tmp_path):
+    fault_log = Path(sandbox.state_dir) / "faults.jsonl"
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "drillkit", "run", str(ROOT / "experiments" / "region-partition.yaml"),
+         "--target", str(target_file), "--out", str(tmp_path), "--var", "fault_duration=120"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        injected = lambda: _open_faults(fault_log) == ["partition_region"]  # noqa: E731
+        _wait_until(injected, 60, "the partition to be injected")
+        _wait_until(_drillkit_chain_exists, 10, "the DRILLKIT rules")
+    finally:
+        runner.send_signal(signal.SIGKILL)
+        runner.wait()
+    assert _drillkit_chain_exists(), "SIGKILL must leave the fault in place for recover to heal"
+
+    result = drillkit("recover", "--target", str(target_file), check=False)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 fault(s) healed, 0 left open" in result.stdout
+    assert _open_faults(fault_log) == []
+    assert_left_clean(sandbox)
+
+
+def _open_faults(fault_log: Path) -> list[str]:
+    from drillkit.faults.log import FaultLog
+
+    return [fault.fault for fault in FaultLog(fault_log).open_faults()]
+
+
+def _drillkit_chain_exists() -> bool:
+    return subprocess.run(["iptables", "-S", "DRILLKIT"], capture_output=True).returncode == 0
+
+
+def _wait_until(check, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.5)
