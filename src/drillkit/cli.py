@@ -173,6 +173,17 @@ def recover(
     raise typer.Exit(EXIT_ABORTED if failures else 0)
 
 
+@app.command("schemas")
+def schemas(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the schema files go.")] = Path("docs/schemas"),
+) -> None:
+    """Write the JSON Schema of every drillkit file format (for editors and CI linters)."""
+    from drillkit.model.schemas import write_all
+
+    for path in write_all(out_dir):
+        out.print(f"wrote {path}")
+
+
 def _parse_vars(pairs: list[str]) -> dict[str, object]:
     import yaml
 

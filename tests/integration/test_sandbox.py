@@ -11,6 +11,8 @@ import httpx
 import psutil
 import pytest
 
+from drillkit.sandbox import netfilter
+
 from .conftest import TEST_PORTS
 
 
@@ -106,9 +108,11 @@ def test_down_leaves_no_process_or_port_behind_and_up_brings_the_data_back(sandb
     with httpx.Client(base_url=sandbox.endpoint, timeout=5) as client:
         item_id = client.post("/api/items", json={"title": "survives a restart"}).json()["id"]
     pids = [part["pid"] for part in sandbox.status()["parts"]]
+    netfilter.add("drillkit:test:left-behind", [netfilter.DropRule(uid=65534, destination="127.0.20.1")])
 
     sandbox.down()
 
+    assert not netfilter.chain_exists(), "sandbox down must remove every DRILLKIT rule"
     assert not [pid for pid in pids if psutil.pid_exists(pid) and _not_zombie(pid)]
     assert not _sandbox_processes(sandbox.state_dir)
     assert not _listening_ports(set(TEST_PORTS.values()))

@@ -47,3 +47,11 @@ def test_asking_for_an_unknown_region_says_which_exist():
     target = load_target(ROOT / "drills" / "targets" / "sandbox.yaml")
     with pytest.raises(KeyError, match="region-a, region-b"):
         target.region("region-c")
+
+
+def test_the_published_json_schemas_match_the_models():
+    from drillkit.model.schemas import SCHEMAS, render
+
+    for name, model in SCHEMAS.items():
+        published = ROOT / "docs" / "schemas" / f"{name}.schema.json"
+        assert published.read_text() == render(model), f"run `drillkit schemas` to refresh {published}"

@@ -1,0 +1,26 @@
+"""JSON Schemas of drillkit's YAML formats, for editors (`# yaml-language-server: $schema=…`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from drillkit.model.target import Target
+
+SCHEMAS: dict[str, type[BaseModel]] = {"target": Target}
+
+
+def render(model: type[BaseModel]) -> str:
+    return json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def write_all(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, model in SCHEMAS.items():
+        path = directory / f"{name}.schema.json"
+        path.write_text(render(model))
+        written.append(path)
+    return written
