@@ -13,7 +13,8 @@ from typing import Any
 from chaoslib.run import RunEventHandler, Runner
 from chaoslib.types import Strategy
 
-from drillkit.errors import EXIT_ABORTED, EXIT_BREACHED, EXIT_PASS
+from drillkit.controls.measure import OUT_ENV
+from drillkit.errors import EXIT_ABORTED, EXIT_BREACHED, EXIT_PASS, InvalidInput
 from drillkit.faults import recovery
 from drillkit.faults.environment import TARGET_KEY
 from drillkit.faults.log import FaultLog
@@ -62,20 +63,47 @@ def run_experiment(
     experiment = load_experiment(experiment_file, target)
     out_dir.mkdir(parents=True, exist_ok=True)
     journal_path = out_dir / "journal.json"
+    _check_variables(experiment_file, experiment, variables or {})
     config_vars = {TARGET_KEY: str(target_file.absolute()), **(variables or {})}
     runner = Runner(Strategy.DEFAULT)
     runner.register_event_handler(_JournalKeeper(journal_path))
+    previous_out = os.environ.get(OUT_ENV)
+    os.environ[OUT_ENV] = str(out_dir)  # where the measure control writes, under chaos and drillkit alike
     try:
         journal = runner.run(experiment, settings=SETTINGS, experiment_vars=(config_vars, {}))
     finally:
+        _restore_env(OUT_ENV, previous_out)
         healed, left_open = _safety_net(target, target_file)
     result = RunResult(journal, journal_path, healed, left_open)
+    if _declares_measurement(experiment) and "measurements" not in journal:
+        logger.error("the experiment asks for measurements, yet none were taken (see the log above)")
+        result.left_open.append("measurement")
     journal["drillkit"] = {
         "target": target.name, "status": result.status,
         "healed_by_safety_net": healed, "left_open": left_open,
     }
     _write_json(journal_path, journal)
     return result
+
+
+def _check_variables(path: Path, experiment: dict[str, Any], variables: dict[str, Any]) -> None:
+    declared = experiment.get("configuration", {})
+    unknown = sorted(set(variables) - set(declared))
+    if unknown:
+        raise InvalidInput(f"{path}: configuration: no key {', '.join(unknown)} to override "
+                           f"(it has: {', '.join(declared)})")
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def _declares_measurement(experiment: dict[str, Any]) -> bool:
+    return any(c.get("provider", {}).get("module") == "drillkit.controls.measure"
+               for c in experiment.get("controls", []))
 
 
 def _safety_net(target: Target, target_file: Path) -> tuple[list[str], list[str]]:
