@@ -49,8 +49,11 @@ def create_app() -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         pool = AsyncConnectionPool(
-            dsn, min_size=2, max_size=8, timeout=2.0, open=False,
+            dsn, min_size=4, max_size=10, timeout=2.0, open=False,
             check=AsyncConnectionPool.check_connection,  # drop connections a failover broke
+            # Give up a reconnection after 4 s so that demand starts a fresh one: the pool's own
+            # backoff doubles (1, 2, 4, 8, 16 s …) and would keep a recovered database idle.
+            reconnect_timeout=4.0,
             kwargs={"autocommit": True, "row_factory": dict_row},
         )
         await pool.open(wait=False)

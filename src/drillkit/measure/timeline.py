@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from drillkit.measure.samples import Sample
 
+FLAP_MIN_GOOD = 1.0  # seconds of good answers that count as "came back"
+
 
 @dataclass(frozen=True)
 class FaultEvent:
@@ -113,15 +115,20 @@ def _stable(
 
 
 def _flaps(answers: list[Sample], threshold: float, first_ok: float | None, until: float) -> int:
-    """How often the service came back and fell over again before it was stable."""
+    """How often the service came back (answered well for at least FLAP_MIN_GOOD seconds) and fell
+    over again before it was stable. Shorter good spells are noise inside one outage."""
     if first_ok is None:
         return 0
-    flaps, was_good = 0, True
+    flaps, good_since = 0, None
     for sample in answers:
-        if first_ok <= sample.completed < until:
-            is_good = sample.good(threshold)
-            flaps += was_good and not is_good
-            was_good = is_good
+        if not first_ok <= sample.completed < until:
+            continue
+        if sample.good(threshold):
+            good_since = sample.completed if good_since is None else good_since
+            continue
+        if good_since is not None and sample.completed - good_since >= FLAP_MIN_GOOD:
+            flaps += 1
+        good_since = None
     return flaps
 
 
