@@ -15,7 +15,8 @@ import pytest
 
 from .conftest import ROOT, drillkit
 
-SHORT = ["--var", "fault_duration=8", "--var", "recovery_timeout=120"]
+SHORT = ["--var", "fault_duration=8", "--var", "recovery_timeout=120", "--var", "stable_window=5"]
+PROBE_INTERVAL = 0.05
 
 
 def run(experiment: str, target_file: Path, out: Path, *extra: str) -> dict:
@@ -45,6 +46,15 @@ def test_db_primary_outage_fails_over_and_comes_back(sandbox, target_file, tmp_p
     assert "injected_at" in killed and "injected_monotonic" in killed
     assert outputs(journal)["wait-until-users-are-served-again"]["recovered_after_s"] > 0
     assert [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
+    measured = json.loads((tmp_path / "measurements.json").read_text())
+    assert measured == journal["measurements"]
+    rto, rpo, line = measured["rto"], measured["rpo"], measured["timeline"]
+    assert rto["bounded"] and 0 < rto["lower"] <= rto["seconds"] <= rto["upper"]
+    assert rto["upper"] - rto["lower"] <= PROBE_INTERVAL + 1e-6
+    assert line["impact"] and 0 <= line["detect"] < line["promoted"] <= line["first_ok"] <= line["stable"]
+    assert rpo["reconciled"] and rpo["acknowledged_writes"] > 50
+    assert rpo["lost_writes"] == 0, f"a streaming replica lost acknowledged writes: {rpo['lost']}"
+    assert (tmp_path / "samples.csv").stat().st_size > 0 and (tmp_path / "ledger.csv").stat().st_size > 0
     assert_left_clean(sandbox)
 
 
@@ -71,6 +81,12 @@ def test_replica_lag_failover_reports_what_patroni_did(sandbox, target_file, tmp
     isolated = outputs(journal)["isolate-the-replica"]
     assert isolated["replica"] != isolated["primary"]
     assert all(r["status"] == "succeeded" for r in journal["rollbacks"])
+    rpo, rto, line = (journal["measurements"][key] for key in ("rpo", "rto", "timeline"))
+    assert rpo["reconciled"]
+    if line["promoted"] is not None and rpo["lost_writes"]:
+        assert rpo["seconds"] > 0, "writes lost to a lagging replica must show in the RPO"
+    if line["promoted"] is None:
+        assert not rto["bounded"] or rto["upper"] > 0  # refused promotion: recovery only by restore
     assert_left_clean(sandbox)
 
 
