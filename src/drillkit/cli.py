@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -171,6 +172,103 @@ def recover(
         failures += not outcome.healed
     out.print(f"{len(outcomes) - failures} fault(s) healed, {failures} left open")
     raise typer.Exit(EXIT_ABORTED if failures else 0)
+
+
+@app.command("drill")
+def drill(
+    manifest: Annotated[Path, typer.Argument(help="A drill manifest (drills/quarterly.yaml).")],
+    target: Annotated[Path | None, typer.Option(help="Run against this target instead of the drill's.")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Run folder (default reports/<YYYY>-Q<n>-<timestamp>/).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and touch nothing.")] = False,
+    history_file: Annotated[Path, typer.Option("--history", help="The trend file to read and append.")] = Path(
+        "reports/history.jsonl"),
+    manage_sandbox: Annotated[bool, typer.Option(
+        help="Bring the sandbox up if the target is the sandbox and it is down, and down again after.")] = False,
+) -> None:
+    """Run a whole drill: validate everything, measure a baseline, run each experiment with measurement,
+    score, and write report.html, report.md, report.json and junit.xml into the run folder.
+
+    Exit 0 every objective met, 1 an objective breached, 2 invalid input, 3 aborted (an interrupt, a
+    failed rollback or a baseline that already breached an SLO: never a pass)."""
+    from drillkit.drill.drill import check, default_run_dir, plan, run_drill
+    from drillkit.drill.progress import DrillProgress
+    from drillkit.model.drill import load_drill
+
+    spec = load_drill(manifest)
+    target_file = target or spec.target
+    checked_target, _ = check(spec, manifest, target_file)
+    if dry_run:
+        for line in plan(spec, checked_target):
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
+        return
+    run_dir = out_dir or default_run_dir(Path("reports"))
+    _log_to_file(run_dir / "drill.log")
+    with _sandbox_for(checked_target, manage_sandbox):
+        result = run_drill(spec, manifest, target_file, run_dir, DrillProgress(err, spec.expected_seconds()))
+    raise typer.Exit(_publish(result, history_file, append=True))
+
+
+@app.command("report")
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A drill's run folder (holds results.json).")],
+    history_file: Annotated[Path, typer.Option("--history", help="The trend file to read.")] = Path(
+        "reports/history.jsonl"),
+) -> None:
+    """Score and render a drill's reports again from its saved results, without running anything."""
+    from drillkit.drill.drill import DrillRun
+
+    raise typer.Exit(_publish(DrillRun.load(run_dir), history_file, append=False))
+
+
+def _publish(result, history_file: Path, append: bool) -> int:
+    from drillkit.report import history
+    from drillkit.report.build import build, exit_code, history_entry
+    from drillkit.report.render import write_all
+
+    run_dir = Path(result.run_dir)
+    scored = build(result, history.read(history_file))
+    write_all(scored, run_dir)
+    if append:
+        history.append(history_file, history_entry(scored))
+    style = "green" if scored["status"] == "passed" else "red"
+    out.print(f"[bold {style}]{scored['status'].upper()}[/] score {scored['score']} ({scored['grade']})")
+    for finding in scored["findings"]:
+        out.print(f"  - {finding}", markup=False, highlight=False)
+    out.print(f"report: {run_dir / 'report.html'}")
+    return exit_code(scored)
+
+
+@contextlib.contextmanager
+def _sandbox_for(target, manage: bool):
+    """Bring the sandbox up for the drill when asked to, and down again if this call started it."""
+    from drillkit.model.target import ProcessDriver
+
+    if not manage or not isinstance(target.driver, ProcessDriver):
+        yield
+        return
+    sandbox = Sandbox(config=load_config(target.driver.state_dir.absolute()), report=_progress())
+    started = not sandbox.status().healthy
+    if started:
+        sandbox.up()
+    try:
+        yield
+    finally:
+        if started:
+            sandbox.down()
+
+
+def _log_to_file(path: Path) -> None:
+    """During a drill the progress lines speak; the detailed log goes to the run folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("chaostoolkit", "drillkit"):
+        log = logging.getLogger(name)
+        log.setLevel(logging.INFO)
+        log.addHandler(handler)
+        log.propagate = False
 
 
 @app.command("schemas")

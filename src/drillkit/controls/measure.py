@@ -113,6 +113,11 @@ def cleanup_control(**arguments: Any) -> None:
         _finish(session)
 
 
+def live() -> MeasurementSession | None:
+    """The session measuring the running experiment, if any (for live progress)."""
+    return _session
+
+
 def _finish(session: MeasurementSession) -> dict[str, Any]:
     session.stop()
     measurements = session.summary()

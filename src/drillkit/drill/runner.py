@@ -56,7 +56,8 @@ def _failed(runs: list[dict[str, Any]]) -> list[str]:
 
 
 def run_experiment(
-    experiment_file: Path, target_file: Path, out_dir: Path, variables: dict[str, Any] | None = None
+    experiment_file: Path, target_file: Path, out_dir: Path, variables: dict[str, Any] | None = None,
+    handlers: list[RunEventHandler] | None = None,
 ) -> RunResult:
     """Validate both files (nothing runs when either is invalid), run, and write journal.json."""
     target = load_target(target_file)
@@ -67,6 +68,8 @@ def run_experiment(
     config_vars = {TARGET_KEY: str(target_file.absolute()), **(variables or {})}
     runner = Runner(Strategy.DEFAULT)
     runner.register_event_handler(_JournalKeeper(journal_path))
+    for handler in handlers or []:
+        runner.register_event_handler(handler)
     previous_out = os.environ.get(OUT_ENV)
     os.environ[OUT_ENV] = str(out_dir)  # where the measure control writes, under chaos and drillkit alike
     try:

@@ -63,6 +63,7 @@ class MeasurementSession:
         self._thread = threading.Thread(target=self._run, name="drillkit-measure", daemon=True)
         self.started = time.monotonic()
         self.ended: float | None = None
+        self.settled: float | None = None  # when the rollbacks were done
 
     # -- life cycle (called from the experiment's thread) ------------------------------------------
 
@@ -80,6 +81,7 @@ class MeasurementSession:
     def wait_for_recovery(self, settled_after: float) -> None:
         """Keep measuring until the user path has been stable for a whole window after SETTLED_AFTER
         (the end of the rollbacks), or until the maximum recovery wait from T0 has passed."""
+        self.settled = settled_after
         window = self.settings.stable_window_s
         while True:
             now = time.monotonic()
@@ -97,6 +99,17 @@ class MeasurementSession:
         return timeline.compute(of_endpoint(self.samples.snapshot(), *USER_PATH), self.faults,
                                 self.settings.timeline(threshold), time.monotonic(), self.leaders)
 
+    def recent(self, seconds: float = 10.0) -> dict[str, float | int | None]:
+        """Live SLIs of the global endpoint over the last SECONDS, for progress displays."""
+        since = time.monotonic() - seconds
+        answers = [s for s in of_endpoint(self.samples.snapshot(), "global") if s.completed >= since]
+        if not answers:
+            return {"requests": 0, "availability": None, "p95_ms": None}
+        latencies = sorted(s.latency for s in answers)
+        return {"requests": len(answers),
+                "availability": sum(s.succeeded for s in answers) / len(answers),
+                "p95_ms": latencies[int(0.95 * (len(latencies) - 1))] * 1000}
+
     def stop(self) -> None:
         """Stop probing and writing, then read the ledger back (in the session's thread)."""
         self.ended = time.monotonic()
@@ -112,7 +125,7 @@ class MeasurementSession:
             samples=self.samples.snapshot(), writes=list(self.writes), stored=self.stored,
             faults=list(self.faults), leaders=list(self.leaders), lags=list(self.lags),
             settings=self.settings.timeline(threshold), objectives=self.objectives,
-            started=self.started, ended=self.ended or time.monotonic(),
+            started=self.started, ended=self.ended or time.monotonic(), settled=self.settled,
         )
         result["files"] = {"samples": "samples.csv", "ledger": "ledger.csv"}
         if self.reconcile_error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from typing import Any
 
@@ -17,6 +18,7 @@ def summarize(
     *, samples: list[Sample], writes: list[ledger.Write], stored: dict[str, set[int]] | None,
     faults: list[timeline.FaultEvent], leaders: list[tuple[float, str]], lags: list[int],
     settings: timeline.TimelineSettings, objectives: Objectives, started: float, ended: float,
+    settled: float | None = None,
 ) -> dict[str, Any]:
     duration = max(ended - started, 1e-9)
     result: dict[str, Any] = {
@@ -28,14 +30,34 @@ def summarize(
         "endpoints": _endpoints(samples, objectives, duration),
     }
     if not faults:
-        result.update(timeline=None, rto=None, rpo=None)
+        result.update(timeline=None, rto=None, rpo=None, series=_series(samples, started))
         return result
     line = timeline.compute(of_endpoint(samples, *USER_PATH), faults, settings, ended, leaders)
     result["timeline"] = {"t0_utc": _utc(line.t0), "t0_monotonic": line.t0,
-                          "impact": line.impact, "flaps": line.flaps, **line.offsets()}
+                          "impact": line.impact, "flaps": line.flaps, **line.offsets(),
+                          "rollbacks_done": None if settled is None else round(settled - line.t0, 3)}
     result["rto"] = {**asdict(line.rto), "bounded": line.rto.bounded}
     result["rpo"] = _rpo(writes, stored, line.t0, lags)
+    result["series"] = _series(samples, line.t0)
     return result
+
+
+def _series(samples: list[Sample], origin: float) -> list[dict[str, float]]:
+    """Per-second success share and p95 latency of the global endpoint, seconds after ORIGIN (T0)."""
+    buckets: dict[int, list[Sample]] = {}
+    for sample in of_endpoint(samples, "global"):
+        buckets.setdefault(math.floor(sample.completed - origin), []).append(sample)
+    series = []
+    for second in sorted(buckets):
+        answers = buckets[second]
+        latencies = sorted(s.latency for s in answers)
+        p95 = latencies[math.ceil(0.95 * len(latencies)) - 1]  # nearest rank
+        series.append({
+            "t": second, "requests": len(answers),
+            "ok": round(sum(s.succeeded for s in answers) / len(answers), 4),
+            "p95_ms": round(p95 * 1000, 1),
+        })
+    return series
 
 
 def _slo(samples: list[Sample], objectives: Objectives, duration: float) -> dict[str, Any]:

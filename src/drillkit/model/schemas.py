@@ -7,9 +7,11 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from drillkit.model.drill import Drill
+from drillkit.model.objectives import Objectives
 from drillkit.model.target import Target
 
-SCHEMAS: dict[str, type[BaseModel]] = {"target": Target}
+SCHEMAS: dict[str, type[BaseModel]] = {"target": Target, "drill": Drill, "objectives": Objectives}
 
 
 def render(model: type[BaseModel]) -> str:
