@@ -46,7 +46,7 @@ class RunScore:
 
     @property
     def score(self) -> float:
-        return round(max(0.0, 100.0 - sum(d.points for d in self.deductions)), 1)
+        return round(max(0.0, 100.0 - sum(d.points for d in self.deductions)), 2)
 
 
 def score_run(record: RunRecord, objectives: Objectives) -> RunScore:
@@ -67,11 +67,9 @@ def _gates(record: RunRecord, objectives: Objectives) -> tuple[dict[str, bool], 
         "rpo": _rpo_gate(rpo, objectives),
         "lost_writes_in_rpo_window": _window_gate(rpo, objectives),
         "no_unexpected_rows": (rpo.get("unexpected_writes", 0) == 0,
-                               f"{rpo.get('unexpected_writes')} rows appeared that were never written"),
+                               f"{rpo.get('unexpected_writes')} rows appeared that no writer sent"),
         "rollbacks_succeeded": (record.rollbacks_ok, f"run status: {record.status}"),
-        "steady_state_restored": (record.steady_state_ok and _stable_at_end(m),
-                                  "the steady-state hypothesis or the stable window was not met after "
-                                  "the fault"),
+        "steady_state_restored": _steady_gate(record, m),
     }
     return {k: ok for k, (ok, _) in checks.items()}, {k: why for k, (_, why) in checks.items()}
 
@@ -100,9 +98,14 @@ def _window_gate(rpo: dict, objectives: Objectives) -> tuple[bool, str]:
                     f"{rpo['first_lost_at']} s to {rpo['last_lost_at']} s after T0")
 
 
-def _stable_at_end(m: dict) -> bool:
+def _steady_gate(record: RunRecord, m: dict) -> tuple[bool, str]:
     line = m.get("timeline")
-    return line is None or not line.get("impact") or line.get("stable") is not None
+    stable = line is None or not line.get("impact") or line.get("stable") is not None
+    if not record.steady_state_ok:
+        return False, "the steady-state hypothesis did not hold after the method"
+    if not stable:
+        return False, "users were not served well for a whole stable window after the fault"
+    return True, "the steady-state hypothesis held and users were served well again"
 
 
 def _costs(m: dict, objectives: Objectives) -> list[Deduction]:
@@ -144,7 +147,7 @@ def score_experiment(name: str, weight: float, runs: list[RunScore]) -> dict[str
     return {
         "name": name, "weight": weight, "status": worst.record.status,
         "passed": all(gates.values()),
-        "score": round(statistics.median(run.score for run in runs), 1),
+        "score": round(statistics.median(run.score for run in runs), 2),
         "score_worst": worst.score,
         "gates": gates,
         "gate_reasons": {g: worst.gate_reasons[g] for g in gates},

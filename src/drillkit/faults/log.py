@@ -7,14 +7,13 @@ or {"event": "healed", "id", "at", "note"}.
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drillkit import jsonlines
 from drillkit.measure import clock
 
 
@@ -68,28 +67,8 @@ class FaultLog:
         return list(opened.values())
 
     def _records(self) -> list[dict[str, Any]]:
-        try:
-            lines = self.path.read_text().splitlines()
-        except FileNotFoundError:
-            return []
-        records = []
-        for line in lines:
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                continue  # a line torn by a crash mid-write: the entry before it still stands
-        return records
+        return jsonlines.read(self.path)
 
     def _append(self, record: dict[str, Any]) -> None:
-        line = (json.dumps(record, sort_keys=True) + "\n").encode()
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-            try:
-                size = os.fstat(descriptor).st_size
-                if size and os.pread(descriptor, 1, size - 1) != b"\n":
-                    line = b"\n" + line  # never glue a record onto a line torn by a crash
-                os.write(descriptor, line)
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
+            jsonlines.append(self.path, record)
