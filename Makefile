@@ -32,8 +32,8 @@ integration: $(STAMP) ## integration tests on the real sandbox
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check src tests bench
 
-drill-quarterly: $(STAMP) ## the quarterly drill against the sandbox
-	@$(DK) sandbox up && $(DK) sandbox status; rc=$$?; $(DK) sandbox down; exit $$rc
+drill-quarterly: $(STAMP) ## the quarterly drill against the sandbox (brought up and down as needed)
+	$(DK) drill drills/quarterly.yaml --manage-sandbox
 
 sandbox-up: $(STAMP) ## start the embedded staging sandbox (idempotent)
 	$(DK) sandbox up
