@@ -6,7 +6,8 @@ DK     := $(VENV)/bin/drillkit
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap test unit integration lint drill-quarterly sandbox-up sandbox-down sandbox-status clean
+.PHONY: help bootstrap test unit integration lint drill-quarterly loadtest k8s-configmap sandbox-up sandbox-down \
+	sandbox-status clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,6 +35,13 @@ lint: $(STAMP) ## ruff
 
 drill-quarterly: $(STAMP) ## the quarterly drill against the sandbox (brought up and down as needed)
 	$(DK) drill drills/quarterly.yaml --manage-sandbox
+
+loadtest: $(STAMP) ## the steady load profile against the sandbox (brought up when needed)
+	$(DK) sandbox up
+	$(DK) loadtest loadtests/profiles/steady.yaml --host http://127.0.0.1:8080
+
+k8s-configmap: $(STAMP) ## regenerate the Locust ConfigMap from loadtests/locustfile.py
+	$(PY) deploy/kubernetes/locust/render_configmap.py
 
 sandbox-up: $(STAMP) ## start the embedded staging sandbox (idempotent)
 	$(DK) sandbox up

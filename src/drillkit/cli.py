@@ -271,6 +271,48 @@ def _log_to_file(path: Path) -> None:
         log.propagate = False
 
 
+@app.command("loadtest")
+def loadtest(
+    profile: Annotated[Path, typer.Argument(help="A load profile (loadtests/profiles/steady.yaml).")],
+    host: Annotated[str, typer.Option(help="The URL to load, e.g. http://127.0.0.1:8080.")],
+    duration: Annotated[
+        float | None, typer.Option(help="Squeeze the profile's shape into this many seconds.")] = None,
+    workers: Annotated[
+        int, typer.Option(min=0, max=64, help="Run Locust distributed: one master and N worker processes.")] = 0,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Where the results go.")] = None,
+    slo: Annotated[Path, typer.Option(help="The objectives to judge against.")] = Path("probes/objectives.yaml"),
+    locustfile: Annotated[Path, typer.Option(help="The user journeys.")] = Path("loadtests/locustfile.py"),
+    allow_remote: Annotated[bool, typer.Option(help="Allow a host that is not a loopback address.")] = False,
+) -> None:
+    """Run a Locust load profile headless and judge availability, error rate and the latency SLI.
+
+    Writes loadtest.json, junit.xml and loadtest.html. Exit 0 every SLO met, 1 an SLO breached,
+    2 invalid input (the message names the file and the field), 3 aborted."""
+    from drillkit.loadtest.report import write_all
+    from drillkit.loadtest.run import check_host, run_loadtest
+    from drillkit.model.objectives import load_objectives
+    from drillkit.model.profile import load_profile
+
+    spec = load_profile(profile)
+    if duration is not None:
+        if duration <= 0:
+            raise InvalidInput("--duration: must be a positive number of seconds")
+        spec = spec.scaled_to(duration)
+    check_host(host, allow_remote)
+    objectives = load_objectives(slo)
+    out_dir = out_dir or Path("reports") / "loadtests" / f"{time.strftime('%Y%m%dT%H%M%S')}-{spec.name}"
+    err.print(f"load profile {spec.name}: {spec.duration_s:.0f} s against {host}"
+              f"{f' with {workers} workers' if workers else ''}", highlight=False)
+    result = run_loadtest(profile=spec, host=host, locustfile=locustfile, out_dir=out_dir, workers=workers,
+                          objectives=objectives, say=lambda line: err.print(line, highlight=False))
+    write_all(result, out_dir)
+    for sli in result["slis"]:
+        mark = "[green]met[/]" if sli["met"] else "[red]BREACHED[/]"
+        out.print(f"{sli['name']}: {sli['value']:.4%} (objective {sli['objective']}) {mark}", highlight=False)
+    out.print(f"{result['requests']} requests, p95 {result['p95_ms']} ms; results in {out_dir}")
+    raise typer.Exit(0 if result["passed"] else 1)
+
+
 @app.command("schemas")
 def schemas(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the schema files go.")] = Path("docs/schemas"),

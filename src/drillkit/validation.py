@@ -13,11 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from drillkit.errors import InvalidInput
+from drillkit.model.drill import Drill
 from drillkit.model.experiment import Activity, Experiment, PythonProvider
 from drillkit.model.files import describe_errors, read_mapping
+from drillkit.model.profile import LoadProfile
 from drillkit.model.target import Target
 
 INJECTED = {"configuration", "secrets"}
@@ -46,8 +48,8 @@ def _problems_of(path: Path, target: Target | None, expect: Callable | None = No
         return str(exc).splitlines()
     check = expect or _checker_for(data)
     if check is None:
-        return [f"{path}: (top level): not an experiment (method), a target (driver, regions) "
-                "or another drillkit file"]
+        return [f"{path}: (top level): not an experiment (method), a target (driver, regions), "
+                "a load profile (stages) or a drill (experiments)"]
     return check(path, data, target)
 
 
@@ -56,15 +58,25 @@ def _checker_for(data: dict[str, Any]) -> Callable | None:
         return check_experiment
     if "driver" in data and "regions" in data:
         return check_target
+    if "stages" in data:
+        return _model_checker(LoadProfile)
+    if "experiments" in data:
+        return _model_checker(Drill)
     return None
 
 
-def check_target(path: Path, data: dict[str, Any], target: Target | None = None) -> list[str]:
-    try:
-        Target.model_validate(data)
-    except ValidationError as exc:
-        return describe_errors(path, exc).splitlines()
-    return []
+def _model_checker(model: type[BaseModel]) -> Callable:
+    def check(path: Path, data: dict[str, Any], target: Target | None = None) -> list[str]:
+        try:
+            model.model_validate(data)
+        except ValidationError as exc:
+            return describe_errors(path, exc).splitlines()
+        return []
+
+    return check
+
+
+check_target = _model_checker(Target)
 
 
 def check_experiment(path: Path, data: dict[str, Any], target: Target | None = None) -> list[str]:

@@ -1,10 +1,11 @@
-"""Start and stop headless Locust as a subprocess of its own session."""
+"""Start headless Locust as subprocesses: one local process, or a master and N workers."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -15,23 +16,41 @@ DEFAULT_LOCUSTFILE = Path("loadtests/locustfile.py")
 LOAD_PID_FILE = Path("load") / "locust.pid"  # relative to the target's state dir
 
 
-def shape_file() -> Path:
+def _package_file(name: str) -> Path:
     spec = importlib.util.find_spec("drillkit.loadtest")
     assert spec is not None and spec.submodule_search_locations
-    return Path(next(iter(spec.submodule_search_locations))) / "locust_shape.py"
+    return Path(next(iter(spec.submodule_search_locations))) / name
+
+
+def locustfiles(locustfile: Path) -> str:
+    """The user's locustfile, drillkit's staged shape and its latency plugin, as Locust's -f list."""
+    if not locustfile.exists():
+        raise InvalidInput(f"{locustfile}: no such locustfile")
+    extras = [_package_file("locust_shape.py"), _package_file("locust_plugin.py")]
+    return ",".join(str(path) for path in [locustfile.absolute(), *extras])
 
 
 def launch(
-    *, host: str, stages: list[dict], locustfile: Path, out_dir: Path, name: str = "locust"
+    *, host: str, stages: list[dict], locustfile: Path, out_dir: Path, name: str = "locust",
+    role: list[str] | None = None, latency_threshold_ms: float = 500,
 ) -> processes.Launch:
-    """A headless Locust run following STAGES, writing its CSV stats into OUT_DIR."""
-    if not locustfile.exists():
-        raise InvalidInput(f"{locustfile}: no such locustfile")
+    """A headless Locust process following STAGES; ROLE adds --master/--worker arguments."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    argv = [
-        sys.executable, "-m", "locust", "-f", f"{locustfile.absolute()},{shape_file()}",
-        "--headless", "--host", host, "--csv", str(out_dir / name), "--only-summary",
-        "--exit-code-on-error", "0",
-    ]
-    env = {**os.environ, "DRILLKIT_LOAD_STAGES": json.dumps(stages)}
+    argv = [sys.executable, "-m", "locust", "-f", locustfiles(locustfile), "--headless", "--host", host,
+            "--only-summary", "--exit-code-on-error", "0", *(role or [])]
+    if not role or "--worker" not in role:
+        argv += ["--csv", str(out_dir / name)]
+    env = {
+        **os.environ,
+        "DRILLKIT_LOAD_STAGES": json.dumps(stages),
+        "DRILLKIT_LOAD_RESULTS": str(out_dir / "locust-results.json"),
+        "DRILLKIT_LOAD_PROGRESS": str(out_dir / "progress.json"),
+        "DRILLKIT_LATENCY_THRESHOLD_MS": str(latency_threshold_ms),
+    }
     return processes.Launch(name=name, argv=argv, env=env, cwd=Path.cwd(), log=out_dir / f"{name}.log")
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((address, 0))
+        return probe.getsockname()[1]

@@ -9,9 +9,11 @@ from pydantic import BaseModel
 
 from drillkit.model.drill import Drill
 from drillkit.model.objectives import Objectives
+from drillkit.model.profile import LoadProfile
 from drillkit.model.target import Target
 
-SCHEMAS: dict[str, type[BaseModel]] = {"target": Target, "drill": Drill, "objectives": Objectives}
+SCHEMAS: dict[str, type[BaseModel]] = {"target": Target, "drill": Drill, "objectives": Objectives,
+                                     "profile": LoadProfile}
 
 
 def render(model: type[BaseModel]) -> str:

@@ -1,0 +1,109 @@
+"""`drillkit loadtest`: run a load profile with Locust (locally, or one master and N workers), show
+progress, and judge the result against the SLOs."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from drillkit.errors import Aborted, InvalidInput
+from drillkit.loadtest import process
+from drillkit.loadtest.judge import judge
+from drillkit.model.objectives import Objectives
+from drillkit.model.profile import LoadProfile
+from drillkit.sandbox import processes
+
+GRACE_S = 90  # beyond the profile: spawning, stopping, the final reports
+
+
+def check_host(host: str, allow_remote: bool) -> None:
+    """Load goes to loopback unless the caller says otherwise, explicitly."""
+    parsed = urlparse(host)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise InvalidInput(f"--host: {host!r} is not an http(s) URL")
+    if allow_remote:
+        return
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parsed.hostname, parsed.port or 80)}
+    except socket.gaierror as exc:
+        raise InvalidInput(f"--host: cannot resolve {parsed.hostname}: {exc}") from exc
+    if not all(ipaddress.ip_address(address).is_loopback for address in addresses):
+        raise InvalidInput(f"--host: {parsed.hostname} is not a loopback address; pass --allow-remote to "
+                           "load a remote environment on purpose")
+
+
+def run_loadtest(
+    *, profile: LoadProfile, host: str, locustfile: Path, out_dir: Path, workers: int,
+    objectives: Objectives, say: Callable[[str], None],
+) -> dict[str, Any]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "locust-results.json").unlink(missing_ok=True)
+    started = _start(profile, host, locustfile, out_dir, workers, objectives)
+    try:
+        _wait(started[0], profile, out_dir, say)
+    finally:
+        for pid_file in reversed(started):  # workers first, then the master
+            processes.stop(pid_file, grace_s=15)
+    results_file = out_dir / "locust-results.json"
+    if not results_file.exists():
+        raise Aborted(f"Locust left no results; see {out_dir / 'locust.log'}:\n"
+                      f"{processes.log_tail(out_dir / 'locust.log')}")
+    verdict = judge(json.loads(results_file.read_text()), objectives)
+    return {"profile": profile.model_dump(), "host": host, "workers_requested": workers, **verdict}
+
+
+def _start(profile: LoadProfile, host: str, locustfile: Path, out_dir: Path, workers: int,
+           objectives: Objectives) -> list[Path]:
+    common = {"host": host, "stages": profile.locust_stages(), "locustfile": locustfile, "out_dir": out_dir,
+              "latency_threshold_ms": objectives.latency_threshold_ms}
+    master_pid = out_dir / "locust.pid"
+    if workers == 0:
+        processes.start(process.launch(**common), master_pid)
+        return [master_pid]
+    port = process.free_port()
+    master = ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+              "--expect-workers", str(workers), "--expect-workers-max-wait", "60"]
+    processes.start(process.launch(**common, role=master), master_pid)
+    started = [master_pid]
+    for number in range(1, workers + 1):
+        worker = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+        pid_file = out_dir / f"locust-worker-{number}.pid"
+        processes.start(process.launch(**common, name=f"locust-worker-{number}", role=worker), pid_file)
+        started.append(pid_file)
+    return started
+
+
+def _wait(master_pid: Path, profile: LoadProfile, out_dir: Path, say: Callable[[str], None]) -> None:
+    started = time.monotonic()
+    deadline = started + profile.duration_s + GRACE_S
+    last_said = 0.0
+    while processes.running(master_pid):
+        now = time.monotonic()
+        if now > deadline:
+            raise Aborted(f"Locust did not finish within {profile.duration_s + GRACE_S:.0f} s; stopped it")
+        if now - last_said >= 5:
+            say(_progress_line(now - started, profile, out_dir / "progress.json"))
+            last_said = now
+        time.sleep(0.5)
+
+
+def _progress_line(elapsed: float, profile: LoadProfile, progress_file: Path) -> str:
+    users, remaining = 0, elapsed
+    for stage in profile.stages:
+        users = stage.users
+        if remaining < stage.duration_s:
+            break
+        remaining -= stage.duration_s
+    try:
+        seen = json.loads(progress_file.read_text())
+    except (OSError, ValueError):
+        seen = {"requests": 0, "failures": 0}
+    rate = seen["requests"] / elapsed if elapsed else 0
+    return (f"{elapsed:5.0f} s / {profile.duration_s:.0f} s  users {users:4d}  "
+            f"requests {seen['requests']} ({rate:.0f}/s)  failures {seen['failures']}")
