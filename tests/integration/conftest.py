@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -99,9 +100,11 @@ def target_file(sandbox, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory):
-    state_dir = tmp_path_factory.mktemp("sandbox")
-    config_file = state_dir.parent / "sandbox-test.yaml"
+def sandbox():
+    # Not under pytest's tmp dir: every pytest session resets /tmp/pytest-of-<user> to mode 0700,
+    # which would lock the sandbox's unprivileged users out of their own files mid-run.
+    state_dir = Path(tempfile.mkdtemp(prefix="drillkit-test-sandbox-"))
+    config_file = state_dir.with_name(state_dir.name + ".yaml")
     config_file.write_text(yaml.safe_dump({"ports": TEST_PORTS}))
     handle = SandboxHandle(state_dir, config_file)
     ensure_iptables()
@@ -110,3 +113,5 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory):
         yield handle
     finally:
         handle.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
+        config_file.unlink(missing_ok=True)
