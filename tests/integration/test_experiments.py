@@ -115,11 +115,14 @@ def test_plain_chaos_run_works_against_the_sandbox(sandbox, target_file, tmp_pat
         [str(chaos), "--log-file", str(tmp_path / "chaos.log"), "run", "--rollback-strategy", "always",
          "--journal-path", str(tmp_path / "journal.json"), "experiments/db-primary-outage.yaml"],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-        env={**os.environ, "DRILLKIT_TARGET": str(target_file)},
+        env={**os.environ, "DRILLKIT_TARGET": str(target_file), "DRILLKIT_OUT": str(tmp_path),
+             "DRILLKIT_STABLE_WINDOW": "5"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     journal = json.loads((tmp_path / "journal.json").read_text())
     assert journal["status"] == "completed" and not journal["deviated"]
+    measured = json.loads((tmp_path / "measurements.json").read_text())  # the control works under chaos too
+    assert measured["rto"]["bounded"] and journal["measurements"]["rto"] == measured["rto"]
     assert_left_clean(sandbox)
 
 
@@ -163,3 +166,31 @@ def _wait_until(check, timeout_s: float, what: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(0.5)
+
+
+def test_the_database_and_app_activities_no_experiment_uses_work_and_heal(sandbox, target_file):
+    from drillkit.faults.app import actions as app
+    from drillkit.faults.database import actions as database
+    from drillkit.faults.database import probes as database_probes
+
+    configuration = {"drillkit_target": str(target_file)}
+    leader = database_probes.db_leader(configuration=configuration)
+
+    switched = database.switchover(configuration=configuration)
+    assert switched["previous_leader"] == leader and switched["new_leader"] != leader
+    assert_left_clean(sandbox)
+
+    terminated = database.terminate_connections(configuration=configuration)
+    assert terminated["terminated"] >= 1  # the apps' pooled connections
+    assert_left_clean(sandbox)
+
+    paused = app.pause_app(region="region-b", configuration=configuration)
+    assert "injected_monotonic" in paused
+    app.resume_app(region="region-b", configuration=configuration)
+    assert_left_clean(sandbox)
+
+    stopped = database.stop_primary(configuration=configuration)
+    assert stopped["member"] == switched["new_leader"]
+    restored = database.restore_database(configuration=configuration)
+    assert restored["healed"] == 1 and restored["leader"] == leader  # a clean stop hands over at once
+    assert_left_clean(sandbox)

@@ -115,7 +115,7 @@ class Sandbox:
     def _start_database(self, creds: Credentials, users: dict[str, pwd.struct_passwd]) -> None:
         first, *others = of_kind(self.config, Kind.POSTGRES)
         self._start_member(first, creds, users.get(first.name))
-        self._wait(first, "the leader or a replica", lambda: self._leader() is not None)
+        self._wait(first, "up, with a database leader elected", lambda: self._leader() is not None)
         self._create_database(creds)
         for member in others:
             self._start_member(member, creds, users.get(member.name))
