@@ -51,7 +51,9 @@ def test_db_primary_outage_fails_over_and_comes_back(sandbox, target_file, tmp_p
     rto, rpo, line = measured["rto"], measured["rpo"], measured["timeline"]
     assert rto["bounded"] and 0 < rto["lower"] <= rto["seconds"] <= rto["upper"]
     assert rto["upper"] - rto["lower"] <= PROBE_INTERVAL + 1e-6
-    assert line["impact"] and 0 <= line["detect"] < line["promoted"] <= line["first_ok"] <= line["stable"]
+    assert line["impact"] and 0 <= line["detect"] < line["first_ok"] <= line["stable"]
+    # T_promoted is observed by polling Patroni, so users may see the new primary a poll earlier
+    assert line["detect"] < line["promoted"] <= line["first_ok"] + 0.5
     assert rpo["reconciled"] and rpo["acknowledged_writes"] > 50
     assert rpo["lost_writes"] == 0, f"a streaming replica lost acknowledged writes: {rpo['lost']}"
     assert (tmp_path / "samples.csv").stat().st_size > 0 and (tmp_path / "ledger.csv").stat().st_size > 0

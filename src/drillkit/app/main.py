@@ -127,6 +127,11 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "app": state.served_by, "region": state.region})
 
 
+async def livez(request: Request) -> JSONResponse:
+    """Liveness: the process answers, whatever the database does (no database round trip)."""
+    return JSONResponse({"status": "alive", "app": request.app.state.served_by})
+
+
 async def create_item(request: Request) -> JSONResponse:
     item = await _json_body(request, NewItem)
     async with _connection(request) as conn:
@@ -201,6 +206,7 @@ async def _bad_request(request: Request, exc: Exception) -> JSONResponse:
 
 ROUTES = [
     Route("/healthz", healthz),
+    Route("/livez", livez),
     Route("/api/items", create_item, methods=["POST"]),
     Route("/api/items/{item_id:int}", get_item),
     Route("/api/feed", feed),

@@ -15,12 +15,15 @@ import httpx
 
 from drillkit.measure.samples import Sample
 
+READ_PATHS = {"read": "/api/feed?limit=5", "live": "/livez"}
+
 
 @dataclass(frozen=True)
 class ProbeTarget:
     endpoint: str                          # "global", "region-a", …
     base_url: str
-    kind: Literal["read", "write_read"]    # write_read: a write and its read-back, the user's path
+    kind: Literal["read", "write_read", "live"]  # write_read: a write and its read-back, the user's path;
+    # live: the app's liveness endpoint only (no database), to time the process rather than the service
 
 
 async def on_schedule(
@@ -48,9 +51,9 @@ async def probe_once(
 ) -> list[Sample]:
     """One scheduled probe: a read, or a write and its read-back (two samples, the read-back's
     intended time being the moment the write was acknowledged)."""
-    if target.kind == "read":
-        read = await _timed(client, "GET", f"{target.base_url}/api/feed?limit=5", None,
-                            target.endpoint, "read", intended, timeout)
+    if target.kind in READ_PATHS:
+        read = await _timed(client, "GET", f"{target.base_url}{READ_PATHS[target.kind]}", None,
+                            target.endpoint, target.kind, intended, timeout)
         return [read.sample]
     write = await _timed(client, "POST", f"{target.base_url}/api/items",
                          {"tenant": "drillkit-probe", "title": "probe"}, target.endpoint, "write",

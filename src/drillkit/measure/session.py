@@ -36,7 +36,7 @@ class MeasureSettings:
     stable_window_s: float = 10.0
     max_recovery_s: float = 300.0
     reconcile_timeout_s: float = 120.0
-    leader_poll_s: float = 0.5
+    leader_poll_s: float = 0.1       # T_promoted is observed, so at most this late
     probe_regions: bool = True
 
     def timeline(self, latency_threshold_s: float) -> timeline.TimelineSettings:

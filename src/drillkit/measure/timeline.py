@@ -5,7 +5,7 @@
                primary's crash that follows is not)
     T_detect   the first moment a user request is known bad: it failed, or outlived the latency
                objective
-    T_promoted a new database leader, from Patroni
+    T_promoted a new database leader, as observed by polling Patroni (at most one poll late)
     T_first_ok the first good answer after T_detect
     T_stable   the first good answer after which no bad answer arrives for a whole stable window
 
