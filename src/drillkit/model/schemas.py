@@ -11,9 +11,10 @@ from drillkit.model.drill import Drill
 from drillkit.model.objectives import Objectives
 from drillkit.model.profile import LoadProfile
 from drillkit.model.target import Target
+from drillkit.sandbox.config import SandboxConfig
 
 SCHEMAS: dict[str, type[BaseModel]] = {"target": Target, "drill": Drill, "objectives": Objectives,
-                                     "profile": LoadProfile}
+                                     "profile": LoadProfile, "sandbox": SandboxConfig}
 
 
 def render(model: type[BaseModel]) -> str:
