@@ -235,7 +235,7 @@ def _publish(result, history_file: Path, append: bool) -> int:
     style = "green" if scored["status"] == "passed" else "red"
     out.print(f"[bold {style}]{scored['status'].upper()}[/] score {scored['score']} ({scored['grade']})")
     for finding in scored["findings"]:
-        out.print(f"  - {finding}", markup=False, highlight=False)
+        out.print(f"  - {finding}", markup=False, highlight=False, soft_wrap=True)
     out.print(f"report: {run_dir / 'report.html'}")
     return exit_code(scored)
 

@@ -3,6 +3,7 @@ and its fault log; and the two moves every fault makes: inject (logged first) an
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,15 +25,15 @@ TARGET_ENV = "DRILLKIT_TARGET"
 DEFAULT_TARGET = Path("drills/targets/sandbox.yaml")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Environment:
     target: Target
     faults: FaultLog
-    _driver_factory: Callable[[], Driver]
 
-    @property
+    @functools.cached_property
     def driver(self) -> Driver:
-        return self._driver_factory()
+        """Built on first use: probes that only read the target need no driver."""
+        return driver_for(self.target)
 
 
 def environment(configuration: dict[str, Any] | None) -> Environment:
@@ -42,7 +43,7 @@ def environment(configuration: dict[str, Any] | None) -> Environment:
         target = load_target(path)
     except DrillkitError as exc:
         raise ActivityFailed(f"cannot load the target: {exc}") from exc
-    return Environment(target, FaultLog(target.fault_log), lambda: driver_for(target))
+    return Environment(target, FaultLog(target.fault_log))
 
 
 def driver_for(target: Target) -> Driver:
