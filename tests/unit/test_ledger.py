@@ -50,9 +50,10 @@ def test_writers_are_reconciled_separately():
     assert outcome.rpo_seconds == 2.0
 
 
-def test_losses_after_t0_give_no_negative_rpo_but_are_counted():
-    # A partitioned primary acknowledged writes after the fault, then lost them when demoted.
+def test_losses_after_t0_make_the_rpo_the_span_of_lost_data():
+    # A partitioned primary acknowledged writes after the fault, then lost them when it demoted itself.
     writes = [acked(n, 95 + n) for n in range(10)]  # acked at 95 … 104
     outcome = reconcile(writes, {"w": set(range(7))}, T0)
-    assert outcome.lost_count == 3 and outcome.rpo_seconds == 0.0
-    assert outcome.first_lost_at == 2.0
+    assert outcome.lost_count == 3
+    assert outcome.rpo_seconds == 3.0               # 104 (newest lost) − 101 (newest safe)
+    assert (outcome.first_lost_at, outcome.last_lost_at) == (2.0, 4.0)

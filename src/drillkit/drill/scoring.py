@@ -218,8 +218,7 @@ def objective_table(experiments: list[dict[str, Any]], objectives: Objectives) -
     seconds = sum(e.get("observed_s") or 0 for e in experiments)
     month = requests / seconds * objectives.budget_period_days * 86400 if seconds else 0
     bad_share, slow_share = (bad / month, slow / month) if month else (1.0, 1.0)
-    rpo_met = bool(rpos) and max(rpos) <= objectives.rpo_seconds and all(
-        e["gates"]["lost_writes_in_rpo_window"] for e in experiments)
+    rpo_met = bool(rpos) and max(rpos) <= objectives.rpo_seconds
     return [
         _objective("RTO", f"< {objectives.rto_seconds / 3600:g} h", worst_rto, "s",
                    worst_rto is not None and worst_rto <= objectives.rto_seconds),

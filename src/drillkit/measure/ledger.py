@@ -11,7 +11,9 @@ counted as lost.
     unexpected  present, never sent
 
 RPO_time = T0 − the acknowledgement time of the newest acknowledged write with no lost acknowledged
-write before it (0 when nothing acknowledged was lost).
+write before it (0 when nothing acknowledged was lost). When writes acknowledged after T0 were lost too
+(a partitioned primary kept acknowledging until it demoted itself), the newest lost write's time
+replaces T0: the RPO is then the whole span of acknowledged data that was lost.
 """
 
 from __future__ import annotations
@@ -73,4 +75,4 @@ def _rpo(writes: list[Write], lost_times: list[float], t0: float) -> float:
         return 0.0
     safe = [w.acked_at for w in writes if w.acknowledged and w.acked_at < lost_times[0]]
     newest_safe = max(safe, default=min(w.intended for w in writes))
-    return round(max(0.0, t0 - newest_safe), 3)
+    return round(max(0.0, max(t0, lost_times[-1]) - newest_safe), 3)
