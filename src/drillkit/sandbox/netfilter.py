@@ -36,6 +36,20 @@ class DropRule:
         ]
 
 
+@dataclass(frozen=True)
+class RejectRule:
+    """Refuse every TCP connection to DESTINATION:PORT at once (a reset, no timeout, no backlog)."""
+
+    destination: str
+    port: int
+
+    def spec(self, tag: str) -> list[str]:
+        return [
+            "-d", f"{self.destination}/32", "-p", "tcp", "--dport", str(self.port),
+            "-m", "comment", "--comment", tag, "-j", "REJECT", "--reject-with", "tcp-reset",
+        ]
+
+
 def require() -> str:
     """The iptables binary, or a clear error when this process cannot change rules."""
     if os.geteuid() != 0:
@@ -46,7 +60,7 @@ def require() -> str:
     return binary
 
 
-def add(tag: str, rules: list[DropRule]) -> None:
+def add(tag: str, rules: list[DropRule | RejectRule]) -> None:
     _ensure_chain()
     for rule in rules:
         _iptables("-A", CHAIN, *rule.spec(tag))
