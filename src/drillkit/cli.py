@@ -264,11 +264,7 @@ def _log_to_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for name in ("chaostoolkit", "drillkit"):
-        log = logging.getLogger(name)
-        log.setLevel(logging.INFO)
-        log.addHandler(handler)
-        log.propagate = False
+    _route_logs(handler)
 
 
 @app.command("loadtest")
@@ -339,7 +335,11 @@ def _parse_vars(pairs: list[str]) -> dict[str, object]:
 def _log_to_console() -> None:
     from rich.logging import RichHandler
 
-    handler = RichHandler(console=err, show_path=False, markup=False)
+    _route_logs(RichHandler(console=err, show_path=False, markup=False))
+
+
+def _route_logs(handler: logging.Handler) -> None:
+    """chaoslib's and drillkit's INFO logs go to HANDLER only."""
     for name in ("chaostoolkit", "drillkit"):
         log = logging.getLogger(name)
         log.setLevel(logging.INFO)

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,14 @@ class SandboxHandle:
 
     def part(self, name: str) -> dict:
         return next(part for part in self.status()["parts"] if part["name"] == name)
+
+
+def wait_until(check, timeout_s: float, what: str = "the condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.2)
 
 
 def ensure_iptables() -> None:

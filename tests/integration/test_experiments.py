@@ -8,12 +8,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
-
-from .conftest import ROOT, drillkit
+from .conftest import ROOT, drillkit, wait_until
 
 SHORT = ["--var", "fault_duration=8", "--var", "recovery_timeout=120", "--var", "stable_window=5"]
 PROBE_INTERVAL = 0.05
@@ -33,7 +30,7 @@ def outputs(journal: dict) -> dict[str, object]:
 
 
 def assert_left_clean(sandbox) -> None:
-    _wait_until(lambda: sandbox.status()["healthy"], timeout_s=120, what="the sandbox to be healthy again")
+    wait_until(lambda: sandbox.status()["healthy"], timeout_s=120, what="the sandbox to be healthy again")
     assert subprocess.run(["iptables", "-S", "DRILLKIT"], capture_output=True).returncode != 0, \
         "the DRILLKIT chain outlived the experiment"
 
@@ -137,8 +134,8 @@ def test_a_run_killed_mid_fault_is_healed_by_recover(sandbox, target_file, tmp_p
     )
     try:
         injected = lambda: _open_faults(fault_log) == ["partition_region"]  # noqa: E731
-        _wait_until(injected, 60, "the partition to be injected")
-        _wait_until(_drillkit_chain_exists, 10, "the DRILLKIT rules")
+        wait_until(injected, 60, "the partition to be injected")
+        wait_until(_drillkit_chain_exists, 10, "the DRILLKIT rules")
     finally:
         runner.send_signal(signal.SIGKILL)
         runner.wait()
@@ -160,14 +157,6 @@ def _open_faults(fault_log: Path) -> list[str]:
 
 def _drillkit_chain_exists() -> bool:
     return subprocess.run(["iptables", "-S", "DRILLKIT"], capture_output=True).returncode == 0
-
-
-def _wait_until(check, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.5)
 
 
 def test_the_database_and_app_activities_no_experiment_uses_work_and_heal(sandbox, target_file):

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 import uuid
 
 import httpx
 import psutil
-import pytest
 
 from drillkit.sandbox import netfilter
 
-from .conftest import TEST_PORTS
+from .conftest import TEST_PORTS, wait_until
 
 
 def test_every_part_is_up_and_healthy(sandbox):
@@ -87,7 +85,7 @@ def test_with_app_a_killed_the_load_balancer_serves_every_request_from_app_b(san
     app_a = sandbox.part("app-a")
     os.killpg(app_a["pid"], signal.SIGKILL)
     try:
-        _wait_until(lambda: not sandbox.part("app-a")["running"], timeout_s=10)
+        wait_until(lambda: not sandbox.part("app-a")["running"], timeout_s=10)
         with httpx.Client(base_url=sandbox.endpoint, timeout=5) as client:
             answers = [client.get("/api/feed") for _ in range(50)]
         assert [r.status_code for r in answers] == [200] * 50
@@ -127,20 +125,12 @@ def test_down_leaves_no_process_or_port_behind_and_up_brings_the_data_back(sandb
 def test_status_exits_non_zero_while_a_part_is_down(sandbox):
     os.killpg(sandbox.part("app-b")["pid"], signal.SIGKILL)
     try:
-        _wait_until(lambda: not sandbox.part("app-b")["running"], timeout_s=10)
+        wait_until(lambda: not sandbox.part("app-b")["running"], timeout_s=10)
         result = sandbox.cli("sandbox", "status", check=False)
         assert result.returncode == 1
         assert "not running" in result.stdout
     finally:
         sandbox.up()
-
-
-def _wait_until(check, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout_s} s")
-        time.sleep(0.2)
 
 
 def _not_zombie(pid: int) -> bool:
