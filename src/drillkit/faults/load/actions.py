@@ -19,7 +19,8 @@ def start_load_spike(
     configuration: Configuration = None, secrets: Secrets = None,
 ) -> dict:
     """Run BASE_USERS for BASELINE_S, jump to BASE_USERS x MULTIPLIER for SPIKE_S, drop back for
-    BASELINE_S, then stop. Returns once Locust runs; the injection time is the spike's planned start."""
+    BASELINE_S, then stop. Returns once Locust runs, with the spike's offset (effective_after_s)
+    so that measurement anchors T0 on the spike itself."""
     env = environment(configuration)
     stages = [
         {"duration": baseline_s, "users": base_users, "spawn_rate": spawn_rate},
@@ -31,7 +32,7 @@ def start_load_spike(
         launch = locust.launch(host=str(env.target.endpoint).rstrip("/"), stages=stages,
                                locustfile=Path(locustfile), out_dir=load_dir(env))
         tracked = processes.start(launch, pid_file(env))
-        return {"pid": tracked.pid, "spike_starts_after_s": baseline_s}
+        return {"pid": tracked.pid, "effective_after_s": baseline_s}  # T0 is the spike, not the baseline
 
     return inject(env, "start_load_spike", ("stop_load", {}), start, stages=stages)
 
