@@ -24,7 +24,7 @@ def test_the_sandbox_target_binds_both_regions_to_the_process_driver():
     target = load_target(ROOT / "drills" / "targets" / "sandbox.yaml")
     assert isinstance(target.driver, ProcessDriver)
     assert set(target.regions) == {"region-a", "region-b"}
-    assert target.region_of("pg-b") == "region-b"
+    assert target.region("region-b").database.component == "pg-b"
     assert target.fault_log == Path(".drillkit/sandbox/faults.jsonl")
 
 

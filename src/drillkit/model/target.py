@@ -90,12 +90,6 @@ class Target(_Strict):
     def members(self) -> dict[str, DatabaseMember]:
         return {region.database.component: region.database for region in self.regions.values()}
 
-    def region_of(self, component: str) -> str:
-        for name, region in self.regions.items():
-            if component in (region.app.component, region.database.component):
-                return name
-        raise KeyError(f"no region holds the component {component!r}")
-
 
 def load_target(path: Path) -> Target:
     return validate_mapping(Target, read_mapping(path), path)

@@ -78,10 +78,6 @@ def remove(tag: str) -> int:
     return removed
 
 
-def tags() -> set[str]:
-    return {tag for tag in map(_tag_of, _rules()) if tag}
-
-
 def remove_chain() -> None:
     """Unhook and delete the DRILLKIT chain with every rule in it."""
     if not chain_exists():

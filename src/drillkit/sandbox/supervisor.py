@@ -48,10 +48,6 @@ class SandboxStatus:
     def healthy(self) -> bool:
         return all(part.healthy for part in self.parts)
 
-    @property
-    def running(self) -> bool:
-        return any(part.running for part in self.parts)
-
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "healthy": self.healthy}
 
