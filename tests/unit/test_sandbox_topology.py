@@ -57,6 +57,7 @@ def test_the_load_balancer_checks_both_regions_actively_and_passively():
     assert "health_uri /healthz" in text
     assert "health_interval 400ms" in text
     assert "max_fails 1" in text
+    assert "fail_duration 3s" in text
     assert "bind 127.0.0.1" in text
     assert caddy.binary().exists()
 

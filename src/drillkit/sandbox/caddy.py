@@ -38,7 +38,7 @@ def caddyfile(config: SandboxConfig, lb: Part) -> str:
 \t\thealth_timeout {checks.timeout_ms}ms
 \t\thealth_status 200
 \t\tfail_duration {checks.fail_duration_s}s
-\t\tmax_fails 1
+\t\tmax_fails {checks.max_fails}
 \t\tunhealthy_status 502 503 504
 \t}}
 }}

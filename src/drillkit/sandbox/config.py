@@ -55,7 +55,8 @@ class LoadBalancerChecks(_Strict):
 
     interval_ms: int = Field(500, ge=100, le=1000)
     timeout_ms: int = Field(800, ge=100)
-    fail_duration_s: int = Field(5, ge=1, description="passive: how long a failed upstream is out")
+    fail_duration_s: int = Field(3, ge=1, description="passive: how long a failure is remembered")
+    max_fails: int = Field(1, ge=1, description="passive: failures within fail_duration that take an upstream out")
 
 
 class SandboxConfig(_Strict):
