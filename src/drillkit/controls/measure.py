@@ -22,7 +22,6 @@ in this module between calls; it is created in configure_control and dropped in 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import time
@@ -33,6 +32,7 @@ from typing import Any
 
 from chaoslib import substitute
 
+from drillkit import durable
 from drillkit.faults.environment import environment
 from drillkit.measure.session import MeasurementSession, MeasureSettings
 from drillkit.model.objectives import Objectives, load_objectives
@@ -122,7 +122,7 @@ def _finish(session: MeasurementSession) -> dict[str, Any]:
     session.stop()
     measurements = session.summary()
     path = session.out_dir / "measurements.json"
-    path.write_text(json.dumps(measurements, indent=2))
+    durable.write_json(path, measurements)
     rto = measurements.get("rto") or {}
     rpo = measurements.get("rpo") or {}
     logger.info("measured RTO %s s [%s, %s], lost writes %s; %s", rto.get("seconds"), rto.get("lower"),

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from drillkit import durable
 from drillkit.drill.progress import DrillProgress
 from drillkit.drill.runner import run_experiment
 from drillkit.drill.scoring import RunRecord
@@ -42,7 +43,7 @@ class DrillRun:
     runs: list[dict[str, Any]] = field(default_factory=list)
 
     def save(self, run_dir: Path) -> None:
-        (run_dir / RESULTS).write_text(json.dumps(asdict(self), indent=2, default=str))
+        durable.write_json(run_dir / RESULTS, asdict(self))  # rewritten after every run: never half-written
 
     def records(self) -> list[RunRecord]:
         return [RunRecord(**run) for run in self.runs]
@@ -154,7 +155,7 @@ def _baseline(drill: Drill, target: Target, objectives: Objectives, out_dir: Pat
     finally:
         session.stop()
     summary = session.summary()
-    (out_dir / "measurements.json").write_text(json.dumps(summary, indent=2))
+    durable.write_json(out_dir / "measurements.json", summary)
     return summary
 
 
@@ -168,11 +169,9 @@ def _experiments(drill: Drill, target_file: Path, run_dir: Path, progress: Drill
                 _lead_with(target, drill.leader, progress)
             out = run_dir / "experiments" / f"{entry.name}-{repetition}"
             ran = run_experiment(entry.path, target_file, out, entry.variables, [progress.handler()])
-            rollbacks = ran.journal.get("rollbacks", [])
             result.runs.append(asdict(RunRecord(
                 experiment=entry.name, repetition=repetition, status=ran.status,
-                rollbacks_ok=ran.status not in ("rollback failed", "interrupted", "aborted")
-                and all(r.get("status") == "succeeded" for r in rollbacks),
+                rollbacks_ok=ran.status not in ("rollback failed", "interrupted", "aborted"),
                 steady_state_ok=not ran.journal.get("deviated") and ran.journal.get("status") == "completed",
                 measurements=ran.journal.get("measurements"), run_dir=str(out.relative_to(run_dir)),
             )))

@@ -3,7 +3,6 @@ net behind them: whatever the run leaves open in the fault log is healed before 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any
 from chaoslib.run import RunEventHandler, Runner
 from chaoslib.types import Strategy
 
+from drillkit import durable
 from drillkit.controls.measure import OUT_ENV
 from drillkit.errors import EXIT_ABORTED, EXIT_BREACHED, EXIT_PASS, InvalidInput
 from drillkit.faults import recovery
@@ -85,7 +85,7 @@ def run_experiment(
         "target": target.name, "status": result.status,
         "healed_by_safety_net": healed, "left_open": left_open,
     }
-    _write_json(journal_path, journal)
+    durable.write_json(journal_path, journal)
     return result
 
 
@@ -134,17 +134,7 @@ class _JournalKeeper(RunEventHandler):
 
     def activity_completed(self, activity: dict, run: dict) -> None:
         if self.journal is not None:
-            _write_json(self.path, self.journal)
+            durable.write_json(self.path, self.journal)
 
     def finish(self, journal: dict) -> None:
-        _write_json(self.path, journal)
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    with tmp.open("w") as handle:
-        json.dump(data, handle, indent=2, default=str)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-
+        durable.write_json(self.path, journal)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from drillkit import jsonlines
+from drillkit import durable
 from drillkit.measure import clock
 
 
@@ -67,8 +67,8 @@ class FaultLog:
         return list(opened.values())
 
     def _records(self) -> list[dict[str, Any]]:
-        return jsonlines.read(self.path)
+        return durable.read_lines(self.path)
 
     def _append(self, record: dict[str, Any]) -> None:
         with self._lock:
-            jsonlines.append(self.path, record)
+            durable.append_line(self.path, record)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from drillkit import jsonlines
+from drillkit import durable
 
 
 def read(path: Path) -> list[dict[str, Any]]:
-    return sorted(jsonlines.read(path), key=lambda entry: entry.get("started_utc", ""))
+    return sorted(durable.read_lines(path), key=lambda entry: entry.get("started_utc", ""))
 
 
 def append(path: Path, entry: dict[str, Any]) -> None:
-    jsonlines.append(path, entry)
+    durable.append_line(path, entry)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import psutil
 
+from drillkit import durable
+
 
 @dataclass(frozen=True)
 class Launch:
@@ -67,7 +69,7 @@ def start(launch: Launch, pid_file: Path) -> Tracked:
             extra_groups=[] if launch.user else None,
         )
     tracked = Tracked(pid=proc.pid, started_at=psutil.Process(proc.pid).create_time())
-    _write_atomically(pid_file, json.dumps({"pid": tracked.pid, "started_at": tracked.started_at}))
+    durable.write_json(pid_file, {"pid": tracked.pid, "started_at": tracked.started_at}, indent=None)
     return tracked
 
 
@@ -131,16 +133,6 @@ def _wait_gone(pid: int, timeout_s: float) -> bool:
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError):  # not our child: init reaps it
         os.waitpid(pid, os.WNOHANG)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
 
 
 def log_tail(log: Path, lines: int = 25) -> str:

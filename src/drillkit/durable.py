@@ -1,5 +1,6 @@
-"""Append-only JSON-lines files that survive a crash: each record is fsynced, a line torn by a crash
-is skipped on reading, and no record is ever glued onto a torn line."""
+"""Files that survive a crash: JSON documents replaced atomically (write, fsync, rename), and
+append-only JSON lines where each record is fsynced, a line torn by a crash is skipped on reading,
+and no record is ever glued onto a torn line."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 
-def append(path: Path, record: dict[str, Any]) -> None:
+def append_line(path: Path, record: dict[str, Any]) -> None:
     line = (json.dumps(record, sort_keys=True) + "\n").encode()
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
@@ -23,7 +24,7 @@ def append(path: Path, record: dict[str, Any]) -> None:
         os.close(descriptor)
 
 
-def read(path: Path) -> list[dict[str, Any]]:
+def read_lines(path: Path) -> list[dict[str, Any]]:
     try:
         lines = path.read_text().splitlines()
     except FileNotFoundError:
@@ -35,3 +36,14 @@ def read(path: Path) -> list[dict[str, Any]]:
         except ValueError:
             continue  # torn by a crash mid-write
     return records
+
+
+def write_json(path: Path, data: Any, indent: int | None = 2) -> None:
+    """Replace PATH with DATA as JSON: readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as handle:
+        json.dump(data, handle, indent=indent, default=str)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
