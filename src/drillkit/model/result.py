@@ -1,0 +1,59 @@
+"""A drill run's results (results.json): what the runner saw, enough to score and render it again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from drillkit.errors import InvalidInput
+from drillkit.model.measurements import Measurements
+
+RESULTS = "results.json"
+
+
+class RunRecord(BaseModel):
+    """One repetition of one experiment, as the drill runner saw it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    experiment: str
+    repetition: int
+    run_id: str = ""
+    status: str                     # completed, deviated, activity failed, rollback failed, interrupted, aborted
+    rollbacks_ok: bool
+    steady_state_ok: bool
+    causes: list[str] = Field(default_factory=list)  # why it did not complete: failed activities with their errors
+    measurements: Measurements | None = None
+    run_dir: str = ""
+
+
+class DrillRun(BaseModel):
+    """Rewritten (atomically) after every run, so an interrupted drill keeps what it measured."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    drill: dict
+    objectives: dict
+    target: str
+    target_name: str = ""
+    target_kind: str = ""           # "sandbox", "staging", "production": shown on the report's first screen
+    run_dir: str
+    started_utc: str
+    finished_utc: str | None = None
+    aborted: str | None = None
+    baseline: Measurements | None = None
+    runs: list[RunRecord] = Field(default_factory=list)
+
+    def save(self, run_dir: Path) -> None:
+        from drillkit import durable
+
+        durable.write_json(run_dir / RESULTS, self.model_dump(mode="json", by_alias=True))
+
+    @classmethod
+    def load(cls, run_dir: Path) -> DrillRun:
+        path = run_dir / RESULTS
+        try:
+            return cls.model_validate_json(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"{path}: (file): not the results of a drill run: {exc}") from exc
