@@ -1,114 +1,99 @@
-"""RTO accuracy: outages of known length, measured the way drills measure them.
+"""RTO accuracy: outages of known length, injected from outside drillkit, measured the way users run it.
 
-The app of one region is paused for exactly 2 s and exactly 5 s, several times each, while the open-loop
-prober sends 20 requests a second straight to that app, on two paths at once: `live` (GET /livez, no
-database) and `read` (GET /api/feed, the user's path). Two kinds of pause:
-  closed  SIGSTOP with the app's port refusing connections (an iptables REJECT in the DRILLKIT chain,
-          needs root): nothing queues up, so the pause is the whole outage and the error is the
-          instrument's own; it must stay within one probe interval.
-  frozen  SIGSTOP alone: the kernel keeps accepting requests that the app can only work off after
-          SIGCONT, so the measured RTO adds that drain, which users do see.
-Prints measured vs true RTO and the error.
+Each trial runs `drillkit run` on a quiet experiment (measurement on, no fault of drillkit's own) against
+the sandbox, while a separate process (bench/outage.py) breaks the user path for exactly D seconds:
+  drop-lb    every packet to the load balancer's port dropped (iptables, needs root);
+  freeze-lb  the load balancer SIGSTOPped, then SIGCONTed.
+The truth is the injector's own record: the outage began in [stop_issued, stop_confirmed] and ended in
+[resume_issued, resume_confirmed]. A trial is right when that end lies inside drillkit's recovery bounds
+[R_lower, R_upper]; the RTO bounds are R minus the outage's start interval, and their width is compared
+with the goal: at most two probe intervals plus the start's own interval.
 
-Run against a running sandbox:  .venv/bin/python bench/rto_accuracy.py [--target drills/targets/sandbox.yaml]
+    .venv/bin/drillkit sandbox up
+    .venv/bin/python bench/rto_accuracy.py --trials 10 --seconds 2 5
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import os
-import signal
-import time
+import statistics
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
-from urllib.parse import urlparse
 
-import httpx
-
-from drillkit.measure import prober, timeline
-from drillkit.measure.samples import Sample
+from drillkit.model.measurements import Measurements
 from drillkit.model.target import load_target
-from drillkit.sandbox import netfilter
 
-REGION = "region-a"
-TAG = "drillkit:bench:rto-accuracy"
-INTERVAL = 0.05
-SETTINGS = timeline.TimelineSettings(interval=INTERVAL, stable_window=5.0, max_recovery=60.0, latency_threshold=0.5)
+ROOT = Path(__file__).resolve().parents[1]
+QUIET = ROOT / "tests" / "fixtures" / "experiments" / "quiet-window.yaml"
+LEAD_S = 6.0
 
 
-async def paused_for(
-    base_url: str, pid: int, seconds: float, closed: bool
-) -> tuple[float, float, list[Sample]]:
-    """Probe while the app is paused for SECONDS; returns T0, the true outage and the samples."""
-    stop, samples = asyncio.Event(), []
-    targets = [prober.ProbeTarget("live", base_url, "live"), prober.ProbeTarget("read", base_url, "read")]
-    async with httpx.AsyncClient(timeout=2.0, limits=httpx.Limits(max_connections=400)) as client:
-        async def run(target: prober.ProbeTarget) -> None:
-            async def send(intended: float) -> None:
-                samples.extend(await prober.probe_once(client, target, intended, 2.0))
-            await prober.on_schedule(INTERVAL, stop, send)
-
-        tasks = [asyncio.create_task(run(target)) for target in targets]
-        await asyncio.sleep(3)
-        if closed:
-            netfilter.add(TAG, [netfilter.RejectRule(*_address(base_url))])
-        os.killpg(pid, signal.SIGSTOP)
-        t0 = time.monotonic()
-        await asyncio.sleep(seconds)
-        os.killpg(pid, signal.SIGCONT)
-        if closed:
-            netfilter.remove(TAG)
-        true_rto = time.monotonic() - t0
-        await asyncio.sleep(SETTINGS.stable_window + 2)
-        stop.set()
-        await asyncio.gather(*tasks)
-    return t0, true_rto, samples
+def trial(kind: str, seconds: float, target_file: Path, state_dir: Path, port: int, out: Path) -> dict:
+    injector = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "outage.py"), kind, "--seconds", str(seconds),
+         "--lead", str(LEAD_S), "--state-dir", str(state_dir), "--port", str(port)],
+        stdout=subprocess.PIPE, text=True)
+    subprocess.run([sys.executable, "-m", "drillkit", "run", str(QUIET), "--target", str(target_file),
+                    "--out", str(out), "--var", f"quiet_s={LEAD_S + seconds + 2:.0f}"],
+                   capture_output=True, text=True, check=False, cwd=ROOT)
+    times = json.loads(injector.communicate(timeout=120)[0])
+    measured = Measurements.model_validate_json((out / "measurements.json").read_text())
+    return judge(measured, times)
 
 
-def rto_of(samples: list[Sample], endpoint: str, t0: float) -> timeline.Rto:
-    mine = [s for s in samples if s.endpoint == endpoint]
-    until = max(s.completed for s in mine)
-    return timeline.compute(mine, [timeline.FaultEvent("pause_app", t0)], SETTINGS, until, []).rto
-
-
-def _address(base_url: str) -> tuple[str, int]:
-    parsed = urlparse(base_url)
-    return parsed.hostname, parsed.port or 80
-
-
-def _app(target) -> tuple[str, int]:
-    app = target.region(REGION).app
-    pid_file = target.driver.state_dir / "run" / f"{app.component}.pid"
-    return str(app.url).rstrip("/"), json.loads(pid_file.read_text())["pid"]
+def judge(measured: Measurements, times: dict) -> dict:
+    origin = measured.origin_monotonic
+    start = (times["stop_issued"] - origin, times["stop_confirmed"] - origin)
+    end = (times["resume_issued"] - origin, times["resume_confirmed"] - origin)
+    around = [i for i in measured.incidents if i.start <= end[1] + 5 and (i.end is None or i.end >= start[0])]
+    if not around:
+        return {"inside": False, "width": None, "rto": None, "note": "no incident reported"}
+    recovery = around[-1].recovery
+    if recovery.upper is None:
+        return {"inside": False, "width": None, "rto": None, "note": "not recovered"}
+    inside = recovery.lower <= end[1] and end[0] <= recovery.upper
+    rto = (recovery.lower - start[1], recovery.upper - start[0])
+    return {"inside": inside, "width": rto[1] - rto[0], "rto": rto, "t0_width": start[1] - start[0],
+            "interval": measured.settings.get("interval_s", 0.05),
+            "note": "" if len(around) == 1 else f"{len(around)} incidents"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", type=Path, default=Path("drills/targets/sandbox.yaml"))
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--target", type=Path, default=ROOT / "drills" / "targets" / "sandbox.yaml")
+    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--seconds", type=float, nargs="+", default=[2.0, 5.0])
+    parser.add_argument("--kinds", nargs="+", default=["drop-lb", "freeze-lb"])
     args = parser.parse_args()
-    base_url, pid = _app(load_target(args.target))
-    print(f"probe interval {INTERVAL * 1000:.0f} ms; {REGION}'s app paused with SIGSTOP, then SIGCONT")
-    print(f"{'pause':>7} {'true s':>8} {'live s':>8} {'error ms':>9} {'read s':>8} {'error ms':>9}  within")
-    worst: dict[str, float] = {}
-    for kind in ("closed", "frozen"):
-        for seconds in (2.0, 5.0):
-            for _ in range(args.runs):
-                t0, true_rto, samples = asyncio.run(paused_for(base_url, pid, seconds, kind == "closed"))
-                errors = [_error(rto_of(samples, path, t0), true_rto) for path in ("live", "read")]
-                worst[kind] = max(worst.get(kind, 0.0), *(abs(e) for _, e in errors))
-                inside = all(abs(e) <= INTERVAL for _, e in errors)
-                (live, live_error), (read, read_error) = errors
-                print(f"{kind:>7} {true_rto:8.3f} {live:8.3f} {live_error * 1000:9.1f} {read:8.3f} "
-                      f"{read_error * 1000:9.1f}  {'yes' if inside else 'NO'}")
-    print(f"worst error, closed port: {worst['closed'] * 1000:.1f} ms (one probe interval: "
-          f"{INTERVAL * 1000:.0f} ms); frozen: {worst['frozen'] * 1000:.1f} ms, the app's drain after SIGCONT")
+    target = load_target(args.target)
+    port = target.endpoint.port or 80
+    print(f"{'kind':>10} {'D s':>5} {'trial':>5} {'RTO lower':>10} {'RTO upper':>10} {'width ms':>9}  truth inside")
+    with tempfile.TemporaryDirectory(prefix="drillkit-rto-bench-") as scratch:
+        for kind in args.kinds:
+            for seconds in args.seconds:
+                results = []
+                for n in range(1, args.trials + 1):
+                    out = Path(scratch) / f"{kind}-{seconds:g}-{n}"
+                    result = trial(kind, seconds, args.target, target.driver.state_dir, port, out)
+                    results.append(result)
+                    rto = result["rto"] or (float("nan"), float("nan"))
+                    width = (result["width"] or float("nan")) * 1000
+                    print(f"{kind:>10} {seconds:5g} {n:5d} {rto[0]:10.3f} {rto[1]:10.3f} {width:9.0f}  "
+                          f"{'yes' if result['inside'] else 'NO'} {result['note']}", flush=True)
+                summarize(kind, seconds, results)
 
 
-def _error(rto: timeline.Rto, true_rto: float) -> tuple[float, float]:
-    measured = rto.seconds if rto.bounded else float("nan")
-    return measured, measured - true_rto
+def summarize(kind: str, seconds: float, results: list[dict]) -> None:
+    inside = sum(r["inside"] for r in results)
+    widths = [r["width"] for r in results if r["width"] is not None]
+    goals = [2 * r["interval"] + r["t0_width"] for r in results if r["width"] is not None]
+    median = f"{statistics.median(widths) * 1000:.0f} ms" if widths else "n/a"
+    goal = f"{statistics.median(goals) * 1000:.0f} ms" if goals else "n/a"
+    print(f"SUMMARY {kind} {seconds:g} s: truth inside the bounds {inside}/{len(results)}; "
+          f"median RTO bound width {median} (goal <= {goal})", flush=True)
 
 
 if __name__ == "__main__":

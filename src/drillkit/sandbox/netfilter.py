@@ -37,6 +37,20 @@ class DropRule:
 
 
 @dataclass(frozen=True)
+class PortDropRule:
+    """Drop every packet to DESTINATION:PORT, whoever sends it: the port is silent, connections retry."""
+
+    destination: str
+    port: int
+
+    def spec(self, tag: str) -> list[str]:
+        return [
+            "-d", f"{self.destination}/32", "-p", "tcp", "--dport", str(self.port),
+            "-m", "comment", "--comment", tag, "-j", "DROP",
+        ]
+
+
+@dataclass(frozen=True)
 class RejectRule:
     """Refuse every TCP connection to DESTINATION:PORT at once (a reset, no timeout, no backlog)."""
 
@@ -60,7 +74,7 @@ def require() -> str:
     return binary
 
 
-def add(tag: str, rules: list[DropRule | RejectRule]) -> None:
+def add(tag: str, rules: list[DropRule | PortDropRule | RejectRule]) -> None:
     _ensure_chain()
     for rule in rules:
         _iptables("-A", CHAIN, *rule.spec(tag))
