@@ -178,3 +178,32 @@ def _experiments(drill: Drill, target_file: Path, run_dir: Path, progress: Drill
             result.save(run_dir)
             if ran.journal.get("status") == "interrupted":
                 raise KeyboardInterrupt
+
+
+def causes(journal: dict[str, Any]) -> list[str]:
+    """Why a run did not simply complete, in the run's own words: each failed activity with its error,
+    a steady state that did not hold, what the safety net had to do."""
+    found = []
+    for section in ("run", "rollbacks"):
+        for run in journal.get(section, []):
+            if run.get("status") != "succeeded":
+                name = (run.get("activity") or {}).get("name", "?")
+                role = "rollback" if section == "rollbacks" else (run.get("activity") or {}).get("type", "activity")
+                found.append(f"{role} {name} failed: {_error_of(run)}")
+    for phase in ("before", "after"):
+        state = (journal.get("steady_states") or {}).get(phase) or {}
+        if state and not state.get("steady_state_met", True):
+            failed = [p["activity"]["name"] for p in state.get("probes", []) if not p.get("tolerance_met", True)]
+            found.append(f"the steady state did not hold {phase} the method ({', '.join(failed) or 'a probe'})")
+    extra = journal.get("drillkit") or {}
+    found += [f"the safety net had to heal {fault}" for fault in extra.get("healed_by_safety_net", [])]
+    found += [f"left open: {fault}" for fault in extra.get("left_open", [])]
+    return found
+
+
+def _error_of(run: dict[str, Any]) -> str:
+    lines = [line.strip() for line in run.get("exception") or [] if line.strip()]
+    if not lines:
+        return "no error recorded"
+    message = lines[-1].split(": ", 1)[-1] if lines[-1].startswith("chaoslib.") else lines[-1]
+    return message.removeprefix("ActivityFailed: ")
