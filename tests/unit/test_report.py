@@ -21,7 +21,7 @@ from drillkit.report import history
 from drillkit.report.charts import Label, place_labels, timeline_chart, trend_chart
 from drillkit.report.render import to_html, to_junit, to_markdown, write_all
 from drillkit.score import score
-from tests.unit.drill_runs import drill_run, fault, measurements, record, series, timeline
+from tests.unit.drill_runs import drill_run, fault, measurements, record, series, timeline, user_path
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = ROOT / "docs" / "schemas" / "report.schema.json"
@@ -30,7 +30,8 @@ PARTITION = fault(activity="partition-region", fault="partition_region", confirm
 
 
 def failed_injection_run():
-    unmeasured = measurements(faults=[PARTITION], incidents=[], series=series(bad=()),
+    healthy = user_path(succeeded=1200, fast=1200, timeouts=0, availability=1.0, error_rate=0.0, latency_sli=1.0)
+    unmeasured = measurements(faults=[PARTITION], incidents=[], series=series(bad=()), user_path=healthy,
                               timelines=[timeline(fault=PARTITION, status="not measured", rto=None, incident=None)],
                               budget=Budget(availability=0, errors=0, latency=0))
     return drill_run(record(), record("region-partition", status="activity failed", measurements=unmeasured,
