@@ -251,3 +251,21 @@ def test_a_lower_score_or_a_worse_rto_than_last_time_is_a_regression():
     assert [r.quarter for r in report.trend.runs] == ["2026-Q3", "2026-Q4"]
     assert any("score fell from 100" in r for r in report.trend.regressions)
     assert any("worst RTO rose from 10 s" in r for r in report.trend.regressions)
+
+
+def test_scoring_is_a_pure_function_of_its_inputs():
+    run = drill_run(record(), record("load-spike", measurements=measurements(rpo=rpo(lost=3, seconds=1.0))))
+    before = run.model_dump()
+    assert score(run, OBJECTIVES, []) == score(run, OBJECTIVES, [])
+    assert run.model_dump() == before
+
+
+def test_scoring_and_reports_import_neither_the_runner_nor_chaoslib():
+    import subprocess
+    import sys
+
+    probe = ("import sys, drillkit.score, drillkit.report.build, drillkit.report.render; "
+             "print(sorted(m for m in sys.modules if m.startswith(('chaoslib', 'drillkit.drill', "
+             "'drillkit.measure', 'drillkit.faults', 'locust'))))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
