@@ -64,6 +64,12 @@ def test_report_names_the_cause_of_a_failed_injection(report):
         assert "network faults need iptables" in rendering
 
 
+def test_a_chart_of_a_fault_never_injected_says_it_tests_nothing(report):
+    section = to_html(report).split('id="region-partition"')[1]
+    assert section.index("never injected (network faults need iptables): this chart tests nothing") < section.index(
+        '<svg class="chart"')
+
+
 def test_findings_speak_to_the_reader_not_in_gate_names(report):
     assert not any(re.search(r"\b(rto|rpo|split_brain|steady_state) (failed|not met)", f.text)
                    for f in report.findings)

@@ -43,10 +43,21 @@ def run_findings(run: RunReport) -> list[Finding]:
     return found + _warnings(run)
 
 
+ROW_FIX = {
+    "RTO": "shorten the slowest recovery until every fault recovers within the RTO objective",
+    "RPO": "reduce the data lost at failover until the worst RPO is within the objective",
+    "availability": "shorten the worst outage: under the policy one incident may cost at most its share of "
+                    "the month's downtime",
+    "error rate": "fail fewer requests during failover (retries, connection draining) to stay within the "
+                  "error-budget policy",
+    "latency": "keep requests fast during the fault to stay within the latency-budget policy",
+}
+
+
 def row_findings(rows: list[ObjectiveRow]) -> list[Finding]:
     return [Finding(experiment="", severity="failed" if row.verdict == "not met" else "not measured",
                     text=f"{row.name} objective {row.verdict}: {row.measured}", cause=row.reason,
-                    fix="" if row.verdict == "not met" else NOT_MEASURED_FIX)
+                    fix=ROW_FIX[row.name] if row.verdict == "not met" else NOT_MEASURED_FIX)
             for row in rows if row.verdict != "met"]
 
 
