@@ -70,6 +70,15 @@ def test_a_chart_of_a_fault_never_injected_says_it_tests_nothing(report):
         '<svg class="chart"')
 
 
+def test_a_cause_known_only_to_the_runner_reaches_the_first_screen():
+    crashed = record("region-partition", status="activity failed", measurements=None,
+                     causes=["partition-region: the partition was never injected: network faults need iptables"])
+    report = score(drill_run(record(), crashed), Objectives(), [])
+    top = first_screen(to_html(report))
+    assert "region-partition: the run did not complete (activity failed)" in top
+    assert "the partition was never injected: network faults need iptables" in top
+
+
 def test_findings_speak_to_the_reader_not_in_gate_names(report):
     assert not any(re.search(r"\b(rto|rpo|split_brain|steady_state) (failed|not met)", f.text)
                    for f in report.findings)

@@ -208,7 +208,7 @@ class Report(Frozen):
     grade_cap: str = ""             # why the grade is lower than the score's letter
     deductions: list[DrillDeduction]
     objectives: list[ObjectiveRow]
-    policy: Objectives
+    objectives_config: Objectives   # what the drill was judged against, the SLO rows' policy included
     findings: list[Finding]
     fixes: list[str]
     baseline: Baseline | None = None

@@ -28,18 +28,19 @@ def run_findings(run: RunReport) -> list[Finding]:
     """A fault that was never injected explains the figures it left unmeasured: say it once, with its
     cause, and do not repeat each consequence."""
     found = _injections(run)
+    if not found and run.status != "completed" and run.causes:
+        found.append(Finding(experiment=run.experiment, severity="failed",
+                             text=f"{run.experiment}: the run did not complete ({run.status})", cause=_causes(run),
+                             fix="remove the cause and run the experiment again"))
     if not run.measured:
         found.append(Finding(experiment=run.experiment, severity="not measured",
                              text=f"{run.experiment}: nothing was measured (run {run.status})",
-                             cause=_causes(run), fix=NOT_MEASURED_FIX))
+                             cause=_causes(run) or "the run left no measurements", fix=NOT_MEASURED_FIX))
         return found
     for gate in run.gates:
         if gate.passed or (found and gate.verdict == "not measured"):
             continue
         found.append(_gate_finding(run, gate))
-    if not found and run.status != "completed" and run.causes:
-        found.append(Finding(experiment=run.experiment, severity="warning",
-                             text=f"{run.experiment}: the run ended {run.status}", cause=_causes(run)))
     return found + _warnings(run)
 
 
