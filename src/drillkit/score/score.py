@@ -50,8 +50,8 @@ def score(run: DrillRun, objectives: Objectives, history: Sequence[HistoryEntry]
                   evidence=SANDBOX_NOTE if run.target_kind == "sandbox" else "", run_dir=run.run_dir,
                   started_utc=run.started_utc, finished_utc=run.finished_utc, status=status, status_reason=why,
                   score=total, grade=letter, grade_from_score=grade(total), grade_cap=cap, deductions=deductions,
-                  objectives=rows, objectives_config=objectives, findings=found, fixes=say.fixes(found), baseline=baseline,
-                  experiments=experiments, trend=trend.trend(now, history))
+                  objectives=rows, objectives_config=objectives, findings=found, fixes=say.fixes(found),
+                  baseline=baseline, experiments=experiments, trend=trend.trend(now, history))
 
 
 def grade(points: float) -> Grade:
