@@ -128,6 +128,18 @@ def test_the_rendered_timeline_chart_places_its_labels_apart():
     assert not any(a.intersects(b) for i, a in enumerate(labels) for b in labels[i + 1:])
 
 
+def test_trend_values_do_not_overlap_even_when_runs_score_alike(report):
+    runs = [report.trend.runs[-1].model_copy(update={"started_utc": f"2026-0{m}-01", "score": 90.0 + m / 10,
+                                                     "worst_rto_s": 14400.0 - m, "quarter": f"2026-M{m}"})
+            for m in range(1, 9)]
+    charts = trend_chart(runs).split("</svg>")[:3]
+    for svg in charts:
+        texts = re.findall(r'<text class="value-label" x="([\d.-]+)" y="([\d.-]+)">([^<]+)</text>', svg)
+        labels = [Label(t, float(x), float(y), 0) for x, y, t in texts]
+        assert len(labels) == 8
+        assert not any(a.intersects(b) for i, a in enumerate(labels) for b in labels[i + 1:]), labels
+
+
 def test_degraded_seconds_are_shaded_apart_from_the_fault():
     lagging = measurements(instrument=measurements().instrument.model_copy(
         update={"degraded_s": 3.0, "degraded": [Span(start=80.0, end=83.0)]}),
@@ -149,7 +161,7 @@ def test_the_trend_chart_shows_score_worst_rto_and_worst_rpo_with_values(report)
                                                        "worst_rto_s": 31.0, "worst_rpo_s": 1.5, "quarter": "2026-Q3"})
     svg = trend_chart([earlier, report.trend.runs[-1]])
     for words in ('aria-label="score per run"', 'aria-label="worst RTO per run"', 'aria-label="worst RPO per run"',
-                  ">88<", ">31 s<", ">1.5 s<", "2026-Q3", 'class="axis"'):
+                  ">88</text>", ">31 s</text>", ">1.5 s</text>", "2026-Q3", 'class="axis"'):
         assert words in svg
 
 

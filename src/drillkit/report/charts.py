@@ -153,6 +153,7 @@ def _trend_series(runs: Sequence[HistoryEntry], field: str, title: str, unit: st
            f'<text class="y-left" x="{TREND_PAD - 4}" y="{TREND_H - 21}">0</text>']
     points = [(TREND_PAD + i * step, y(v)) for i, v in enumerate(values) if v is not None]
     svg.append(f'<polyline class="ok" points="{" ".join(f"{px:.1f},{py:.1f}" for px, py in points)}"/>')
+    placed: list[Label] = []
     for i, (run, value) in enumerate(zip(runs, values, strict=True)):
         px = TREND_PAD + i * step
         svg.append(f'<text class="tick" x="{px:.1f}" y="{TREND_H - 8}">{escape(run.quarter)}</text>')
@@ -161,6 +162,18 @@ def _trend_series(runs: Sequence[HistoryEntry], field: str, title: str, unit: st
             continue
         svg.append(f'<circle cx="{px:.1f}" cy="{y(value):.1f}" r="3"><title>{escape(run.started_utc[:10])}: '
                    f'{value:g}{unit}</title></circle>')
-        svg.append(f'<text class="value" x="{px:.1f}" y="{y(value) - 6:.1f}">{value:g}{unit}</text>')
+        label = _value_label(f"{value:g}{unit}", px, y(value), placed)
+        placed.append(label)
+        svg.append(f'<text class="value-label" x="{label.x:.1f}" y="{label.y:.1f}">{escape(label.text)}</text>')
     svg.append("</svg>")
     return "".join(svg)
+
+
+def _value_label(text: str, px: float, py: float, placed: list[Label]) -> Label:
+    """Above the point, else below it, else higher up: the first place that overlaps no other value."""
+    left = px - CHAR_W * len(text) / 2
+    for y in (py - 6, py + 14, py - 6 - LINE_H, py + 14 + LINE_H, py - 6 - 2 * LINE_H):
+        label = Label(text, left, y, px)
+        if not any(label.intersects(other) for other in placed):
+            return label
+    return Label(text, left, py - 6 - 3 * LINE_H, px)
