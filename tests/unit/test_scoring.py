@@ -189,6 +189,13 @@ def test_a_budget_not_measured_makes_the_row_not_measured_and_charges_the_cap():
     assert any(d.harm is None and d.points == d.cap for d in run_of(report).deductions)
 
 
+def test_a_run_whose_user_path_was_not_measured_makes_the_slo_rows_not_measured():
+    blind = record(repetition=2, measurements=measurements(user_path=user_path(status="not measured",
+                                                                                reason="3 answers in 60 s")))
+    report = scored(record(), blind)
+    assert {row(report, n).verdict for n in ("availability", "error rate", "latency")} == {"not measured"}
+
+
 def test_one_run_not_measured_makes_the_rto_row_not_measured_whatever_the_others_say():
     unmeasured = record(repetition=2, measurements=measurements(timelines=[timeline(status="not measured")]))
     assert row(scored(record(), unmeasured), "RTO").verdict == "not measured"

@@ -102,8 +102,8 @@ def _slo_row(name, target: str, shown: str, value: float | None, runs: list[Meas
     policy = objectives.policy
     used = [_share(m.budget if m else None, kind) for m in runs]
     incidents = [_share(i.budget, kind) for m in runs if m for i in m.incidents]
-    if value is None or any(u is None for u in used) or any(i is None for i in incidents):
-        missing = "no request was measured" if value is None else f"the {kind} budget consumed was not measured"
+    missing = _missing(runs, value, kind, used, incidents)
+    if missing:
         return ObjectiveRow(name=name, target=target, measured=shown if value is not None else "—", value=value,
                             unit="ratio", verdict="not measured", reason=missing)
     total = sum(u for u in used if u is not None)
@@ -119,6 +119,21 @@ def _slo_row(name, target: str, shown: str, value: float | None, runs: list[Meas
                                     f"worst incident {text.share(worst)}: within the policy")
     return ObjectiveRow(name=name, target=target, measured=shown, value=value, unit="ratio", budget_consumed=total,
                         worst_incident_budget=worst, verdict="not met" if reasons else "met", reason=reason)
+
+
+def _missing(runs: list[Measurements | None], value: float | None, kind: BudgetKind,
+             used: list[float | None], incidents: list[float | None]) -> str:
+    """Why the row cannot be judged, or "": a run without a measured user path (or, for availability,
+    without its per-second series), or a budget share nobody measured."""
+    if value is None or not runs:
+        return "nothing was measured"
+    if any(m is None or m.user_path.status != "measured" for m in runs):
+        return "a run's user path was not measured"
+    if kind == "availability" and any(m is not None and not m.series for m in runs):
+        return "a run kept no per-second series: bad seconds cannot be counted"
+    if any(u is None for u in used) or any(i is None for i in incidents):
+        return f"the {kind} budget consumed was not measured"
+    return ""
 
 
 def _share(budget: Budget | None, kind: BudgetKind) -> float | None:
