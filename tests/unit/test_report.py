@@ -16,6 +16,7 @@ import pytest
 from drillkit.model.measurements import Budget, Span
 from drillkit.model.objectives import Objectives
 from drillkit.model.report import Chart, Report
+from drillkit.model.result import DrillRun
 from drillkit.model.schemas import render
 from drillkit.report import history
 from drillkit.report.charts import Label, place_labels, timeline_chart, trend_chart
@@ -202,6 +203,13 @@ def test_history_survives_a_torn_line_and_an_older_format(tmp_path, report):
         handle.write('{"quarter": "2026-Q1"}\n{"drill": "quar')
     history.append(path, report.trend.runs[-1].model_copy(update={"started_utc": "2026-12-01T00:00:00+00:00"}))
     assert [e.started_utc[:10] for e in history.read(path)] == ["2026-11-20", "2026-12-01"]
+
+
+def test_a_saved_run_scores_the_same_after_the_round_trip_through_results_json(tmp_path):
+    run = failed_injection_run().model_copy(update={"run_dir": str(tmp_path)})
+    run.save(tmp_path)
+    again = DrillRun.load(tmp_path)
+    assert score(again, Objectives(), []) == score(run, Objectives(), [])
 
 
 def test_drillkit_report_renders_a_saved_run_again_without_running_anything(tmp_path):
