@@ -82,11 +82,24 @@ def _shade(chart: Chart, x: Callable[[float], float]) -> list[str]:
         shapes.append(f'<rect class="degraded" x="{left:.1f}" y="{TOP}" width="{max(right - left, 1):.1f}" '
                       f'height="{HEIGHT - PAD - TOP}"><title>instrument degraded {start:+.1f} to {end:+.1f} s: '
                       'not evidence either way</title></rect>')
-    for p in chart.points:
-        if p.state in STATE_CLASS:
-            shapes.append(f'<rect class="{STATE_CLASS[p.state]}-second" x="{x(p.t):.1f}" y="{HEIGHT - PAD}" '
-                          f'width="{max(x(p.t + p.span_s) - x(p.t), 1):.1f}" height="5"/>')
+    for state, start, end in _stretches(chart):
+        shapes.append(f'<rect class="{STATE_CLASS[state]}-second" x="{x(start):.1f}" y="{HEIGHT - PAD}" '
+                      f'width="{max(x(end) - x(start), 1):.1f}" height="5"><title>{state} from {start:+.0f} to '
+                      f'{end:+.0f} s</title></rect>')
     return shapes
+
+
+def _stretches(chart: Chart) -> list[tuple[str, float, float]]:
+    """Consecutive points in one bad, degraded or thin state, as one stretch each."""
+    stretches: list[tuple[str, float, float]] = []
+    for p in chart.points:
+        if p.state not in STATE_CLASS:
+            continue
+        if stretches and stretches[-1][0] == p.state and abs(stretches[-1][2] - p.t) < 1e-6:
+            stretches[-1] = (p.state, stretches[-1][1], p.t + p.span_s)
+        else:
+            stretches.append((p.state, p.t, p.t + p.span_s))
+    return stretches
 
 
 def _axes(x, y, t_min: float, t_max: float) -> list[str]:
