@@ -216,28 +216,29 @@ def report(
     history_file: Annotated[Path, typer.Option("--history", help="The trend file to read.")] = Path(
         "reports/history.jsonl"),
 ) -> None:
-    """Score and render a drill's reports again from its saved results, without running anything."""
-    from drillkit.drill.drill import DrillRun
+    """Score and render a drill's reports again from its saved results, without running anything.
+
+    Exit 0 passed, 1 an objective breached, 3 aborted or invalid."""
+    from drillkit.model.result import DrillRun
 
     raise typer.Exit(_publish(DrillRun.load(run_dir), history_file, append=False))
 
 
 def _publish(result, history_file: Path, append: bool) -> int:
-    from drillkit.report import history
-    from drillkit.report.build import build, exit_code, history_entry
-    from drillkit.report.render import write_all
+    """Score, write the reports (an aborted run's too, marked ABORTED) and print the verdict."""
+    from drillkit.report.build import publish
 
-    run_dir = Path(result.run_dir)
-    scored = build(result, history.read(history_file))
-    write_all(scored, run_dir)
-    if append:
-        history.append(history_file, history_entry(scored))
-    style = "green" if scored["status"] == "passed" else "red"
-    out.print(f"[bold {style}]{scored['status'].upper()}[/] score {scored['score']} ({scored['grade']})")
-    for finding in scored["findings"]:
-        out.print(f"  - {finding}", markup=False, highlight=False, soft_wrap=True)
-    out.print(f"report: {run_dir / 'report.html'}")
-    return exit_code(scored)
+    scored = publish(result, history_file, append=append)
+    style = "green" if scored.status == "passed" else "red"
+    out.print(f"[bold {style}]{scored.status.upper()}[/] score {scored.score} (grade {scored.grade})",
+              highlight=False)
+    if scored.evidence:
+        out.print(scored.evidence, highlight=False)
+    for finding in scored.findings:
+        cause = f": {finding.cause}" if finding.cause else ""
+        out.print(f"  - {finding.text}{cause}", markup=False, highlight=False, soft_wrap=True)
+    out.print(f"report: {Path(result.run_dir) / 'report.html'}")
+    return scored.exit_code()
 
 
 @contextlib.contextmanager

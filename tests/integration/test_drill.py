@@ -43,12 +43,13 @@ def drill_run(sandbox, target_file, tmp_path_factory) -> Path:
 def test_a_short_drill_writes_every_report_and_a_history_line(drill_run):
     report = json.loads((drill_run / "report.json").read_text())
     jsonschema.validate(report, json.loads((ROOT / "docs/schemas/report.schema.json").read_text()))
-    assert report["status"] in ("passed", "failed") and report["valid"]
+    assert report["status"] in ("passed", "failed") and report["baseline"]["valid"]
+    assert report["evidence"] == "sandbox run: not evidence about production"
     assert [e["name"] for e in report["experiments"]] == ["app-latency", "db-primary-outage"]
-    outage = report["experiments"][1]
-    assert outage["rto"]["bounded"] and outage["rto"]["upper"] > 0
-    assert outage["rpo"]["acknowledged_writes"] > 0
-    assert report["baseline"]["availability"] >= 0.999
+    outage = report["experiments"][1]["runs"][0]
+    assert outage["recoveries"][0]["rto"]["upper"] > 0
+    assert outage["rpo"]["acknowledged"] > 0
+    assert report["baseline"]["user_path"]["availability"] >= 0.999
     for name in ("report.html", "report.md", "junit.xml", "results.json", "drill.log"):
         assert (drill_run / name).stat().st_size > 0, name
     for experiment in ("app-latency-1", "db-primary-outage-1"):

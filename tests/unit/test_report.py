@@ -1,9 +1,10 @@
-"""Reports rendered from a stored drill run: JSON against its schema, Markdown, JUnit, HTML, trend."""
+"""Reports rendered from a Report built by hand-made runs: JSON against the generated schema, the first
+screen (target, verdict, rows, findings with causes, what to fix), charts, JUnit, Markdown, the CLI."""
 
 from __future__ import annotations
 
 import json
-import shutil
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -12,99 +13,213 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from drillkit.drill.drill import DrillRun
+from drillkit.model.measurements import Budget, Span
+from drillkit.model.objectives import Objectives
+from drillkit.model.report import Chart, Report
+from drillkit.model.result import DrillRun
+from drillkit.model.schemas import render
 from drillkit.report import history
-from drillkit.report.build import build, exit_code, history_entry
+from drillkit.report.charts import Label, place_labels, timeline_chart, trend_chart
 from drillkit.report.render import to_html, to_junit, to_markdown, write_all
+from drillkit.score import score
+from tests.unit.drill_runs import drill_run, fault, measurements, record, series, timeline, user_path
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "tests" / "fixtures" / "drill-run"
-SCHEMA = json.loads((ROOT / "docs" / "schemas" / "report.schema.json").read_text())
+SCHEMA_FILE = ROOT / "docs" / "schemas" / "report.schema.json"
+PARTITION = fault(activity="partition-region", fault="partition_region", confirmed=None,
+                  error="network faults need iptables")
+
+
+def failed_injection_run():
+    healthy = user_path(succeeded=1200, fast=1200, timeouts=0, availability=1.0, error_rate=0.0, latency_sli=1.0)
+    unmeasured = measurements(faults=[PARTITION], incidents=[], series=series(bad=()), user_path=healthy,
+                              timelines=[timeline(fault=PARTITION, status="not measured", rto=None, incident=None)],
+                              budget=Budget(availability=0, errors=0, latency=0))
+    return drill_run(record(), record("region-partition", status="activity failed", measurements=unmeasured,
+                                      causes=["partition-region: network faults need iptables"]))
 
 
 @pytest.fixture
-def run_dir(tmp_path) -> Path:
-    shutil.copy(FIXTURE / "results.json", tmp_path / "results.json")
-    results = json.loads((tmp_path / "results.json").read_text())
-    results["run_dir"] = str(tmp_path)
-    (tmp_path / "results.json").write_text(json.dumps(results))
-    return tmp_path
+def report() -> Report:
+    return score(failed_injection_run(), Objectives(), [])
 
 
-@pytest.fixture
-def report(run_dir) -> dict:
-    return build(DrillRun.load(run_dir), history=[])
+def first_screen(html: str) -> str:
+    return html.split('id="experiments"')[0]
 
 
-def test_report_json_matches_its_documented_schema(report):
-    jsonschema.validate(report, SCHEMA)
-    assert {e["name"] for e in report["experiments"]} == {
-        "db-primary-outage", "region-a-outage", "region-partition", "replica-lag-failover",
-        "load-spike", "app-latency"}
+def test_report_json_matches_the_generated_schema(report):
+    jsonschema.validate(json.loads(report.to_json()), json.loads(SCHEMA_FILE.read_text()))
+    assert Report.model_validate_json(report.to_json()) == report
 
 
-def test_every_point_lost_is_explained(report):
-    for experiment in report["experiments"]:
-        explained = round(sum(d["points"] for d in experiment["deductions"]), 2)
-        assert round(100 - explained, 2) == pytest.approx(experiment["score_worst"], abs=0.01)
-        assert all(d["reason"] for d in experiment["deductions"])
+def test_the_committed_report_schema_is_generated_from_the_model():
+    assert SCHEMA_FILE.read_text() == render(Report), "run `drillkit schemas` to refresh it"
 
 
-def test_the_html_opens_with_the_summary_and_carries_a_chart_per_experiment(report):
+def test_report_names_the_cause_of_a_failed_injection(report):
+    assert any(f.cause == "network faults need iptables" and "partition-region was never injected" in f.text
+               for f in report.findings)
+    assert "network faults need iptables" in first_screen(to_html(report))
+    for rendering in (to_markdown(report), report.to_json(), to_junit(report)):
+        assert "network faults need iptables" in rendering
+
+
+def test_a_chart_of_a_fault_never_injected_says_it_tests_nothing(report):
+    section = to_html(report).split('id="region-partition"')[1]
+    assert section.index("never injected (network faults need iptables): this chart tests nothing") < section.index(
+        '<svg class="chart"')
+
+
+def test_a_cause_known_only_to_the_runner_reaches_the_first_screen():
+    crashed = record("region-partition", status="activity failed", measurements=None,
+                     causes=["partition-region: the partition was never injected: network faults need iptables"])
+    report = score(drill_run(record(), crashed), Objectives(), [])
+    top = first_screen(to_html(report))
+    assert "region-partition: the run did not complete (activity failed)" in top
+    assert "the partition was never injected: network faults need iptables" in top
+
+
+def test_findings_speak_to_the_reader_not_in_gate_names(report):
+    assert not any(re.search(r"\b(rto|rpo|split_brain|steady_state) (failed|not met)", f.text)
+                   for f in report.findings)
+    assert report.fixes and any("make partition-region injectable" in fix for fix in report.fixes)
+
+
+def test_the_first_screen_names_the_target_its_kind_the_verdict_and_what_to_fix(report):
+    top = first_screen(to_html(report))
+    for words in ("sandbox (sandbox)", "sandbox run: not evidence about production", "FAILED",
+                  f"grade <strong>{report.grade}</strong>", 'id="objectives"', 'id="findings"', "What to fix"):
+        assert words in top
+    assert top.index('id="findings"') < top.index("What to fix")
+
+
+def test_a_row_that_is_not_met_is_never_green(report):
     html = to_html(report)
-    assert html.index("Executive summary") < html.index('id="experiments"')
-    assert html.count('<svg class="chart"') == len(report["experiments"])
-    assert "<script" not in html and "http://" not in html.split("<body>")[0]
-    for marker in ("T0 +0.0 s", "detect +", "promoted +", "stable +"):
-        assert marker in html
+    rows = re.findall(r'<td class="([a-z-]+)" title="[^"]*">(met|not met|not measured)</td>', html)
+    assert ("not-measured", "not measured") in rows
+    assert all(cls == "met" for cls, verdict in rows if verdict == "met")
+    assert all(cls != "met" for cls, verdict in rows if verdict != "met")
 
 
-def test_junit_has_one_case_per_gate_per_experiment_and_parses(report):
+def test_each_experiment_shows_rto_bounds_recovery_mode_rpo_parts_slis_instrument_and_incidents(report):
+    html = to_html(report).split('id="db-primary-outage"')[1]
+    for words in ("26.5 s [25.0, 28.0]", "by itself before the rollbacks (automated failover)", "split brain 0",
+                  "send lag p99 1.1 ms", "caused by kill-primary", "p95 40 ms", "30 timed out (≥ 2 s)"):
+        assert words in html
+
+
+def test_chart_labels_do_not_overlap():
+    crowded = [("T0 +0.0 s", 100.0), ("detect +0.4 s", 101.0), ("promoted +20.0 s", 104.0),
+               ("first ok +24.5 s", 104.5), ("stable +27.5 s", 105.0)]
+    labels = place_labels(crowded, 0, 760, 56)
+    assert len(labels) == len(crowded)
+    for i, a in enumerate(labels):
+        assert a.box[0] >= 0 and a.box[2] <= 760
+        assert not any(a.intersects(b) for b in labels[i + 1:]), (a, labels)
+
+
+def test_the_rendered_timeline_chart_places_its_labels_apart():
+    m = measurements(timelines=[timeline(detect_after_t0=0.1, promoted_after_t0=0.3, first_ok_after_t0=0.5,
+                                         stable_after_t0=0.6)])
+    svg = timeline_chart(score(drill_run(record(measurements=m)), Objectives(), []).experiments[0].runs[0].chart)
+    texts = re.findall(r'<text class="marker-label" x="([\d.]+)" y="([\d.]+)">([^<]+)</text>', svg)
+    labels = [Label(t, float(x), float(y), 0) for x, y, t in texts]
+    assert len(labels) == 5
+    assert not any(a.intersects(b) for i, a in enumerate(labels) for b in labels[i + 1:])
+
+
+def test_trend_values_do_not_overlap_even_when_runs_score_alike(report):
+    runs = [report.trend.runs[-1].model_copy(update={"started_utc": f"2026-0{m}-01", "score": 90.0 + m / 10,
+                                                     "worst_rto_s": 14400.0 - m, "quarter": f"2026-M{m}"})
+            for m in range(1, 9)]
+    charts = trend_chart(runs).split("</svg>")[:3]
+    for svg in charts:
+        texts = re.findall(r'<text class="value-label" x="([\d.-]+)" y="([\d.-]+)">([^<]+)</text>', svg)
+        labels = [Label(t, float(x), float(y), 0) for x, y, t in texts]
+        assert len(labels) == 8
+        assert not any(a.intersects(b) for i, a in enumerate(labels) for b in labels[i + 1:]), labels
+
+
+def test_degraded_seconds_are_shaded_apart_from_the_fault():
+    lagging = measurements(instrument=measurements().instrument.model_copy(
+        update={"degraded_s": 3.0, "degraded": [Span(start=80.0, end=83.0)]}),
+        series=series(degraded=range(80, 83)))
+    chart = score(drill_run(record(measurements=lagging)), Objectives(), []).experiments[0].runs[0].chart
+    svg = timeline_chart(chart)
+    assert '<rect class="degraded"' in svg and '<rect class="fault"' in svg and "degraded-second" in svg
+
+
+def test_the_chart_keeps_a_one_second_outage_when_downsampled():
+    long = measurements(series=series(bad=range(5000, 5001), seconds=20000))
+    chart = score(drill_run(record(measurements=long)), Objectives(), []).experiments[0].runs[0].chart
+    assert len(chart.points) <= 600 and chart.raw_seconds == 20000
+    assert [p.state for p in chart.points].count("bad") == 1 and min(p.ok for p in chart.points) == 0.0
+
+
+def test_the_trend_chart_shows_score_worst_rto_and_worst_rpo_with_values(report):
+    earlier = report.trend.runs[-1].model_copy(update={"started_utc": "2026-08-20T10:00:00+00:00", "score": 88.0,
+                                                       "worst_rto_s": 31.0, "worst_rpo_s": 1.5, "quarter": "2026-Q3"})
+    svg = trend_chart([earlier, report.trend.runs[-1]])
+    for words in ('aria-label="score per run"', 'aria-label="worst RTO per run"', 'aria-label="worst RPO per run"',
+                  ">88</text>", ">31 s</text>", ">1.5 s</text>", "2026-Q3", 'class="axis"'):
+        assert words in svg
+
+
+def test_an_empty_chart_says_so():
+    assert "no samples" in timeline_chart(Chart())
+
+
+def test_junit_has_a_case_per_gate_per_run_and_per_objective_and_parses(report):
     suite = ET.fromstring(to_junit(report).split("\n", 1)[1])
-    cases = suite.findall("testcase")
-    assert len(cases) == sum(len(e["gates"]) for e in report["experiments"])
-    assert int(suite.get("failures")) == sum(not ok for e in report["experiments"] for ok in e["gates"].values())
+    gates = sum(len(run.gates) for e in report.experiments for run in e.runs)
+    assert len(suite.findall("testcase")) == gates + len(report.objectives)
+    failed = sum(not g.passed for e in report.experiments for run in e.runs for g in run.gates)
+    assert int(suite.get("failures")) == failed + sum(r.verdict != "met" for r in report.objectives)
 
 
-def test_markdown_is_a_short_summary(report):
+def test_markdown_opens_with_the_verdict_and_says_how_the_score_is_made(report):
     text = to_markdown(report)
-    assert text.startswith(f"# Drill quarterly: {report['status'].upper()}")
-    assert "| db-primary-outage |" in text and len(text.splitlines()) < 40
+    assert text.startswith(f"# Drill quarterly: FAILED, score {report.score:g}, grade {report.grade}")
+    assert "sandbox run: not evidence about production" in text and "What to fix:" in text
+    assert f"Score {report.score:g} = 100 − " in text
 
 
-def test_a_lower_score_than_last_quarter_is_flagged_as_a_regression(report):
-    earlier = {**history_entry(report), "started_utc": "2026-08-20T10:00:00+00:00", "quarter": "2026-Q3",
-               "run_dir": "reports/2026-Q3-old", "score": 99.5, "worst_rto_s": 10.0}
-    again = build(DrillRun.load(Path(report["run_dir"])), history=[earlier])
-    assert [run["quarter"] for run in again["trend"]["runs"]] == ["2026-Q3", "2026-Q4"]
-    assert any("score fell from 99.5" in r for r in again["trend"]["regressions"])
-    assert any("worst RTO rose from 10.0 s" in r for r in again["trend"]["regressions"])
-    assert "Regression: score fell" in to_html(again)
+def test_aborted_drill_is_never_passed(tmp_path):
+    run = failed_injection_run().model_copy(update={"aborted": "interrupted by SIGTERM", "run_dir": str(tmp_path)})
+    report = score(run, Objectives(), [])
+    assert report.status == "aborted" and report.exit_code() == 3 and report.grade != "A"
+    write_all(report, tmp_path)
+    html = (tmp_path / "report.html").read_text()
+    assert "ABORTED" in first_screen(html) and "interrupted by SIGTERM" in first_screen(html)
+    assert "26.5 s [25.0, 28.0]" in html, "an aborted run still shows what it measured"
+    assert json.loads((tmp_path / "report.json").read_text())["status"] == "aborted"
 
 
-def test_history_survives_a_torn_line(tmp_path):
+def test_history_survives_a_torn_line_and_an_older_format(tmp_path, report):
     path = tmp_path / "history.jsonl"
-    history.append(path, {"drill": "quarterly", "started_utc": "2026-01-01", "score": 90})
+    history.append(path, report.trend.runs[-1])
     with path.open("a") as handle:
-        handle.write('{"drill": "quar')
-    history.append(path, {"drill": "quarterly", "started_utc": "2026-04-01", "score": 91})
-    assert [entry["score"] for entry in history.read(path)] == [90, 91]
+        handle.write('{"quarter": "2026-Q1"}\n{"drill": "quar')
+    history.append(path, report.trend.runs[-1].model_copy(update={"started_utc": "2026-12-01T00:00:00+00:00"}))
+    assert [e.started_utc[:10] for e in history.read(path)] == ["2026-11-20", "2026-12-01"]
 
 
-def test_drillkit_report_renders_a_saved_run_again_without_running_anything(run_dir):
+def test_a_saved_run_scores_the_same_after_the_round_trip_through_results_json(tmp_path):
+    run = failed_injection_run().model_copy(update={"run_dir": str(tmp_path)})
+    run.save(tmp_path)
+    again = DrillRun.load(tmp_path)
+    assert score(again, Objectives(), []) == score(run, Objectives(), [])
+
+
+def test_drillkit_report_renders_a_saved_run_again_without_running_anything(tmp_path):
+    run = failed_injection_run().model_copy(update={"run_dir": str(tmp_path)})
+    run.save(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "drillkit", "report", str(run_dir), "--history", str(run_dir / "h.jsonl")],
+        [sys.executable, "-m", "drillkit", "report", str(tmp_path), "--history", str(tmp_path / "h.jsonl")],
         capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
-    report = json.loads((run_dir / "report.json").read_text())
-    assert result.returncode == exit_code(report), result.stderr
-    for name in ("report.html", "report.md", "junit.xml"):
-        assert (run_dir / name).stat().st_size > 0
-    assert not (run_dir / "h.jsonl").exists(), "re-rendering must not add a history line"
-
-
-def test_an_aborted_run_is_never_a_pass(run_dir):
-    run = DrillRun.load(run_dir)
-    run.aborted = "interrupted"
-    report = build(run, history=[])
-    assert report["status"] == "aborted" and exit_code(report) == 3
-    assert write_all(report, run_dir)
+    assert result.returncode == 1, result.stderr
+    assert "network faults need iptables" in result.stdout
+    for name in ("report.html", "report.md", "junit.xml", "report.json"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert not (tmp_path / "h.jsonl").exists(), "re-rendering must not add a history line"

@@ -5,10 +5,8 @@ after every run."""
 
 from __future__ import annotations
 
-import json
 import signal
 import time
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,45 +14,14 @@ from typing import Any
 from drillkit import durable
 from drillkit.drill.progress import DrillProgress
 from drillkit.drill.runner import run_experiment
-from drillkit.drill.scoring import RunRecord
 from drillkit.errors import Aborted, InvalidInput
 from drillkit.faults.database import cluster
 from drillkit.measure.session import MeasurementSession, MeasureSettings
 from drillkit.model.drill import Drill
 from drillkit.model.objectives import Objectives, load_objectives
+from drillkit.model.result import DrillRun, RunRecord
 from drillkit.model.target import Target, load_target
 from drillkit.validation import validate_files
-
-RESULTS = "results.json"
-
-
-@dataclass
-class DrillRun:
-    """What a drill run produced, saved as results.json: enough to score and render it again."""
-
-    drill: dict[str, Any]
-    objectives: dict[str, Any]
-    target: str
-    run_dir: str
-    started_utc: str
-    finished_utc: str | None = None
-    aborted: str | None = None
-    baseline: dict[str, Any] | None = None
-    runs: list[dict[str, Any]] = field(default_factory=list)
-
-    def save(self, run_dir: Path) -> None:
-        durable.write_json(run_dir / RESULTS, asdict(self))  # rewritten after every run: never half-written
-
-    def records(self) -> list[RunRecord]:
-        return [RunRecord(**run) for run in self.runs]
-
-    @classmethod
-    def load(cls, run_dir: Path) -> DrillRun:
-        path = run_dir / RESULTS
-        try:
-            return cls(**json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError) as exc:
-            raise InvalidInput(f"{path}: (file): not the results of a drill run: {exc}") from exc
 
 
 def default_run_dir(root: Path, now: datetime | None = None) -> Path:
@@ -107,8 +74,8 @@ def run_drill(
     """Run the baseline and every experiment; stop early (aborted) on an interrupt or SIGTERM."""
     target, objectives = check(drill, drill_file, target_file)
     run_dir.mkdir(parents=True, exist_ok=True)
-    result = DrillRun(drill=drill.model_dump(mode="json"), objectives=objectives.model_dump(),
-                      target=str(target_file), run_dir=str(run_dir),
+    result = DrillRun(drill=drill.model_dump(mode="json"), objectives=objectives.model_dump(mode="json"),
+                      target=str(target_file), target_name=target.name, target_kind=target.kind, run_dir=str(run_dir),
                       started_utc=datetime.now(UTC).isoformat())
     result.save(run_dir)
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -169,12 +136,12 @@ def _experiments(drill: Drill, target_file: Path, run_dir: Path, progress: Drill
                 _lead_with(target, drill.leader, progress)
             out = run_dir / "experiments" / f"{entry.name}-{repetition}"
             ran = run_experiment(entry.path, target_file, out, entry.variables, [progress.handler()])
-            result.runs.append(asdict(RunRecord(
+            result.runs.append(RunRecord(
                 experiment=entry.name, repetition=repetition, status=ran.status,
                 rollbacks_ok=ran.status not in ("rollback failed", "interrupted", "aborted"),
                 steady_state_ok=not ran.journal.get("deviated") and ran.journal.get("status") == "completed",
                 measurements=ran.journal.get("measurements"), run_dir=str(out.relative_to(run_dir)),
-            )))
+            ))
             result.save(run_dir)
             if ran.journal.get("status") == "interrupted":
                 raise KeyboardInterrupt

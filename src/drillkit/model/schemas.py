@@ -1,24 +1,31 @@
-"""JSON Schemas of drillkit's YAML formats, for editors (`# yaml-language-server: $schema=…`)."""
+"""JSON Schemas of drillkit's file formats, generated from the models: the YAML inputs (for editors,
+`# yaml-language-server: $schema=…`) and report.json (for whoever reads it). Never kept by hand."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel
 
 from drillkit.model.drill import Drill
 from drillkit.model.objectives import Objectives
 from drillkit.model.profile import LoadProfile
+from drillkit.model.report import Report
 from drillkit.model.target import Target
 from drillkit.sandbox.config import SandboxConfig
 
 SCHEMAS: dict[str, type[BaseModel]] = {"target": Target, "drill": Drill, "objectives": Objectives,
-                                     "profile": LoadProfile, "sandbox": SandboxConfig}
+                                     "profile": LoadProfile, "sandbox": SandboxConfig, "report": Report}
+WRITTEN = {"report"}  # files drillkit writes: their schema describes the serialised form
 
 
 def render(model: type[BaseModel]) -> str:
-    return json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n"
+    mode: Literal["validation", "serialization"] = "validation"
+    if any(SCHEMAS[name] is model for name in WRITTEN):
+        mode = "serialization"
+    return json.dumps(model.model_json_schema(mode=mode, by_alias=True), indent=2, sort_keys=True) + "\n"
 
 
 def write_all(directory: Path) -> list[Path]:

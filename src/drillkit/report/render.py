@@ -1,95 +1,160 @@
-"""Renderings of a report: Markdown for chat and mail, JUnit XML for CI, self-contained HTML."""
+"""Renderings of a Report: JSON (the model itself), Markdown for chat and mail, JUnit XML for CI, and
+self-contained HTML. They read the Report model only."""
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from drillkit.model.report import Report, RunReport
 from drillkit.report import charts
+from drillkit.score import text
+
+VERDICT_MARK = {"met": "met", "not met": "**NOT MET**", "not measured": "**NOT MEASURED**"}
 
 
-def to_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2, default=str)
+def to_json(report: Report) -> str:
+    return report.to_json()
 
 
-def to_markdown(report: dict[str, Any]) -> str:
-    lines = [
-        f"# Drill {report['drill']}: {report['status'].upper()}, score {report['score']} ({report['grade']})",
-        "",
-        f"{report['started_utc'][:16].replace('T', ' ')} UTC against `{report['target']}`.",
-    ]
-    if report.get("aborted") or report.get("invalid_reason"):
-        lines += ["", f"**{report.get('aborted') or report.get('invalid_reason')}**"]
-    lines += ["", "| objective | target | measured | month projected | met |", "|---|---|---|---|---|"]
-    lines += [f"| {o['name']} | {o['target']} | {_value(o['measured'], o['unit'])} | "
-              f"{_value(o['projected_month'], o['unit'])} | {'yes' if o['met'] else '**no**'} |"
-              for o in report["objectives"]]
-    lines += ["", "| experiment | score | RTO (s) | lost writes | availability | p95 |", "|---|---|---|---|---|---|"]
-    for e in report["experiments"]:
-        lines.append(f"| {e['name']} | {e['score']} | {_rto(e['rto'])} | {e['rpo'].get('lost_writes')} | "
-                     f"{_value(e['slo'].get('availability'), 'ratio')} | {_value(e['slo'].get('p95_ms'), 'ms')} |")
-    if report["findings"]:
-        lines += ["", "Findings:", *[f"- {finding}" for finding in report["findings"]]]
-    if report["trend"]["regressions"]:
-        lines += ["", "Regressions since the previous run:", *[f"- {r}" for r in report["trend"]["regressions"]]]
+def to_markdown(report: Report) -> str:
+    lines = [f"# Drill {report.drill}: {report.status.upper()}, score {report.score:g}, grade {report.grade}", "",
+             f"{report.started_utc[:16].replace('T', ' ')} UTC against {headline_target(report)}."]
+    if report.evidence:
+        lines += ["", f"**{report.evidence}**"]
+    lines += ["", f"{report.status_reason}"]
+    if report.grade_cap:
+        lines += ["", f"Grade {report.grade}: {report.grade_cap} (the score alone reads {report.grade_from_score})."]
+    lines += ["", "| objective | target | measured in the drill | budget consumed | verdict |", "|---|---|---|---|---|"]
+    lines += [f"| {o.name} | {o.target} | {o.measured} | {text.share(o.budget_consumed)} | "
+              f"{VERDICT_MARK[o.verdict]} |" for o in report.objectives]
+    if report.findings:
+        lines += ["", "Findings:"]
+        lines += [f"- {f.text}" + (f": {f.cause}" if f.cause else "") for f in report.findings]
+    if report.fixes:
+        lines += ["", "What to fix:", *[f"{i}. {fix}" for i, fix in enumerate(report.fixes, 1)]]
+    lines += ["", "| experiment | score | RTO | RPO | lost writes | availability | p95 |", "|---" * 7 + "|"]
+    for e in report.experiments:
+        run = scored_run(e)
+        lines.append(f"| {e.name} | {e.score:g} | {run_rto(run)} | {run_rpo(run)} | {lost(run)} | "
+                     f"{text.share(run.user_path.availability if run.user_path else None)} | "
+                     f"{p95(run)} |")
+    if report.deductions:
+        lines += ["", f"Score {report.score:g} = 100 − " + " − ".join(f"{d.points:g} ({d.experiment})"
+                                                                     for d in report.deductions)]
+    if report.trend.regressions:
+        lines += ["", "Regressions since the previous run:", *[f"- {r}" for r in report.trend.regressions]]
     return "\n".join(lines) + "\n"
 
 
-def to_junit(report: dict[str, Any]) -> str:
-    """One test case per objective (hard gate) per experiment."""
-    suite = ET.Element("testsuite", name=f"drill.{report['drill']}")
+def to_junit(report: Report) -> str:
+    """One test case per gate per run, one per objective row; aborted or invalid runs add an error."""
+    suite = ET.Element("testsuite", name=f"drill.{report.drill}")
     failures = 0
-    for e in report["experiments"]:
-        for gate, passed in e["gates"].items():
-            case = ET.SubElement(suite, "testcase", classname=f"drill.{report['drill']}.{e['name']}", name=gate)
-            if not passed:
-                failures += 1
-                ET.SubElement(case, "failure", message=e["gate_reasons"][gate]).text = e["gate_reasons"][gate]
-    if report.get("invalid_reason") or report.get("aborted"):
-        case = ET.SubElement(suite, "testcase", classname=f"drill.{report['drill']}", name="run_valid")
-        ET.SubElement(case, "error", message=report.get("invalid_reason") or report.get("aborted"))
+    for e in report.experiments:
+        for run in e.runs:
+            for gate in run.gates:
+                case = ET.SubElement(suite, "testcase", classname=f"drill.{report.drill}.{e.name}",
+                                     name=f"{gate.name}#{run.repetition}")
+                if not gate.passed:
+                    failures += 1
+                    ET.SubElement(case, "failure", message=f"{gate.verdict}: {gate.reason}").text = gate.reason
+    for row in report.objectives:
+        case = ET.SubElement(suite, "testcase", classname=f"drill.{report.drill}.objectives", name=row.name)
+        if row.verdict != "met":
+            failures += 1
+            ET.SubElement(case, "failure", message=f"{row.verdict}: {row.reason}").text = row.reason
+    errors = report.status in ("aborted", "invalid")
+    if errors:
+        case = ET.SubElement(suite, "testcase", classname=f"drill.{report.drill}", name="run_valid")
+        ET.SubElement(case, "error", message=f"{report.status}: {report.status_reason}")
     suite.set("tests", str(len(suite)))
     suite.set("failures", str(failures))
-    suite.set("errors", "1" if report.get("invalid_reason") or report.get("aborted") else "0")
+    suite.set("errors", "1" if errors else "0")
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def to_html(report: dict[str, Any]) -> str:
+def to_html(report: Report) -> str:
     environment = Environment(loader=PackageLoader("drillkit.report", "templates"),
                               autoescape=select_autoescape(["html", "j2"]))
-    environment.filters["value"] = _value
-    environment.filters["rto"] = _rto
-    environment.globals.update(timeline_chart=charts.timeline_chart, trend_chart=charts.trend_chart)
+    environment.filters.update(share=text.share, seconds=text.seconds, bounds=text.bounds)
+    environment.globals.update(timeline_chart=charts.timeline_chart, trend_chart=charts.trend_chart,
+                               headline_target=headline_target, run_rto=run_rto, run_rpo=run_rpo, lost=lost,
+                               p95=p95, latency=latency, timeouts=timeouts, scored_run=scored_run)
     return environment.get_template("report.html.j2").render(report=report)
 
 
-def write_all(report: dict[str, Any], run_dir: Path) -> list[Path]:
-    outputs = {"report.json": to_json, "report.md": to_markdown, "junit.xml": to_junit, "report.html": to_html}
+RENDERINGS = {"report.json": to_json, "report.md": to_markdown, "junit.xml": to_junit, "report.html": to_html}
+
+
+def write_all(report: Report, run_dir: Path) -> list[Path]:
     written = []
-    for name, render in outputs.items():
+    for name, render in RENDERINGS.items():
         path = run_dir / name
         path.write_text(render(report))
         written.append(path)
     return written
 
 
-def _value(value: float | None, unit: str) -> str:
-    if value is None:
-        return "—"
-    if unit == "ratio":
-        return f"{value:.3%}"
-    if unit == "ms":
-        return f"{value:.0f} ms"
-    return f"{value:g} s"
+def headline_target(report: Report) -> str:
+    name = report.target_name or report.target
+    return f"{name} ({report.target_kind or 'kind unknown'})"
 
 
-def _rto(rto: dict[str, Any]) -> str:
-    if rto.get("bounded") is None:
+def scored_run(e) -> RunReport:
+    return next(r for r in e.runs if r.repetition == e.scored_repetition)
+
+
+def run_rto(run: RunReport) -> str:
+    if not run.recoveries:
+        return "not measured"
+    shown = []
+    for t in run.recoveries:
+        if t.fault.confirmed is None:
+            shown.append("not injected")
+        elif t.status == "no impact":
+            shown.append("no impact")
+        elif t.status == "not measured":
+            shown.append("not measured")
+        else:
+            shown.append(text.bounds(t.rto))
+    return "; ".join(shown)
+
+
+def run_rpo(run: RunReport) -> str:
+    r = run.rpo
+    if r is None or r.status != "measured" or r.seconds is None:
+        return "not measured"
+    return ("≥ " if r.at_least else "") + text.seconds(r.seconds)
+
+
+def lost(run: RunReport) -> str:
+    r = run.rpo
+    if r is None or r.status != "measured":
+        return "not measured"
+    return f"{r.lost} + {r.split_brain.count} split brain" if r.split_brain.count else str(r.lost)
+
+
+def p95(run: RunReport) -> str:
+    return latency(run, "p95_ms")
+
+
+def latency(run: RunReport, field: str) -> str:
+    """A percentile of successful answers; with no success at all but timeouts, "≥ the timeout"."""
+    sli = run.user_path
+    if sli is None:
         return "—"
-    if not rto["bounded"]:
-        return f"unbounded (> {rto['lower']})"
-    return f"{rto['seconds']} [{rto['lower']}, {rto['upper']}]"
+    value = getattr(sli, field)
+    if value is None and sli.timeouts:
+        return timeouts(run)
+    return text.timeout(value, run.timeout_s * 1000 if run.timeout_s else None)
+
+
+def timeouts(run: RunReport) -> str:
+    sli = run.user_path
+    if sli is None or not sli.timeouts:
+        return "none"
+    limit = f"≥ {run.timeout_s:g} s" if run.timeout_s else "≥ the timeout"
+    return f"{sli.timeouts} timed out ({limit})"

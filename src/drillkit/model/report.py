@@ -1,0 +1,229 @@
+"""The scored drill (report.json): what `drillkit.score.score` returns and every rendering reads.
+
+The report holds figures, verdicts and sentences, never raw samples: the per-second series is kept
+only as chart points, downsampled to a fixed number (the raw series stays in measurements.json).
+Its JSON Schema is generated from these models (`drillkit schemas`, docs/schemas/report.schema.json).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from drillkit.errors import EXIT_ABORTED, EXIT_BREACHED, EXIT_PASS
+from drillkit.model.measurements import FaultTimeline, Incident, Rpo, SecondState, Sli, Span
+from drillkit.model.objectives import Objectives
+
+SCHEMA = "drillkit.report/2"
+SANDBOX_NOTE = "sandbox run: not evidence about production"
+
+Grade = Literal["A", "B", "C", "D", "F"]
+Status = Literal["passed", "failed", "aborted", "invalid"]
+Verdict = Literal["met", "not met", "not measured"]
+GateName = Literal["rto", "rpo", "split_brain", "unexpected_rows", "rollbacks", "steady_state", "instrument"]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Gate(Frozen):
+    """One hard gate of one run. A figure that was not measured fails its gate as "not measured"."""
+
+    name: GateName
+    verdict: Verdict
+    reason: str
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "met"
+
+
+class Deduction(Frozen):
+    """Points one run lost, and why. `harm` is the size of what went wrong, in `unit`."""
+
+    points: float
+    cap: float
+    reason: str
+    harm: float | None = None       # None: not measured, charged the cap
+    unit: str = ""
+
+
+class ChartPoint(Frozen):
+    """One bucket of the per-second series (one second, or several when downsampled): the worst of it."""
+
+    t: float                        # seconds after the headline fault's T0 (or after the origin without one)
+    span_s: float                   # seconds this point covers
+    ok: float | None                # lowest success share in the bucket
+    p95_ms: float | None            # highest p95 in the bucket
+    state: SecondState              # the worst state: bad > degraded > thin > good
+
+
+class Chart(Frozen):
+    points: list[ChartPoint] = Field(default_factory=list)
+    raw_seconds: int = 0            # per-second points the measurement held
+    t0_utc: str = ""
+    fault_window: tuple[float, float] | None = None      # [T0, rollbacks ended] after T0
+    degraded: list[tuple[float, float]] = Field(default_factory=list)  # instrument degraded, after T0
+    instants: dict[str, float] = Field(default_factory=dict)  # "T0", "detect", "promoted", "first ok", "stable"
+
+
+class ProberFigures(Frozen):
+    name: str
+    scheduled: int
+    sent: int
+    answered: int
+    send_errors: int
+    lag_p99_ms: float | None
+    lag_max_ms: float | None
+
+
+class InstrumentFigures(Frozen):
+    degraded_s: float
+    degraded: list[Span] = Field(default_factory=list)
+    probers: list[ProberFigures] = Field(default_factory=list)
+    send_lag_p99_ms: float | None = None   # the worst prober's
+
+
+class RunReport(Frozen):
+    """One repetition: its gates, its deductions (which make its score) and everything measured."""
+
+    experiment: str
+    repetition: int
+    run_id: str = ""
+    run_dir: str = ""
+    status: str
+    causes: list[str] = Field(default_factory=list)
+    measured: bool                  # False: the run left no measurements at all
+    stopped: str = ""
+    duration_s: float | None = None
+    timeout_s: float | None = None  # the probers' request timeout: a timeout reads "≥ timeout_s"
+    gates: list[Gate]
+    deductions: list[Deduction]
+    score: float                    # max(0, 100 − sum of the deductions' points)
+    passed: bool
+    recoveries: list[FaultTimeline] = Field(default_factory=list)
+    rpo: Rpo | None = None
+    user_path: Sli | None = None
+    endpoints: dict[str, Sli] = Field(default_factory=dict)
+    instrument: InstrumentFigures | None = None
+    incidents: list[Incident] = Field(default_factory=list)
+    budget_consumed: dict[str, float | None] = Field(default_factory=dict)  # "availability", "errors", "latency"
+    chart: Chart = Chart()
+
+
+class ExperimentReport(Frozen):
+    """An experiment is scored by its worst repetition: the score shown and the deductions listed
+    are that run's, so they always add up."""
+
+    name: str
+    weight: float
+    score: float
+    scored_repetition: int
+    deductions: list[Deduction]     # the scored run's
+    passed: bool
+    runs: list[RunReport]
+
+
+class DrillDeduction(Frozen):
+    """What one experiment cost the drill's score: (100 − its score) × its weight / the total weight."""
+
+    experiment: str
+    points: float
+    reason: str
+
+
+class ObjectiveRow(Frozen):
+    """One objective: what the drill measured, the error budget it consumed, and the policy's verdict."""
+
+    name: Literal["RTO", "RPO", "availability", "error rate", "latency"]
+    target: str
+    measured: str                   # as shown: "27.3 s [26.1, 28.4]", "99.2 % of seconds good", "—"
+    value: float | None             # the worst figure (seconds, or a ratio)
+    unit: Literal["s", "ratio"]
+    budget_consumed: float | None = None        # the drill's share of the month's error budget
+    worst_incident_budget: float | None = None  # the largest share one incident consumed
+    verdict: Verdict
+    reason: str
+
+
+class Finding(Frozen):
+    """One fact for the reader, with its cause as the run recorded it, and what to do about it."""
+
+    experiment: str
+    severity: Literal["failed", "not measured", "warning"]
+    text: str
+    cause: str = ""
+    fix: str = ""
+
+
+class Baseline(Frozen):
+    valid: bool
+    reason: str
+    duration_s: float | None = None
+    user_path: Sli | None = None
+    incidents: list[Incident] = Field(default_factory=list)
+
+
+class HistoryEntry(Frozen):
+    """One line of reports/history.jsonl."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    drill: str
+    quarter: str = ""
+    started_utc: str
+    run_dir: str = ""
+    status: str = ""
+    score: float
+    grade: str = ""
+    target_kind: str = ""
+    worst_rto_s: float | None = None
+    worst_rpo_s: float | None = None
+    lost_writes: int | None = None
+
+
+class Trend(Frozen):
+    runs: list[HistoryEntry]        # earlier runs of this drill, oldest first, then this one
+    regressions: list[str] = Field(default_factory=list)
+
+
+class Report(Frozen):
+    schema_: str = Field(SCHEMA, alias="schema")
+    drill: str
+    description: str = ""
+    target: str
+    target_name: str = ""
+    target_kind: str = ""
+    evidence: str = ""              # SANDBOX_NOTE for a sandbox run
+    run_dir: str
+    started_utc: str
+    finished_utc: str | None = None
+    status: Status
+    status_reason: str = ""
+    score: float
+    grade: Grade
+    grade_from_score: Grade
+    grade_cap: str = ""             # why the grade is lower than the score's letter
+    deductions: list[DrillDeduction]
+    objectives: list[ObjectiveRow]
+    objectives_config: Objectives   # what the drill was judged against, the SLO rows' policy included
+    findings: list[Finding]
+    fixes: list[str]
+    baseline: Baseline | None = None
+    experiments: list[ExperimentReport]
+    trend: Trend
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def exit_code(self) -> int:
+        """0 passed, 1 an objective breached, 3 aborted or invalid (never a pass)."""
+        return {"passed": EXIT_PASS, "failed": EXIT_BREACHED}.get(self.status, EXIT_ABORTED)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=2) + "\n"

@@ -1,0 +1,96 @@
+"""What one run's harm costs, in points (docs/scoring.md). Each deduction grows with the size of the
+harm up to a documented cap; a harm that was not measured is charged its cap: missing data never
+earns points."""
+
+from __future__ import annotations
+
+import math
+
+from drillkit.model.measurements import Measurements
+from drillkit.model.objectives import Objectives
+from drillkit.model.report import Deduction, Gate
+from drillkit.score import text
+
+GATE_POINTS = 40.0
+BUDGET_CAP = 20.0      # 1 point per 1 % of the period's error budget
+LOSS_CAP = 20.0        # 5 × log10(1 + writes): 5 writes 3.9, 50 writes 8.5, 500 writes 13.5
+RTO_CAP = 10.0         # 10 × worst RTO upper bound / RTO objective
+FLAP_POINTS, FLAP_CAP = 2.0, 10.0
+DEGRADED_CAP = 5.0     # 1 point per 1 % of the run's seconds the instrument lagged
+
+
+def run_deductions(m: Measurements | None, gates: list[Gate], objectives: Objectives) -> list[Deduction]:
+    found = [Deduction(points=GATE_POINTS, cap=GATE_POINTS, harm=1, unit="gate",
+                       reason=f"gate {g.name} {g.verdict}: {g.reason}") for g in gates if not g.passed]
+    if m is None:
+        return found + [_unmeasured(cap, what) for cap, what in UNMEASURED_ALL]
+    found += [budget(m), lost_writes(m), split_brain_writes(m), rto(m, objectives), flaps(m), degraded(m)]
+    return [d for d in found if d.points > 0]
+
+
+def budget(m: Measurements) -> Deduction:
+    shares = [m.budget.availability, m.budget.errors, m.budget.latency]
+    if any(s is None for s in shares):
+        return _unmeasured(BUDGET_CAP, "error budget consumed")
+    worst = max(s for s in shares if s is not None)
+    return _capped(100 * worst, BUDGET_CAP, worst, "share of budget",
+                   f"consumed {text.share(worst)} of the period's error budget (the largest of availability, "
+                   "errors and latency)")
+
+
+def lost_writes(m: Measurements) -> Deduction:
+    if m.rpo is None or m.rpo.status != "measured":
+        return _unmeasured(LOSS_CAP, "lost acknowledged writes")
+    lost = m.rpo.lost
+    return _capped(_log_points(lost), LOSS_CAP, lost, "writes", f"{lost} acknowledged writes lost before the fault")
+
+
+def split_brain_writes(m: Measurements) -> Deduction:
+    if m.rpo is None or m.rpo.status != "measured":
+        return _unmeasured(LOSS_CAP, "split-brain loss")
+    count = m.rpo.split_brain.count
+    return _capped(_log_points(count), LOSS_CAP, count, "writes",
+                   f"{count} writes acknowledged after the fault and then lost (split brain)")
+
+
+def rto(m: Measurements, objectives: Objectives) -> Deduction:
+    """The worst fault's RTO upper bound against the objective. No impact costs nothing."""
+    injected = [t for t in m.timelines if t.fault.confirmed is not None]
+    if not injected or any(t.status == "not measured" for t in injected):
+        return _unmeasured(RTO_CAP, "RTO")
+    if any(t.status == "not recovered" or (t.rto and t.rto.upper is None) for t in injected):
+        return _capped(RTO_CAP, RTO_CAP, None, "s", "users were not served well again within the wait")
+    uppers = [t.rto.upper for t in injected if t.rto is not None and t.rto.upper is not None]
+    worst = max(uppers, default=0.0)
+    return _capped(10 * worst / objectives.rto_seconds, RTO_CAP, worst, "s",
+                   f"worst RTO upper bound {text.seconds(worst)} used {text.share(worst / objectives.rto_seconds)} "
+                   "of the objective")
+
+
+def flaps(m: Measurements) -> Deduction:
+    count = sum(i.flaps for i in m.incidents)
+    return _capped(FLAP_POINTS * count, FLAP_CAP, count, "flaps", f"recovery flapped {count} times")
+
+
+def degraded(m: Measurements) -> Deduction:
+    seconds = m.instrument.degraded_s
+    share = seconds / m.duration_s if m.duration_s > 0 else 1.0
+    return _capped(100 * share, DEGRADED_CAP, seconds, "s",
+                   f"the instrument lagged its schedule for {text.seconds(seconds)} ({text.share(share, 1)} of "
+                   "the run): those seconds say nothing about the platform")
+
+
+def _log_points(count: int) -> float:
+    return 5 * math.log10(1 + count)
+
+
+def _capped(points: float, cap: float, harm: float | None, unit: str, reason: str) -> Deduction:
+    return Deduction(points=round(min(cap, points), 2), cap=cap, harm=harm, unit=unit, reason=reason)
+
+
+def _unmeasured(cap: float, what: str) -> Deduction:
+    return Deduction(points=cap, cap=cap, harm=None, reason=f"{what}: not measured, charged the cap")
+
+
+UNMEASURED_ALL = [(BUDGET_CAP, "error budget consumed"), (LOSS_CAP, "lost acknowledged writes"),
+                  (LOSS_CAP, "split-brain loss"), (RTO_CAP, "RTO")]

@@ -1,0 +1,134 @@
+"""The hard gates of one run. A figure that was not measured fails its gate as "not measured"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from drillkit.model.measurements import FaultTimeline, Measurements
+from drillkit.model.objectives import Objectives
+from drillkit.model.report import Gate, GateName, Verdict
+from drillkit.model.result import RunRecord
+from drillkit.score import text
+
+NOT_MEASURED: Verdict = "not measured"
+RANK: dict[Verdict, int] = {"met": 0, "not met": 1, "not measured": 2}
+
+
+def run_gates(record: RunRecord, objectives: Objectives) -> list[Gate]:
+    m = record.measurements
+    gates = [_rollbacks(record)]
+    if m is None:
+        why = f"the run left no measurements ({record.status})"
+        return [Gate(name=name, verdict=NOT_MEASURED, reason=why) for name in GATES] + gates
+    gates += [_steady_state(record, m), *[check(m, objectives) for check in CHECKS]]
+    return sorted(gates, key=lambda gate: ORDER.index(gate.name))
+
+
+def combine(name: GateName, parts: list[tuple[Verdict, str]]) -> Gate:
+    """"not measured" anywhere wins, then "not met"; the reasons of every failing part are kept."""
+    verdict = max((v for v, _ in parts), key=RANK.__getitem__, default=NOT_MEASURED)
+    failing = [why for v, why in parts if v != "met"]
+    return Gate(name=name, verdict=verdict, reason="; ".join(failing or [why for _, why in parts]))
+
+
+def rto(m: Measurements, objectives: Objectives) -> Gate:
+    if not m.timelines:
+        return Gate(name="rto", verdict=NOT_MEASURED, reason="no fault timeline: no fault was recorded as injected")
+    return combine("rto", [timeline_verdict(t, m, objectives) for t in m.timelines])
+
+
+def timeline_verdict(t: FaultTimeline, m: Measurements, objectives: Objectives) -> tuple[Verdict, str]:
+    name = t.fault.activity or t.fault.fault
+    if t.fault.confirmed is None:
+        return NOT_MEASURED, f"{name} was never injected: {t.fault.error or 'its injection was not confirmed'}"
+    if t.status == "not measured":
+        return NOT_MEASURED, f"{name}: RTO not measured: {t.reason or 'no reason recorded'}"
+    if t.status == "no impact":
+        if m.user_path.status != "measured":
+            return NOT_MEASURED, f"{name}: no impact seen, but the user path was not measured: {m.user_path.reason}"
+        return "met", f"{name}: no impact on the user path"
+    if t.status == "not recovered" or t.rto is None or t.rto.upper is None:
+        return "not met", f"{name}: users were not served well again: RTO {text.bounds(t.rto)}"
+    met = t.rto.upper <= objectives.rto_seconds
+    return ("met" if met else "not met"), (f"{name}: RTO {text.bounds(t.rto)}, objective "
+                                          f"{text.seconds(objectives.rto_seconds)}")
+
+
+def rpo(m: Measurements, objectives: Objectives) -> Gate:
+    r = m.rpo
+    if r is None or r.status != "measured" or r.seconds is None:
+        return Gate(name="rpo", verdict=NOT_MEASURED, reason=_no_rpo(m))
+    if r.at_least:
+        return Gate(name="rpo", verdict="not met", reason=f"RPO at least {text.seconds(r.seconds)}: the loss "
+                    "reaches the ledger's first write, so the true RPO is unknown")
+    met = r.seconds <= objectives.rpo_seconds
+    return Gate(name="rpo", verdict="met" if met else "not met",
+                reason=f"RPO {text.seconds(r.seconds)} ({r.lost} acknowledged writes lost before the fault), "
+                       f"objective {text.seconds(objectives.rpo_seconds)}")
+
+
+def split_brain(m: Measurements, objectives: Objectives) -> Gate:
+    if m.rpo is None or m.rpo.status != "measured":
+        return Gate(name="split_brain", verdict=NOT_MEASURED, reason=_no_rpo(m))
+    loss = m.rpo.split_brain
+    if loss.count:
+        return Gate(name="split_brain", verdict="not met",
+                    reason=f"{loss.count} writes acknowledged after the fault were lost, over "
+                           f"{text.seconds(loss.span_s)}")
+    return Gate(name="split_brain", verdict="met", reason="no write acknowledged after the fault was lost")
+
+
+def unexpected_rows(m: Measurements, objectives: Objectives) -> Gate:
+    if m.rpo is None or m.rpo.status != "measured":
+        return Gate(name="unexpected_rows", verdict=NOT_MEASURED, reason=_no_rpo(m))
+    if m.rpo.unexpected:
+        return Gate(name="unexpected_rows", verdict="not met",
+                    reason=f"{m.rpo.unexpected} rows appeared that no writer sent")
+    return Gate(name="unexpected_rows", verdict="met", reason="no row appeared that no writer sent")
+
+
+def instrument(m: Measurements, objectives: Objectives) -> Gate:
+    if not any(p.scheduled for p in m.instrument.probers):
+        return Gate(name="instrument", verdict=NOT_MEASURED, reason="no prober had anything scheduled")
+    limit = objectives.policy.instrument_degraded_share
+    degraded = m.instrument.degraded_s / m.duration_s if m.duration_s > 0 else 1.0
+    why = (f"the instrument lagged its schedule for {text.seconds(m.instrument.degraded_s)} of "
+           f"{text.seconds(m.duration_s)} ({text.share(degraded, 1)}; the policy allows {text.share(limit, 0)})")
+    return Gate(name="instrument", verdict="met" if degraded <= limit else "not met", reason=why)
+
+
+def _steady_state(record: RunRecord, m: Measurements) -> Gate:
+    parts: list[tuple[Verdict, str]] = []
+    if not record.steady_state_ok:
+        parts.append(("not met", "the steady-state hypothesis did not hold after the method"))
+    for incident in m.incidents:
+        if incident.attributed_to is None:
+            why = f": {incident.attribution}" if incident.attribution else ""
+            parts.append(("not met", f"users saw {incident.bad_requests} bad requests from "
+                          f"{incident.start:.1f} s ({incident.phase or 'unknown phase'}) that no injected fault "
+                          f"explains{why}"))
+        if incident.end is None:
+            parts.append(("not met", f"an incident from {incident.start:.1f} s was not over when measurement "
+                          f"stopped ({m.stopped})"))
+    if not parts:
+        return Gate(name="steady_state", verdict="met",
+                    reason="the hypothesis held and every incident was a fault's and ended")
+    return combine("steady_state", parts)
+
+
+def _rollbacks(record: RunRecord) -> Gate:
+    if record.rollbacks_ok:
+        return Gate(name="rollbacks", verdict="met", reason="every rollback succeeded")
+    causes = "; ".join(record.causes) or f"run status {record.status}"
+    return Gate(name="rollbacks", verdict="not met", reason=f"rollbacks failed: {causes}")
+
+
+def _no_rpo(m: Measurements) -> str:
+    if m.rpo is None:
+        return "no ledger ran in this run"
+    return f"the ledger was not reconciled: {m.rpo.reason or 'no reason recorded'}"
+
+
+CHECKS: list[Callable[[Measurements, Objectives], Gate]] = [rto, rpo, split_brain, unexpected_rows, instrument]
+ORDER: list[GateName] = ["rto", "rpo", "split_brain", "unexpected_rows", "rollbacks", "steady_state", "instrument"]
+GATES: list[GateName] = [g for g in ORDER if g != "rollbacks"]

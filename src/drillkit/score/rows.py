@@ -1,0 +1,157 @@
+"""The objective rows of the summary. RTO and RPO show the worst run; the SLO rows show what the
+drill measured and the error budget it consumed, judged by the policy in probes/objectives.yaml.
+"not measured" anywhere makes a row "not measured", which is never "met"."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from drillkit.model.measurements import Budget, Measurements
+from drillkit.model.objectives import Objectives
+from drillkit.model.report import ObjectiveRow, Verdict
+from drillkit.model.result import RunRecord
+from drillkit.score import text
+from drillkit.score.gates import RANK
+
+BudgetKind = Literal["availability", "errors", "latency"]
+
+
+def objective_rows(records: list[RunRecord], objectives: Objectives) -> list[ObjectiveRow]:
+    measured = [r.measurements for r in records]
+    return [rto_row(measured, objectives), rpo_row(measured, objectives), availability_row(measured, objectives),
+            error_rate_row(measured, objectives), latency_row(measured, objectives)]
+
+
+def rto_row(runs: list[Measurements | None], objectives: Objectives) -> ObjectiveRow:
+    target = f"< {text.seconds(objectives.rto_seconds)}"
+    verdicts: list[Verdict] = []
+    worst, shown, reasons = None, "—", []
+    for m in runs:
+        if m is None or not m.timelines:
+            verdicts.append("not measured")
+            reasons.append("a run recorded no fault timeline")
+            continue
+        for t in m.timelines:
+            upper = _rto_upper(t)
+            if t.fault.confirmed is None or t.status == "not measured":
+                verdicts.append("not measured")
+                reasons.append(f"{t.fault.activity or t.fault.fault}: {t.fault.error or t.reason or 'not measured'}")
+            elif upper is None:
+                verdicts.append("not met")
+                worst, shown = float("inf"), text.bounds(t.rto)
+                reasons.append(f"{t.fault.activity or t.fault.fault} never recovered within the wait")
+            else:
+                verdicts.append("met" if upper <= objectives.rto_seconds else "not met")
+                if worst is None or upper > worst:
+                    worst, shown = upper, "no impact" if t.status == "no impact" else text.bounds(t.rto)
+    value = None if worst in (None, float("inf")) else worst
+    return _row("RTO", target, shown, value, "s", verdicts, reasons or [f"worst RTO upper bound {shown}"])
+
+
+def rpo_row(runs: list[Measurements | None], objectives: Objectives) -> ObjectiveRow:
+    target = f"< {text.seconds(objectives.rpo_seconds)}"
+    verdicts: list[Verdict] = []
+    worst, shown, reasons = None, "—", []
+    for m in runs:
+        r = m.rpo if m is not None else None
+        if r is None or r.status != "measured" or r.seconds is None:
+            verdicts.append("not measured")
+            reasons.append(r.reason if r is not None and r.reason else "a run reconciled no ledger")
+            continue
+        verdicts.append("not met" if r.at_least or r.seconds > objectives.rpo_seconds else "met")
+        if r.at_least:
+            reasons.append(f"RPO at least {text.seconds(r.seconds)}: the loss reaches the ledger's first write")
+        if worst is None or r.seconds > worst:
+            worst, shown = r.seconds, ("≥ " if r.at_least else "") + text.seconds(r.seconds)
+    return _row("RPO", target, shown, worst, "s", verdicts, reasons or [f"worst RPO {shown}"])
+
+
+def availability_row(runs: list[Measurements | None], objectives: Objectives) -> ObjectiveRow:
+    """Time-based: bad seconds against the period's allowed downtime."""
+    good = sum(1 for m in runs if m for p in m.series if p.state == "good")
+    bad = sum(1 for m in runs if m for p in m.series if p.state == "bad")
+    value = good / (good + bad) if good + bad else None
+    shown = f"{text.share(value, 3)} of seconds good ({bad} s bad of {good + bad} s observed)"
+    return _slo_row("availability", f"≥ {text.share(objectives.availability, 1)} of a month's seconds", shown,
+                    value, runs, "availability", objectives)
+
+
+def error_rate_row(runs: list[Measurements | None], objectives: Objectives) -> ObjectiveRow:
+    """Request-based: failed requests against all valid requests."""
+    requests = sum(m.user_path.requests for m in runs if m)
+    failed = sum(m.user_path.requests - m.user_path.succeeded for m in runs if m)
+    value = failed / requests if requests else None
+    shown = f"{text.share(value, 3)} of requests failed ({failed} of {requests})"
+    return _slo_row("error rate", f"< {text.share(objectives.error_rate, 1)} of a month's requests", shown,
+                    value, runs, "errors", objectives)
+
+
+def latency_row(runs: list[Measurements | None], objectives: Objectives) -> ObjectiveRow:
+    requests = sum(m.user_path.requests for m in runs if m)
+    fast = sum(m.user_path.fast for m in runs if m)
+    value = fast / requests if requests else None
+    shown = f"{text.share(value, 2)} of requests within {objectives.latency_threshold_ms:.0f} ms"
+    return _slo_row("latency", f"{text.share(objectives.latency_target, 0)} within "
+                    f"{objectives.latency_threshold_ms:.0f} ms", shown, value, runs, "latency", objectives)
+
+
+def _slo_row(name, target: str, shown: str, value: float | None, runs: list[Measurements | None],
+             kind: BudgetKind, objectives: Objectives) -> ObjectiveRow:
+    """Met when the drill consumed no more of the month's budget than the policy allows, in all and
+    in any one incident."""
+    policy = objectives.policy
+    used = [_share(m.budget if m else None, kind) for m in runs]
+    incidents = [_share(i.budget, kind) for m in runs if m for i in m.incidents]
+    missing = _missing(runs, value, kind, used, incidents)
+    if missing:
+        return ObjectiveRow(name=name, target=target, measured=shown if value is not None else "—", value=value,
+                            unit="ratio", verdict="not measured", reason=missing)
+    total = sum(u for u in used if u is not None)
+    worst = max((i for i in incidents if i is not None), default=0.0)
+    reasons = []
+    if total > policy.drill_budget_share:
+        reasons.append(f"the drill consumed {text.share(total)} of the month's {kind} budget; the policy allows "
+                       f"{text.share(policy.drill_budget_share, 0)}")
+    if worst > policy.incident_budget_share:
+        reasons.append(f"one incident consumed {text.share(worst)} of the month's {kind} budget; the policy "
+                       f"allows {text.share(policy.incident_budget_share, 0)} per incident")
+    reason = "; ".join(reasons) or (f"the drill consumed {text.share(total)} of the month's {kind} budget, the "
+                                    f"worst incident {text.share(worst)}: within the policy")
+    return ObjectiveRow(name=name, target=target, measured=shown, value=value, unit="ratio", budget_consumed=total,
+                        worst_incident_budget=worst, verdict="not met" if reasons else "met", reason=reason)
+
+
+def _missing(runs: list[Measurements | None], value: float | None, kind: BudgetKind,
+             used: list[float | None], incidents: list[float | None]) -> str:
+    """Why the row cannot be judged, or "": a run without a measured user path (or, for availability,
+    without its per-second series), or a budget share nobody measured."""
+    if value is None or not runs:
+        return "nothing was measured"
+    if any(m is None or m.user_path.status != "measured" for m in runs):
+        return "a run's user path was not measured"
+    if kind == "availability" and any(m is not None and not m.series for m in runs):
+        return "a run kept no per-second series: bad seconds cannot be counted"
+    if any(u is None for u in used) or any(i is None for i in incidents):
+        return f"the {kind} budget consumed was not measured"
+    return ""
+
+
+def _share(budget: Budget | None, kind: BudgetKind) -> float | None:
+    return None if budget is None else getattr(budget, kind)
+
+
+def _rto_upper(t) -> float | None:
+    if t.status == "no impact":
+        return 0.0
+    return t.rto.upper if t.rto is not None else None
+
+
+def _row(name, target: str, shown: str, value: float | None, unit, verdicts: list[Verdict],
+         reasons: list[str]) -> ObjectiveRow:
+    verdict: Verdict = max(verdicts, key=RANK.__getitem__, default="not measured")
+    if not verdicts:
+        reasons = ["no run was measured"]
+    return ObjectiveRow(name=name, target=target, measured=shown, value=value, unit=unit, verdict=verdict,
+                        reason="; ".join(dict.fromkeys(reasons)))
+
+

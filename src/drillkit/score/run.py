@@ -1,0 +1,48 @@
+"""One run scored: its gates, its deductions and the figures the report shows for it."""
+
+from __future__ import annotations
+
+from drillkit.model.measurements import Measurements
+from drillkit.model.objectives import Objectives
+from drillkit.model.report import InstrumentFigures, ProberFigures, RunReport
+from drillkit.model.result import RunRecord
+from drillkit.score.chart import chart
+from drillkit.score.deductions import run_deductions
+from drillkit.score.gates import run_gates
+
+
+def score_run(record: RunRecord, objectives: Objectives) -> RunReport:
+    m = record.measurements
+    gates = run_gates(record, objectives)
+    deductions = run_deductions(m, gates, objectives)
+    score = round(max(0.0, 100.0 - sum(d.points for d in deductions)), 2)
+    figures = _figures(m) if m is not None else {}
+    return RunReport(experiment=record.experiment, repetition=record.repetition, run_id=record.run_id,
+                     run_dir=record.run_dir, status=record.status, causes=record.causes, measured=m is not None,
+                     gates=gates, deductions=deductions, score=score, passed=all(g.passed for g in gates),
+                     **figures)
+
+
+def _figures(m: Measurements) -> dict:
+    return {
+        "stopped": m.stopped, "duration_s": m.duration_s, "timeout_s": _timeout(m), "recoveries": m.timelines,
+        "rpo": m.rpo,
+        "user_path": m.user_path.model_copy(update={"histogram": ""}),
+        "endpoints": {name: sli.model_copy(update={"histogram": ""}) for name, sli in m.endpoints.items()},
+        "instrument": _instrument(m), "incidents": m.incidents,
+        "budget_consumed": m.budget.model_dump(), "chart": chart(m),
+    }
+
+
+def _instrument(m: Measurements) -> InstrumentFigures:
+    probers = [ProberFigures(name=p.name, scheduled=p.scheduled, sent=p.sent, answered=p.answered,
+                             send_errors=p.send_errors, lag_p99_ms=p.lag_p99_ms, lag_max_ms=p.lag_max_ms)
+               for p in m.instrument.probers]
+    lags = [p.lag_p99_ms for p in probers if p.lag_p99_ms is not None]
+    return InstrumentFigures(degraded_s=m.instrument.degraded_s, degraded=m.instrument.degraded, probers=probers,
+                             send_lag_p99_ms=max(lags) if lags else None)
+
+
+def _timeout(m: Measurements) -> float | None:
+    value = m.settings.get("timeout_s")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
