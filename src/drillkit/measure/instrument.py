@@ -1,0 +1,123 @@
+"""The instrument's own health, from its samples alone: how many requests each prober scheduled, sent
+and got answered, how late they left, and where it did not send on schedule ("instrument degraded").
+
+A request is late when it left more than one interval after it was due (a read-back is due when its
+write was answered). A late request, or a send task that raised, says nothing about the platform:
+it is excluded from every SLI. A gap in a prober's slots (every slot yields a row) means the
+instrument stalled or died: that stretch is degraded, never an outage and never health.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from drillkit.measure.ledger import Write
+from drillkit.measure.samples import INSTRUMENT_ERROR, Sample
+from drillkit.model.measurements import ProberHealth
+
+GAP_FACTOR = 1.5  # consecutive slots further apart than this many intervals leave a gap
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One sample with its send lag, judged against the prober's schedule."""
+
+    sample: Sample
+    lag: float | None   # seconds after it was due; None: never sent
+    late: bool          # sent late or lost to the instrument: excluded from every SLI
+
+
+@dataclass(frozen=True)
+class Stretch:
+    start: float        # monotonic
+    end: float
+    reason: str
+
+
+def checked(rows: list[Sample], interval: float) -> list[Checked]:
+    """Every row of ONE prober with its lag; a read-back's lag counts from its write's answer."""
+    answered = {s.intended: s.completed for s in rows if s.kind == "write"}
+    result = []
+    for sample in rows:
+        due = sample.intended
+        if sample.kind == "read_back":
+            due = max(due, answered.get(sample.intended, due))
+        lag = None if sample.sent is None else sample.sent - due
+        late = sample.error == INSTRUMENT_ERROR or (lag is not None and lag > interval)
+        result.append(Checked(sample, lag, late))
+    return result
+
+
+def slots(rows: Iterable[Sample]) -> list[float]:
+    """The scheduled slots a prober's rows show (a read-back shares its write's slot)."""
+    return sorted({s.intended for s in rows if s.kind != "read_back"})
+
+
+def scheduled_slots(first: float, interval: float, start: float, end: float) -> int:
+    """Slots of the grid first + k·interval (k ≥ 0) in [start, end)."""
+    low = max(0, math.ceil((start - first) / interval - 1e-9))
+    high = math.ceil((end - first) / interval - 1e-9)
+    return max(0, high - low)
+
+
+def degraded(rows: list[Checked], interval: float, horizon: float) -> list[Stretch]:
+    """Where ONE prober did not send on schedule: late requests, gaps between slots, and silence
+    from its last slot to HORIZON (the instant by which every slot's row must have been written)."""
+    stretches = [Stretch(c.sample.intended, c.sample.intended + (c.lag or interval), "late sends")
+                 for c in rows if c.late]
+    times = slots(c.sample for c in rows)
+    stretches += [Stretch(a + interval, b, "missing slots") for a, b in zip(times, times[1:], strict=False)
+                  if b - a > GAP_FACTOR * interval]
+    if times and horizon - times[-1] > GAP_FACTOR * interval:
+        stretches.append(Stretch(times[-1] + interval, horizon, "no samples"))
+    return merge(stretches)
+
+
+def merge(stretches: list[Stretch]) -> list[Stretch]:
+    merged: list[Stretch] = []
+    for item in sorted(stretches, key=lambda s: s.start):
+        if merged and item.start <= merged[-1].end:
+            last = merged[-1]
+            reasons = last.reason if item.reason in last.reason.split(", ") else f"{last.reason}, {item.reason}"
+            merged[-1] = Stretch(last.start, max(last.end, item.end), reasons)
+        else:
+            merged.append(item)
+    return merged
+
+
+def prober_health(name: str, rows: list[Checked], interval: float, ended: float) -> ProberHealth:
+    times = slots(c.sample for c in rows)
+    per_slot = 2 if any(c.sample.kind == "read_back" for c in rows) else 1
+    scheduled = max(scheduled_slots(times[0], interval, times[0], ended), len(times)) * per_slot if times else 0
+    lags = [c.lag for c in rows if c.lag is not None]
+    return ProberHealth(
+        name=name, interval_s=interval, scheduled=max(scheduled, len(rows)),
+        sent=sum(c.sample.sent is not None for c in rows),
+        answered=sum(c.sample.status != 0 for c in rows),
+        send_errors=sum(c.sample.error == INSTRUMENT_ERROR for c in rows), **_lag_ms(lags),
+    )
+
+
+def writer_health(name: str, writes: list[Write], interval: float, ended: float) -> ProberHealth:
+    times = sorted(w.intended for w in writes)
+    lags = [w.sent - w.intended for w in writes if w.sent is not None]
+    scheduled = max(scheduled_slots(times[0], interval, times[0], ended), len(times)) if times else 0
+    return ProberHealth(
+        name=f"ledger/{name}", interval_s=interval, scheduled=scheduled,
+        sent=sum(w.sent is not None for w in writes),
+        answered=sum(w.acknowledged or w.note.startswith("http") for w in writes),
+        send_errors=sum(w.note == "task died" for w in writes), **_lag_ms(lags),
+    )
+
+
+def _lag_ms(lags: list[float]) -> dict[str, float | None]:
+    if not lags:
+        return {"lag_p50_ms": None, "lag_p99_ms": None, "lag_max_ms": None}
+    ordered = sorted(lags)
+
+    def rank(p: float) -> float:
+        return round(ordered[max(0, math.ceil(p * len(ordered)) - 1)] * 1000, 3)
+
+    return {"lag_p50_ms": rank(0.50), "lag_p99_ms": rank(0.99), "lag_max_ms": round(ordered[-1] * 1000, 3)}
