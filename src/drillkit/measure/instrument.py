@@ -37,17 +37,24 @@ class Stretch:
 
 
 def checked(rows: list[Sample], interval: float) -> list[Checked]:
-    """Every row of ONE prober with its lag; a read-back's lag counts from its write's answer."""
-    answered = {s.intended: s.completed for s in rows if s.kind == "write"}
+    """Every row of ONE prober with its lag. A read-back's lag counts from its write's answer, and a
+    read-back whose write left late is late too: the user's request (the pair) was the instrument's."""
+    writes = [_judged(s, s.intended, interval) for s in rows if s.kind == "write"]
+    answered = {c.sample.intended: c.sample.completed for c in writes}
+    late_slots = {c.sample.intended for c in writes if c.late}
     result = []
     for sample in rows:
-        due = sample.intended
-        if sample.kind == "read_back":
-            due = max(due, answered.get(sample.intended, due))
-        lag = None if sample.sent is None else sample.sent - due
-        late = sample.error == INSTRUMENT_ERROR or (lag is not None and lag > interval)
-        result.append(Checked(sample, lag, late))
+        if sample.kind != "read_back":
+            result.append(_judged(sample, sample.intended, interval))
+            continue
+        row = _judged(sample, max(sample.intended, answered.get(sample.intended, sample.intended)), interval)
+        result.append(Checked(sample, row.lag, row.late or sample.intended in late_slots))
     return result
+
+
+def _judged(sample: Sample, due: float, interval: float) -> Checked:
+    lag = None if sample.sent is None else sample.sent - due
+    return Checked(sample, lag, sample.error == INSTRUMENT_ERROR or (lag is not None and lag > interval))
 
 
 def slots(rows: Iterable[Sample]) -> list[float]:

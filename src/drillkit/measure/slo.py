@@ -108,4 +108,4 @@ def _ratio(part: int, whole: int) -> float | None:
 
 
 def _share(used: float, allowed: float) -> float | None:
-    return round(used / allowed, 6) if allowed > 0 else None
+    return used / allowed if allowed > 0 else None

@@ -74,6 +74,12 @@ def _timeline(fault: FaultEvent, owners: list[FaultEvent | None], context: Conte
     if ongoing is not None:
         return FaultTimeline(fault=mark, status="not measured", **common,
                              reason=f"incident {ongoing} was already under way at T0: its impact cannot be told apart")
+    masked = next((i for i, f in enumerate(context.incidents)
+                   if fault.issued <= f.detect <= fault.confirmed + context.impact_within_s), None)
+    if masked is not None:
+        return FaultTimeline(fault=mark, status="not measured", **common,
+                             reason=f"incident {masked} began within its impact window but is attributed to "
+                                    f"{_name(owners[masked]) if owners[masked] else 'no fault'}")
     covered, needed = _coverage(fault.confirmed, context)
     if covered < context.min_coverage * needed:
         return FaultTimeline(fault=mark, status="not measured", **common,
