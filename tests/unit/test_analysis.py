@@ -130,3 +130,11 @@ def test_recovered_needs_a_whole_stable_window_after_since():
     assert check(67.5)            # 60–65 good and concluded (2 s timeout)
     assert not check(67.5, since=61)
     assert not check(80)          # silence since 70 is not stability
+
+
+def test_a_second_with_too_few_concluded_requests_is_thin_not_judged():
+    # From 50 s on the prober recorded its writes but lost every read-back row: half the user path.
+    writes_only = [row for row in user_path(50, 60, ok=False) if row.kind == "write"]
+    measured = run(user_path(0, 50) + writes_only + user_path(60, 80), ended=80)
+    assert {p.state for p in measured.series if 50 <= p.t < 60} == {"thin"}
+    assert measured.incidents == []
