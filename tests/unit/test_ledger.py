@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
+
 import pytest
 
-from drillkit.measure.ledger import T0, Write, rpo
+from drillkit.measure.ledger import T0, WRITE_FIELDS, Write, read_writes, rpo
+from drillkit.measure.samples import CsvLog
 
 AT_100 = T0(100.0, 100.0)
 
@@ -92,3 +95,12 @@ def test_a_session_without_a_ledger_has_no_rpo():
 
 def test_replication_lag_is_shown_beside_the_rpo():
     assert rpo([acked(1, 99)], {"w": {1}}, t0=AT_100, lags=[0, 4096, 512]).replication_lag_bytes_max == 4096
+
+
+def test_writes_round_trip_through_the_ledger_csv(tmp_path):
+    writes = [acked(1, 99.5), timed_out(2, 99.6), Write("w", 3, 99.7, None, None, "task died")]
+    log = CsvLog(tmp_path / "ledger.csv", WRITE_FIELDS)
+    for write in writes:
+        log.add(astuple(write))
+    log.close()
+    assert read_writes(tmp_path / "ledger.csv") == writes

@@ -31,3 +31,10 @@ def test_a_sample_knows_its_send_lag_and_completion():
     sample = Sample("global/read", "global", "read", 10.0, 10.25, 0.5, 200, "")
     assert sample.send_lag == pytest.approx(0.25) and sample.completed == 10.5 and sample.succeeded
     assert Sample("global/read", "global", "read", 10.0, None, 2.0, 0, "timeout").send_lag is None
+
+
+def test_a_malformed_row_is_refused_naming_the_file(tmp_path: Path):
+    bad = tmp_path / "samples.csv"
+    bad.write_text("prober,endpoint,kind,intended,sent,latency,status,error\nglobal/read,global,read,x,,0.01,200,\n")
+    with pytest.raises(SamplesFormatError, match=r"samples\.csv, row 2"):
+        read_samples(bad)

@@ -138,18 +138,18 @@ def read_samples(path: Path) -> list[Sample]:
         if missing:
             raise SamplesFormatError(f"{path}: missing column(s) {', '.join(missing)}; "
                                      "it was written by an older drillkit and cannot be analysed")
-        return [_sample(row, path, line) for line, row in enumerate(reader, start=2)]
+        try:
+            return [_sample(row) for row in reader]
+        except ValueError as exc:
+            raise SamplesFormatError(f"{path}, row {reader.line_num}: {exc}") from exc
 
 
-def _sample(row: dict[str, str], path: Path, line: int) -> Sample:
-    try:
-        return Sample(
-            prober=row["prober"], endpoint=row["endpoint"], kind=row["kind"], intended=float(row["intended"]),
-            sent=float(row["sent"]) if row["sent"] else None, latency=float(row["latency"]),
-            status=int(row["status"]), error=row["error"],
-        )
-    except ValueError as exc:
-        raise SamplesFormatError(f"{path}, line {line}: {exc}") from exc
+def _sample(row: dict[str, str]) -> Sample:
+    return Sample(
+        prober=row["prober"], endpoint=row["endpoint"], kind=row["kind"], intended=float(row["intended"]),
+        sent=float(row["sent"]) if row["sent"] else None, latency=float(row["latency"]),
+        status=int(row["status"]), error=row["error"],
+    )
 
 
 def of_endpoint(samples: Iterable[Sample], endpoint: str, kinds: tuple[str, ...] = ()) -> list[Sample]:
