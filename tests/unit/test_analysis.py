@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from drillkit.measure.analysis import current_incidents, recovered
+from drillkit.measure.ledger import Write
 from drillkit.measure.samples import Sample
 from tests.unit.synthetic import OBJECTIVES, ORIGIN, SETTINGS, STEP, at, run, slot, slot_times, user_path
 
@@ -138,3 +139,13 @@ def test_a_second_with_too_few_concluded_requests_is_thin_not_judged():
     measured = run(user_path(0, 50) + writes_only + user_path(60, 80), ended=80)
     assert {p.state for p in measured.series if 50 <= p.t < 60} == {"thin"}
     assert measured.incidents == []
+
+
+def test_a_ledger_writer_that_stalls_is_listed_as_degraded_too():
+    writes = [Write("w0", n, at(n * 0.1), at(n * 0.1), at(n * 0.1 + 0.01)) for n in range(100)]
+    writes += [Write("w0", 100 + n, at(15 + n * 0.1), at(15 + n * 0.1), at(15 + n * 0.1 + 0.01)) for n in range(50)]
+    measured = run(user_path(0, 20), writes=writes, stored={"w0": set(range(150))}, ended=20)
+    [span] = measured.instrument.degraded
+    assert span.reason == "ledger/w0: missing slots" and span.start == pytest.approx(10.0)
+    health = {p.name: p for p in measured.instrument.probers}["ledger/w0"]
+    assert (health.scheduled, health.sent, health.answered) == (200, 150, 150)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from drillkit.measure import clock, incidents, instrument, ledger, seconds, slo, timeline
@@ -89,7 +90,7 @@ def analyze(
 
 def current_incidents(
     samples: list[Sample], *, settings: AnalysisSettings, objectives: Objectives, origin: float, now: float,
-    faults: list[FaultEvent] = (),
+    faults: Sequence[FaultEvent] = (),
 ) -> list[Incident]:
     """The incidents so far, judged on the seconds whose requests have all concluded (up to NOW
     less the timeout). For the live session: cheap enough to call every half second."""
@@ -146,16 +147,18 @@ def _sli(rows: list[Checked], threshold: float) -> Sli:
 
 def _instrument(checked: dict[str, list[Checked]], writes: list[ledger.Write], settings: AnalysisSettings,
                 origin: float, ended: float) -> Instrument:
-    probers = [instrument.prober_health(name, rows, settings.interval_s, ended)
-               for name, rows in sorted(checked.items())]
     by_writer: dict[str, list[ledger.Write]] = defaultdict(list)
     for write in writes:
         by_writer[write.writer].append(write)
+    probers = [instrument.prober_health(name, rows, settings.interval_s, ended)
+               for name, rows in sorted(checked.items())]
     probers += [instrument.writer_health(name, rows, settings.write_interval_s, ended)
                 for name, rows in sorted(by_writer.items())]
-    stretches = instrument.merge([
-        instrument.Stretch(s.start, s.end, f"{name}: {s.reason}")
-        for name, rows in checked.items() for s in instrument.degraded(rows, settings.interval_s, ended)])
+    stretches = [instrument.Stretch(s.start, s.end, f"{name}: {s.reason}") for name, rows in checked.items()
+                 for s in instrument.degraded(rows, settings.interval_s, ended)]
+    stretches += [instrument.Stretch(s.start, s.end, f"ledger/{name}: {s.reason}") for name, rows in by_writer.items()
+                  for s in instrument.writer_degraded(rows, settings.write_interval_s, ended)]
+    stretches = instrument.merge(stretches)
     spans = [Span(start=round(s.start - origin, 3), end=round(s.end - origin, 3), reason=s.reason) for s in stretches]
     return Instrument(probers=probers, degraded=spans, degraded_s=round(sum(s.end - s.start for s in stretches), 3))
 

@@ -72,14 +72,23 @@ def scheduled_slots(first: float, interval: float, start: float, end: float) -> 
 def degraded(rows: list[Checked], interval: float, horizon: float) -> list[Stretch]:
     """Where ONE prober did not send on schedule: late requests, gaps between slots, and silence
     from its last slot to HORIZON (the instant by which every slot's row must have been written)."""
-    stretches = [Stretch(c.sample.intended, c.sample.intended + (c.lag or interval), "late sends")
-                 for c in rows if c.late]
-    times = slots(c.sample for c in rows)
-    stretches += [Stretch(a + interval, b, "missing slots") for a, b in zip(times, times[1:], strict=False)
-                  if b - a > GAP_FACTOR * interval]
+    late = [Stretch(c.sample.intended, c.sample.intended + (c.lag or interval), "late sends") for c in rows if c.late]
+    return merge(late + _gaps(slots(c.sample for c in rows), interval, horizon))
+
+
+def writer_degraded(writes: list[Write], interval: float, horizon: float) -> list[Stretch]:
+    """The same for ONE ledger writer: writes that left late or whose task died, and gaps."""
+    late = [Stretch(w.intended, w.intended + max(interval, (w.sent or w.intended) - w.intended), "late writes")
+            for w in writes if w.note == "task died" or (w.sent is not None and w.sent - w.intended > interval)]
+    return merge(late + _gaps(sorted(w.intended for w in writes), interval, horizon))
+
+
+def _gaps(times: list[float], interval: float, horizon: float) -> list[Stretch]:
+    gaps = [Stretch(a + interval, b, "missing slots") for a, b in zip(times, times[1:], strict=False)
+            if b - a > GAP_FACTOR * interval]
     if times and horizon - times[-1] > GAP_FACTOR * interval:
-        stretches.append(Stretch(times[-1] + interval, horizon, "no samples"))
-    return merge(stretches)
+        gaps.append(Stretch(times[-1] + interval, horizon, "no samples"))
+    return gaps
 
 
 def merge(stretches: list[Stretch]) -> list[Stretch]:
