@@ -60,7 +60,7 @@ def analyze(
 ) -> Measurements:
     """The Measurements of one session; every monotonic time becomes seconds since ORIGIN."""
     threshold = objectives.latency_threshold_ms / 1000
-    checked = _checked_by_prober(samples, settings.interval_s)
+    checked = _checked_by_prober(samples, settings.interval_s, ended)
     user = _user_rows(checked)
     judged = _seconds(user, settings, objectives, origin, ended)
     found = incidents.find(judged, threshold=threshold, sustain_s=settings.sustain_s,
@@ -95,8 +95,9 @@ def current_incidents(
     """The incidents so far, judged on the seconds whose requests have all concluded (up to NOW
     less the timeout). For the live session: cheap enough to call every half second."""
     threshold = objectives.latency_threshold_ms / 1000
-    user = _user_rows(_checked_by_prober([s for s in samples if s.prober == USER_PROBER], settings.interval_s))
-    judged = _seconds(user, settings, objectives, origin, now - settings.timeout_s)
+    horizon = now - settings.timeout_s
+    user = _user_rows(_checked_by_prober([s for s in samples if s.prober == USER_PROBER], settings.interval_s, horizon))
+    judged = _seconds(user, settings, objectives, origin, horizon)
     found = incidents.find(judged, threshold=threshold, sustain_s=settings.sustain_s,
                            stable_window_s=settings.stable_window_s)
     rate = slo.Rate(sum(not c.late for c in user), now - origin)
@@ -115,7 +116,7 @@ def recovered(
     if origin + first < since:
         return False
     rows = [s for s in samples if s.prober == USER_PROBER and s.intended >= origin + first - 1]
-    user = _user_rows(_checked_by_prober(rows, settings.interval_s))
+    user = _user_rows(_checked_by_prober(rows, settings.interval_s, origin + last))
     judged = seconds.seconds(user, interval=settings.interval_s, origin=origin, horizon=origin + last,
                              judge=seconds.Judge.of(objectives, settings.min_coverage), start=origin + first)
     return len(judged) == window and all(s.state == "good" for s in judged)
@@ -124,11 +125,12 @@ def recovered(
 # -- parts -----------------------------------------------------------------------------------------
 
 
-def _checked_by_prober(samples: list[Sample], interval: float) -> dict[str, list[Checked]]:
+def _checked_by_prober(samples: list[Sample], interval: float, horizon: float) -> dict[str, list[Checked]]:
     by_prober: dict[str, list[Sample]] = defaultdict(list)
     for sample in samples:
         by_prober[sample.prober].append(sample)
-    return {name: instrument.checked(rows, interval) for name, rows in by_prober.items()}
+    return {name: instrument.with_stalls(instrument.checked(rows, interval), interval, horizon)
+            for name, rows in by_prober.items()}
 
 
 def _user_rows(checked: dict[str, list[Checked]]) -> list[Checked]:

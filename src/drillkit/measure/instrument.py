@@ -9,6 +9,7 @@ instrument stalled or died: that stretch is degraded, never an outage and never 
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -50,6 +51,22 @@ def checked(rows: list[Sample], interval: float) -> list[Checked]:
         row = _judged(sample, max(sample.intended, answered.get(sample.intended, sample.intended)), interval)
         result.append(Checked(sample, row.lag, row.late or sample.intended in late_slots))
     return result
+
+
+def with_stalls(rows: list[Checked], interval: float, horizon: float) -> list[Checked]:
+    """ROWS with the requests answered while the instrument stalled (inside its own late sends or
+    missing slots) marked late too: their answers were noticed when the instrument woke up, so their
+    latency is the instrument's as much as the platform's."""
+    stalls = degraded(rows, interval, horizon)
+    if not stalls:
+        return rows
+    starts = [stall.start for stall in stalls]
+
+    def stalled(instant: float) -> bool:
+        index = bisect.bisect_right(starts, instant) - 1
+        return index >= 0 and instant <= stalls[index].end
+
+    return [Checked(c.sample, c.lag, True) if not c.late and stalled(c.sample.completed) else c for c in rows]
 
 
 def _judged(sample: Sample, due: float, interval: float) -> Checked:
