@@ -8,7 +8,8 @@ import pytest
 from drillkit.measure.analysis import current_incidents, recovered
 from drillkit.measure.ledger import Write
 from drillkit.measure.samples import Sample
-from tests.unit.synthetic import OBJECTIVES, ORIGIN, SETTINGS, STEP, at, run, slot, slot_times, user_path
+from drillkit.model.measurements import Measurements
+from tests.unit.synthetic import OBJECTIVES, ORIGIN, SETTINGS, STEP, at, fault, run, slot, slot_times, user_path
 
 
 def test_sustained_badness_without_a_fault_is_an_incident():
@@ -160,3 +161,13 @@ def test_answers_noticed_only_when_the_instrument_woke_up_are_not_an_outage():
     measured = run(user_path(0, 98) + held + user_path(103.05, 130), ended=130)
     assert measured.incidents == []
     assert {p.state for p in measured.series if 98 <= p.t < 103} == {"degraded"}
+
+
+def test_measurements_survive_their_json_round_trip_and_name_the_headline_fault():
+    samples = user_path(0, 100) + user_path(100, 105, ok=False) + user_path(105, 140)
+    measured = run(samples, faults=[fault(70, name="isolate_replica"), fault(100)], ended=140,
+                   writes=[Write("w0", 1, at(99), at(99), at(99.01))], stored={"w0": set()})
+    again = Measurements.model_validate_json(measured.model_dump_json(by_alias=True))
+    assert again == measured
+    assert measured.headline().fault.fault == "kill_primary"
+    assert measured.rpo.at_least and measured.rpo.lost == 1  # read against the headline fault's T0
