@@ -64,7 +64,7 @@ def with_stalls(rows: list[Checked], interval: float, horizon: float) -> list[Ch
 
     def stalled(instant: float) -> bool:
         index = bisect.bisect_right(starts, instant) - 1
-        return index >= 0 and instant <= stalls[index].end
+        return index >= 0 and instant <= stalls[index].end + interval  # answers read as it caught up
 
     return [Checked(c.sample, c.lag, True) if not c.late and stalled(c.sample.completed) else c for c in rows]
 
