@@ -160,7 +160,9 @@ def test_answers_noticed_only_when_the_instrument_woke_up_are_not_an_outage():
         held += slot(intended, latency=at(103.01) - intended)
     measured = run(user_path(0, 98) + held + user_path(103.05, 130), ended=130)
     assert measured.incidents == []
-    assert {p.state for p in measured.series if 98 <= p.t < 103} == {"degraded"}
+    assert {p.state for p in measured.series if 98 <= p.t < 100} == {"thin"}  # every answer was held
+    assert {p.state for p in measured.series if 100 <= p.t < 103} == {"degraded"}
+    assert measured.user_path.excluded == 80  # 40 held writes and their read-backs
 
 
 def test_measurements_survive_their_json_round_trip_and_name_the_headline_fault():

@@ -27,7 +27,8 @@ class Checked:
 
     sample: Sample
     lag: float | None   # seconds after it was due; None: never sent
-    late: bool          # sent late or lost to the instrument: excluded from every SLI
+    late: bool          # sent late, lost to the instrument, or held by its stall: excluded from every SLI
+    held: bool = False  # sent on time, but answered while the instrument stalled
 
 
 @dataclass(frozen=True)
@@ -54,19 +55,26 @@ def checked(rows: list[Sample], interval: float) -> list[Checked]:
 
 
 def with_stalls(rows: list[Checked], interval: float, horizon: float) -> list[Checked]:
-    """ROWS with the requests answered while the instrument stalled (inside its own late sends or
-    missing slots) marked late too: their answers were noticed when the instrument woke up, so their
-    latency is the instrument's as much as the platform's."""
+    """ROWS with the requests in flight when the instrument stalled (sent before one of its own late
+    sends or missing slots, answered during it or within an interval after it, as it caught up), and
+    the read-backs of such writes, marked late too: their answers were read when the instrument woke
+    up, so their latency is the instrument's as much as the platform's."""
     stalls = degraded(rows, interval, horizon)
     if not stalls:
         return rows
     starts = [stall.start for stall in stalls]
 
-    def stalled(instant: float) -> bool:
-        index = bisect.bisect_right(starts, instant) - 1
-        return index >= 0 and instant <= stalls[index].end + interval  # answers read as it caught up
+    def held(sample: Sample) -> bool:
+        index = bisect.bisect_right(starts, sample.completed) - 1
+        return (index >= 0 and sample.left_at < stalls[index].start
+                and sample.completed <= stalls[index].end + interval)
 
-    return [Checked(c.sample, c.lag, True) if not c.late and stalled(c.sample.completed) else c for c in rows]
+    held_writes = {c.sample.intended for c in rows if c.sample.kind == "write" and not c.late and held(c.sample)}
+
+    def is_held(c: Checked) -> bool:
+        return held(c.sample) or (c.sample.kind == "read_back" and c.sample.intended in held_writes)
+
+    return [Checked(c.sample, c.lag, True, held=True) if not c.late and is_held(c) else c for c in rows]
 
 
 def _judged(sample: Sample, due: float, interval: float) -> Checked:
@@ -89,7 +97,8 @@ def scheduled_slots(first: float, interval: float, start: float, end: float) -> 
 def degraded(rows: list[Checked], interval: float, horizon: float) -> list[Stretch]:
     """Where ONE prober did not send on schedule: late requests, gaps between slots, and silence
     from its last slot to HORIZON (the instant by which every slot's row must have been written)."""
-    late = [Stretch(c.sample.intended, c.sample.intended + (c.lag or interval), "late sends") for c in rows if c.late]
+    late = [Stretch(c.sample.intended, c.sample.intended + (c.lag or interval), "late sends")
+            for c in rows if c.late and not c.held]
     return merge(late + _gaps(slots(c.sample for c in rows), interval, horizon))
 
 
