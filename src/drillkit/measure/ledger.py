@@ -2,77 +2,132 @@
 classified the way Jepsen does.
 
 A write is acknowledged only when the app answered 201/200, which it does after COMMIT. Anything
-else (a timeout, a reset, a 5xx) is indeterminate: the write may or may not have committed. So an
-indeterminate write found later is "recovered", and one not found is simply not there: it is never
-counted as lost.
+else (a timeout, a reset, an error answer, a send task that died) is indeterminate: the write may or
+may not have committed. So an indeterminate write found later is "recovered", and one not found is
+simply not there: it is never counted as lost.
 
     lost        acknowledged, missing after recovery
     recovered   indeterminate, yet present
     unexpected  present, never sent
 
-RPO_time = T0 − the acknowledgement time of the newest acknowledged write with no lost acknowledged
-write before it (0 when nothing acknowledged was lost). When writes acknowledged after T0 were lost too
-(a partitioned primary kept acknowledging until it demoted itself), the newest lost write's time
-replaces T0: the RPO is then the whole span of acknowledged data that was lost.
+The loss is reported in two parts around the fault's T0 = [issued, confirmed]:
+    RPO          acknowledged at or before T0's upper end, then lost (replication loss):
+                 max(T0_issued, newest such loss) − the newest acknowledged write kept before the first
+                 such loss. When no kept write precedes it, the loss reaches the ledger's first write and
+                 the RPO is "at least" T0_issued − the first write's intended time.
+    split brain  acknowledged after T0's upper end, then lost (a partitioned primary kept acknowledging):
+                 a count and the span from the first to the last such acknowledgement.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import csv
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from drillkit.model.measurements import Rpo, SplitBrain
+
+LOST_SAMPLE = 100
 
 
 @dataclass(frozen=True)
 class Write:
     writer: str
     seq: int
-    intended: float               # monotonic
-    acked_at: float | None = None  # monotonic time of the 201/200; None: indeterminate
+    intended: float               # monotonic scheduled time
+    sent: float | None            # monotonic time handed to a connection; None: never left
+    acked_at: float | None        # monotonic time of the 201/200; None: indeterminate
+    note: str = ""                # why indeterminate: "timeout", "reset", "http 503", "task died", …
 
     @property
     def acknowledged(self) -> bool:
         return self.acked_at is not None
 
 
+WRITE_FIELDS = [f.name for f in fields(Write)]  # the columns of ledger.csv, one row per write (astuple)
+
+
+class LedgerFormatError(ValueError):
+    """A ledger file this version cannot read: it names the file and what is wrong."""
+
+
+def read_writes(path: Path) -> list[Write]:
+    """The writes of a ledger.csv (comment lines, such as the clock anchor, skipped)."""
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(line for line in handle if not line.startswith("#"))
+        missing = [name for name in WRITE_FIELDS if name not in (reader.fieldnames or [])]
+        if missing:
+            raise LedgerFormatError(f"{path}: missing column(s) {', '.join(missing)}")
+        try:
+            return [_write(row) for row in reader]
+        except ValueError as exc:
+            raise LedgerFormatError(f"{path}, row {reader.line_num}: {exc}") from exc
+
+
+def _write(row: dict[str, str]) -> Write:
+    def instant(name: str) -> float | None:
+        return float(row[name]) if row[name] else None
+
+    return Write(writer=row["writer"], seq=int(row["seq"]), intended=float(row["intended"]),
+                 sent=instant("sent"), acked_at=instant("acked_at"), note=row["note"])
+
+
 @dataclass(frozen=True)
-class Reconciliation:
-    attempted: int
-    acknowledged: int
-    lost: list[tuple[str, int]] = field(default_factory=list)
-    recovered: list[tuple[str, int]] = field(default_factory=list)
-    unexpected: list[tuple[str, int]] = field(default_factory=list)
-    rpo_seconds: float = 0.0
-    first_lost_at: float | None = None  # seconds after T0 (negative: before it)
-    last_lost_at: float | None = None
-
-    @property
-    def lost_count(self) -> int:
-        return len(self.lost)
+class T0:
+    issued: float
+    confirmed: float
 
 
-def reconcile(writes: list[Write], stored: dict[str, set[int]], t0: float) -> Reconciliation:
-    """Classify WRITES against what each writer finds STORED after recovery."""
+def rpo(
+    writes: list[Write], stored: dict[str, set[int]] | None, *, t0: T0 | None,
+    reconcile_error: str | None = None, lags: list[int] | None = None,
+) -> Rpo | None:
+    """The RPO in parts; None when the session wrote no ledger (a baseline). T0 None: no fault was
+    injected, so every loss counts as replication loss measured against the last write."""
+    lag = max(lags) if lags else None
+    if not writes and stored is None:
+        return None
+    counts = dict(attempted=len(writes), acknowledged=sum(w.acknowledged for w in writes),
+                  indeterminate=sum(not w.acknowledged for w in writes), replication_lag_bytes_max=lag)
+    if stored is None:
+        reason = reconcile_error or "the ledger was not read back after recovery"
+        return Rpo(status="not measured", reason=f"not reconciled: {reason}", **counts)
+    if not writes:
+        return Rpo(status="not measured", reason="no ledger write was attempted", **counts)
+    t0 = t0 or T0(max(w.intended for w in writes), max(w.intended for w in writes))
+    return _classified(writes, stored, t0, counts)
+
+
+def _classified(writes: list[Write], stored: dict[str, set[int]], t0: T0, counts: dict) -> Rpo:
+    lost = sorted((w for w in writes if w.acknowledged and w.seq not in stored.get(w.writer, set())),
+                  key=lambda w: w.acked_at)
     sent = {(w.writer, w.seq) for w in writes}
-    lost = [w for w in writes if w.acknowledged and w.seq not in stored.get(w.writer, set())]
-    recovered = [(w.writer, w.seq) for w in writes
-                 if not w.acknowledged and w.seq in stored.get(w.writer, set())]
-    unexpected = sorted((writer, seq) for writer, seqs in stored.items() for seq in seqs
-                        if (writer, seq) not in sent)
-    lost_times = sorted(w.acked_at for w in lost)
-    return Reconciliation(
-        attempted=len(writes),
-        acknowledged=sum(w.acknowledged for w in writes),
-        lost=sorted((w.writer, w.seq) for w in lost),
-        recovered=sorted(recovered),
-        unexpected=unexpected,
-        rpo_seconds=_rpo(writes, lost_times, t0),
-        first_lost_at=round(lost_times[0] - t0, 3) if lost_times else None,
-        last_lost_at=round(lost_times[-1] - t0, 3) if lost_times else None,
+    before = [w for w in lost if w.acked_at <= t0.confirmed]
+    after = [w for w in lost if w.acked_at > t0.confirmed]
+    seconds, at_least = _rpo_seconds(writes, before, t0)
+    return Rpo(
+        status="measured", seconds=seconds, at_least=at_least, lost=len(before),
+        recovered=sum(not w.acknowledged and w.seq in stored.get(w.writer, set()) for w in writes),
+        unexpected=sum((writer, seq) not in sent for writer, seqs in stored.items() for seq in seqs),
+        split_brain=_split_brain(after, t0), lost_sample=[(w.writer, w.seq) for w in lost[:LOST_SAMPLE]],
+        **counts,
     )
 
 
-def _rpo(writes: list[Write], lost_times: list[float], t0: float) -> float:
-    if not lost_times:
-        return 0.0
-    safe = [w.acked_at for w in writes if w.acknowledged and w.acked_at < lost_times[0]]
-    newest_safe = max(safe, default=min(w.intended for w in writes))
-    return round(max(0.0, max(t0, lost_times[-1]) - newest_safe), 3)
+def _rpo_seconds(writes: list[Write], lost: list[Write], t0: T0) -> tuple[float, bool]:
+    if not lost:
+        return 0.0, False
+    first_lost = lost[0].acked_at
+    kept = [w.acked_at for w in writes if w.acknowledged and w.acked_at < first_lost]
+    end = max(t0.issued, lost[-1].acked_at)
+    if not kept:
+        return round(end - min(w.intended for w in writes), 3), True
+    return round(end - max(kept), 3), False
+
+
+def _split_brain(lost: list[Write], t0: T0) -> SplitBrain:
+    if not lost:
+        return SplitBrain()
+    first, last = lost[0].acked_at - t0.confirmed, lost[-1].acked_at - t0.confirmed
+    return SplitBrain(count=len(lost), span_s=round(last - first, 3), first_after_t0=round(first, 3),
+                      last_after_t0=round(last, 3))

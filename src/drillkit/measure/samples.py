@@ -1,8 +1,12 @@
-"""Probe samples: one row per request, kept raw so that every SLI is computed from them exactly.
+"""The raw input of every analysis: one row per scheduled request slot, one per ledger write, one per
+fault. The prober fills these; `measure/analysis.py` reads them and nothing else.
 
-The file is CSV beside the journal, written as the run goes and flushed every second, so a crash
-loses at most the last second. Times are seconds on the writing process's monotonic clock; the
-first line carries the UTC anchor that converts them.
+Probe samples are CSV beside the journal, written as the run goes and flushed every second, so a crash
+loses at most the last second. Times are seconds on the writing process's monotonic clock; the first
+line carries the UTC anchor that converts them.
+
+EVERY scheduled slot yields a row, even when its request never left (error "not_sent" or
+"instrument"), so a gap in a prober's intended times means the instrument itself stalled or died.
 """
 
 from __future__ import annotations
@@ -17,28 +21,55 @@ from pathlib import Path
 
 from drillkit.measure import clock
 
+# error: "" | "timeout" | "connect" | "http" | "other"
+#        | "not_sent"    a read-back that could not be sent because its write failed: a failed user request
+#        | "instrument"  the send task raised: the instrument's fault, not the platform's
+INSTRUMENT_ERROR = "instrument"
+NOT_SENT = "not_sent"
+
 
 @dataclass(frozen=True)
 class Sample:
+    prober: str          # "global/write_read", "global/read", "region-a/read", …
     endpoint: str        # "global", "region-a", …
-    kind: str            # "read", "write", or "read_back" (a write's read-back, sent once it was acked)
+    kind: str            # "write" | "read_back" | "read" | "live"
     intended: float      # monotonic time the request was scheduled for
+    sent: float | None   # monotonic time it was handed to a connection; None: it never left
     latency: float       # seconds from the intended time to the answer (or the timeout)
     status: int          # HTTP status, 0 when no answer came
-    error: str           # "", "timeout", "connect", "http", "other"
-    send_lag: float = 0.0  # how late the request actually left (counted in latency too)
+    error: str           # see above
 
     @property
     def completed(self) -> float:
         return self.intended + self.latency
 
     @property
+    def send_lag(self) -> float | None:
+        return None if self.sent is None else self.sent - self.intended
+
+    @property
     def succeeded(self) -> bool:
         return not self.error and 200 <= self.status < 400
+
+    @property
+    def left_at(self) -> float:
+        """When the request left, or (never sent) when it was due: the earliest instant it can speak of."""
+        return self.intended if self.sent is None else self.sent
 
     def good(self, latency_threshold: float) -> bool:
         """Success within the latency objective: what a user counts as served."""
         return self.succeeded and self.latency <= latency_threshold
+
+
+@dataclass(frozen=True)
+class FaultEvent:
+    """One fault on the monotonic clock. T0 is the interval [issued, confirmed]."""
+
+    fault: str                 # "kill_primary", "partition_region", …
+    activity: str              # the experiment's activity that injected it
+    issued: float              # just before the action was issued
+    confirmed: float | None    # when the activity confirmed it; None: not injected
+    error: str | None = None   # why the injection failed
 
 
 FIELDS = [f.name for f in fields(Sample)]
@@ -59,7 +90,7 @@ class CsvLog:
 
     def add(self, row: tuple) -> None:
         with self._lock:
-            self._csv.writerow(tuple(round(v, 6) if isinstance(v, float) else v for v in row))
+            self._csv.writerow(tuple(_cell(v) for v in row))
             if time.monotonic() - self._flushed > 1.0:
                 self._handle.flush()
                 self._flushed = time.monotonic()
@@ -67,6 +98,12 @@ class CsvLog:
     def close(self) -> None:
         with self._lock:
             self._handle.close()
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    return round(value, 6) if isinstance(value, float) else value
 
 
 class SampleWriter:
@@ -90,19 +127,34 @@ class SampleWriter:
         self._log.close()
 
 
+class SamplesFormatError(ValueError):
+    """A samples file this version cannot read: it names the file and the missing columns."""
+
+
 def read_samples(path: Path) -> list[Sample]:
     with path.open(newline="") as handle:
-        lines = (line for line in handle if not line.startswith("#"))
-        return [_sample(row) for row in csv.DictReader(lines)]
+        reader = csv.DictReader(line for line in handle if not line.startswith("#"))
+        missing = [name for name in FIELDS if name not in (reader.fieldnames or [])]
+        if missing:
+            raise SamplesFormatError(f"{path}: missing column(s) {', '.join(missing)}; "
+                                     "it was written by an older drillkit and cannot be analysed")
+        try:
+            return [_sample(row) for row in reader]
+        except ValueError as exc:
+            raise SamplesFormatError(f"{path}, row {reader.line_num}: {exc}") from exc
 
 
 def _sample(row: dict[str, str]) -> Sample:
     return Sample(
-        endpoint=row["endpoint"], kind=row["kind"], intended=float(row["intended"]),
-        latency=float(row["latency"]), status=int(row["status"]), error=row["error"],
-        send_lag=float(row.get("send_lag") or 0.0),
+        prober=row["prober"], endpoint=row["endpoint"], kind=row["kind"], intended=float(row["intended"]),
+        sent=float(row["sent"]) if row["sent"] else None, latency=float(row["latency"]),
+        status=int(row["status"]), error=row["error"],
     )
 
 
 def of_endpoint(samples: Iterable[Sample], endpoint: str, kinds: tuple[str, ...] = ()) -> list[Sample]:
     return [s for s in samples if s.endpoint == endpoint and (not kinds or s.kind in kinds)]
+
+
+def of_prober(samples: Iterable[Sample], prober: str, kinds: tuple[str, ...] = ()) -> list[Sample]:
+    return [s for s in samples if s.prober == prober and (not kinds or s.kind in kinds)]

@@ -1,5 +1,17 @@
-"""SLO adherence from raw samples: availability, the latency SLI, error rate, percentiles, the error
-budget a drill consumed, and which multiwindow burn-rate alerts would have fired (SRE workbook)."""
+"""SLIs and the error budget they consumed, from raw samples, plus the multiwindow burn-rate alerts
+that would have fired (SRE workbook).
+
+Over the requests sent on time (late ones are the instrument's and excluded):
+    availability  = succeeded / requests
+    error_rate    = failed / requests                      (failed = requests − succeeded)
+    latency_sli   = fast / requests                        (fast = succeeded within the threshold)
+    percentiles   over the latencies of successful answers only; a timeout is counted, never a latency
+Budget consumed, as a share of the period's budget (the period being Objectives.budget_period_days),
+traffic outside the observed span taken to run at the observed rate with no badness:
+    availability  bad seconds / (period_s × (1 − availability objective))
+    errors        failed / (error_rate objective × requests per second × period_s)
+    latency       (requests − fast) / ((1 − latency_target) × requests per second × period_s)
+"""
 
 from __future__ import annotations
 
@@ -8,6 +20,7 @@ from dataclasses import dataclass
 
 from drillkit.measure import histograms
 from drillkit.measure.samples import Sample
+from drillkit.model.measurements import Budget, Sli
 from drillkit.model.objectives import Objectives
 
 # (burn-rate factor, long window, short window), seconds: the SRE workbook's page and ticket pairs.
@@ -18,54 +31,55 @@ BURN_RATE_ALERTS = (
 )
 
 
+def sli(requests: list[Sample], *, excluded: int, threshold: float) -> Sli:
+    """The SLIs of REQUESTS (sent on time); EXCLUDED counts the late ones left out."""
+    if not requests:
+        return Sli(status="not measured", reason="no request was sent on time", excluded=excluded)
+    total = len(requests)
+    succeeded = [s for s in requests if s.succeeded]
+    fast = sum(s.good(threshold) for s in requests)
+    latencies = histograms.of_latencies(s.latency for s in succeeded)
+    return Sli(
+        status="measured", requests=total, excluded=excluded, succeeded=len(succeeded), fast=fast,
+        timeouts=sum(s.error == "timeout" for s in requests),
+        availability=_ratio(len(succeeded), total), error_rate=_ratio(total - len(succeeded), total),
+        latency_sli=_ratio(fast, total),
+        p50_ms=histograms.percentile_ms(latencies, 50), p95_ms=histograms.percentile_ms(latencies, 95),
+        p99_ms=histograms.percentile_ms(latencies, 99), histogram=histograms.encode(latencies),
+    )
+
+
+@dataclass(frozen=True)
+class Rate:
+    """The observed request rate, which scales the period's request budget."""
+
+    requests: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float | None:
+        return self.requests / self.seconds if self.requests and self.seconds > 0 else None
+
+
+def budget(*, bad_seconds: int, failed: int, not_fast: int, rate: Rate, objectives: Objectives) -> Budget:
+    period_s = objectives.budget_period_days * 86400
+    per_second = rate.per_second
+    downtime = period_s * (1 - objectives.availability)
+    if per_second is None:
+        return Budget(availability=_share(bad_seconds, downtime))
+    return Budget(
+        availability=_share(bad_seconds, downtime),
+        errors=_share(failed, objectives.error_rate * per_second * period_s),
+        latency=_share(not_fast, (1 - objectives.latency_target) * per_second * period_s),
+    )
+
+
 @dataclass(frozen=True)
 class BurnAlert:
     factor: float
     long_window_s: int
     short_window_s: int
     fired_at: float | None  # monotonic; None: would not have fired
-
-
-@dataclass(frozen=True)
-class SloReport:
-    requests: int
-    good: int
-    availability: float | None
-    latency_sli: float | None      # share answered successfully within the threshold
-    error_rate: float | None
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
-    error_budget_consumed: float   # share of the period's budget this drill used
-    alerts: list[BurnAlert]
-    histogram: str                 # HdrHistogram of every latency, encoded
-
-
-def evaluate(samples: list[Sample], objectives: Objectives, duration_s: float) -> SloReport:
-    """SLIs of SAMPLES, observed over DURATION_S seconds."""
-    threshold = objectives.latency_threshold_ms / 1000
-    total = len(samples)
-    good = sum(s.succeeded for s in samples)
-    fast = sum(s.good(threshold) for s in samples)
-    latencies = histograms.of_latencies(s.latency for s in samples)
-    error_ratio = (total - good) / total if total else 0.0
-    return SloReport(
-        requests=total, good=good,
-        availability=_ratio(good, total), latency_sli=_ratio(fast, total),
-        error_rate=_ratio(total - good, total),
-        p50_ms=histograms.percentile_ms(latencies, 50), p95_ms=histograms.percentile_ms(latencies, 95),
-        p99_ms=histograms.percentile_ms(latencies, 99),
-        error_budget_consumed=budget_consumed(error_ratio, duration_s, objectives),
-        alerts=burn_alerts(samples, objectives, duration_s),
-        histogram=histograms.encode(latencies),
-    )
-
-
-def budget_consumed(error_ratio: float, duration_s: float, objectives: Objectives) -> float:
-    """The share of the period's error budget spent, if traffic outside the drill was error-free:
-    burn rate (error ratio / allowed error ratio) times the drill's share of the period."""
-    period_s = objectives.budget_period_days * 86400
-    return round(error_ratio / (1 - objectives.availability) * duration_s / period_s, 6)
 
 
 def burn_alerts(samples: list[Sample], objectives: Objectives, duration_s: float) -> list[BurnAlert]:
@@ -91,3 +105,7 @@ def burn_alerts(samples: list[Sample], objectives: Objectives, duration_s: float
 
 def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 6) if whole else None
+
+
+def _share(used: float, allowed: float) -> float | None:
+    return used / allowed if allowed > 0 else None

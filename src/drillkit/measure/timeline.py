@@ -1,147 +1,153 @@
-"""The recovery timeline of one experiment, from raw samples on one monotonic clock.
+"""Each fault's recovery timeline, from the incidents observed on the user path.
 
-    T0         the fault's confirmed injection time (from the fault activity); with several faults,
-               the last one injected before users noticed (isolating a replica is silent, the
-               primary's crash that follows is not)
-    T_detect   the first moment a user request is known bad: it failed, or outlived the latency
-               objective
-    T_promoted a new database leader, as observed by polling Patroni (at most one poll late)
-    T_first_ok the first good answer after T_detect
-    T_stable   the first good answer after which no bad answer arrives for a whole stable window
+    T0          the interval [issued, confirmed]: just before the fault's action was issued, and when
+                its activity confirmed the fault was in place
+    T_detect    when the first bad request of the attributed incident was known bad (a failure's answer,
+                or a slow request's intended time plus the latency threshold)
+    T_promoted  the first new database leader observed after T0's lower end (at most one poll late)
+    T_first_ok  the first good answer after T_detect
+    T_stable    R_upper: the answer of the first good request sent after the last bad one before the
+                incident's stable window
+    RTO         [R_lower − T0_upper, R_upper − T0_lower]: the widest the observations allow
 
-Answers are ordered by when they arrived, not when they were sent: a request held by a frozen
-server and released at resume arrives at resume, which is when the service came back.
-RTO = T_stable − T0, reported with [lower, upper] bounds: the service came back after the last bad
-answer before T_stable and no more than one probe interval before it.
+An incident is attributed to a fault when it began at or after the fault was issued and within
+impact_within_s of its confirmation; with several such faults, to the latest one issued before it.
+A fault with no attributed incident has "no impact" only when the user path was observed (good or
+bad seconds, not thin or degraded) for min_coverage of the impact_within_s seconds after its T0.
 """
 
 from __future__ import annotations
 
-import bisect
+import math
 from dataclasses import dataclass
 
-from drillkit.measure.samples import Sample
-
-FLAP_MIN_GOOD = 1.0  # seconds of good answers that count as "came back"
-
-
-@dataclass(frozen=True)
-class FaultEvent:
-    name: str
-    at: float  # monotonic
+from drillkit.measure.incidents import Found
+from drillkit.measure.samples import FaultEvent
+from drillkit.measure.seconds import Second
+from drillkit.model.measurements import Bounds, FaultMark, FaultTimeline, RecoveryMode
 
 
 @dataclass(frozen=True)
-class TimelineSettings:
-    interval: float                  # seconds between probe requests
-    stable_window: float = 10.0
-    max_recovery: float = 300.0
-    latency_threshold: float = 0.5
+class Context:
+    """What every fault's timeline is read against (monotonic times)."""
+
+    seconds: list[Second]
+    incidents: list[Found]
+    rollbacks: tuple[float, float | None] | None
+    leaders: list[tuple[float, str]]
+    origin: float
+    ended: float
+    impact_within_s: float
+    min_coverage: float
 
 
-@dataclass(frozen=True)
-class Rto:
-    seconds: float | None  # midpoint of the bounds; None when unbounded
-    lower: float | None
-    upper: float | None    # None: no recovery within the maximum wait
-
-    @property
-    def bounded(self) -> bool:
-        return self.upper is not None
-
-
-@dataclass(frozen=True)
-class Timeline:
-    t0: float
-    detect: float | None
-    promoted: float | None
-    first_ok: float | None
-    stable: float | None
-    flaps: int
-    rto: Rto
-
-    @property
-    def impact(self) -> bool:
-        return self.detect is not None
-
-    def offsets(self) -> dict[str, float | None]:
-        """Every instant as seconds after T0."""
-        def after(instant: float | None) -> float | None:
-            return None if instant is None else round(instant - self.t0, 3)
-
-        return {"detect": after(self.detect), "promoted": after(self.promoted),
-                "first_ok": after(self.first_ok), "stable": after(self.stable)}
+def attribute(faults: list[FaultEvent], incident: Found, impact_within_s: float) -> tuple[FaultEvent | None, str]:
+    """The fault INCIDENT is attributed to, and why (or why none)."""
+    eligible = [f for f in faults if f.confirmed is not None
+                and f.issued <= incident.detect <= f.confirmed + impact_within_s]
+    if not eligible:
+        return None, f"no fault was injected in the {impact_within_s:g} s before it began"
+    chosen = max(eligible, key=lambda f: f.issued)
+    why = (f"began {incident.detect - chosen.confirmed:.2f} s after {_name(chosen)} was confirmed, "
+           f"within the {impact_within_s:g} s an impact is attributed")
+    others = [_name(f) for f in eligible if f is not chosen]
+    if others:
+        why += f"; the latest of {len(eligible)} faults injected before it (also: {', '.join(others)})"
+    return chosen, why
 
 
-def compute(
-    samples: list[Sample], faults: list[FaultEvent], settings: TimelineSettings, observed_until: float,
-    leaders: list[tuple[float, str]] | None = None,
-) -> Timeline:
-    """The timeline of SAMPLES (one endpoint) around FAULTS; LEADERS are (time, leader) observations."""
-    if not faults:
-        raise ValueError("a timeline needs at least one injected fault")
-    answers = sorted(samples, key=lambda s: s.completed)
-    good = [s.completed for s in answers if s.good(settings.latency_threshold)]
-    bad = [s.completed for s in answers if not s.good(settings.latency_threshold)]
-    first_fault = min(f.at for f in faults)
-    detect = _detect(answers, first_fault, settings.latency_threshold)
-    t0 = max((f.at for f in faults if detect is None or f.at <= detect), default=first_fault)
-    promoted = _promoted(leaders or [], t0)
-    if detect is None:
-        return Timeline(t0, None, promoted, None, None, 0, Rto(0.0, 0.0, 0.0))
-    first_ok = next((c for c in good if c > detect), None)
-    deadline = min(observed_until - settings.stable_window, t0 + settings.max_recovery)
-    stable = _stable(good, bad, detect, settings.stable_window, deadline)
-    flaps = _flaps(answers, settings.latency_threshold, first_ok, stable or observed_until)
-    return Timeline(t0, detect, promoted, first_ok, stable, flaps,
-                    _rto(t0, stable, bad, settings.interval, observed_until))
+def timelines(faults: list[FaultEvent], context: Context) -> list[FaultTimeline]:
+    owners = [attribute(faults, found, context.impact_within_s)[0] for found in context.incidents]
+    return [_timeline(fault, owners, context) for fault in faults]
 
 
-def _detect(answers: list[Sample], since: float, threshold: float) -> float | None:
-    known_bad = [s.intended + min(s.latency, threshold) for s in answers if not s.good(threshold)]
-    return min((t for t in known_bad if t >= since), default=None)
+def _timeline(fault: FaultEvent, owners: list[FaultEvent | None], context: Context) -> FaultTimeline:
+    mark = mark_of(fault, context.origin)
+    if fault.confirmed is None:
+        return FaultTimeline(fault=mark, status="not measured", reason=f"not injected: {fault.error or 'unconfirmed'}")
+    common = _instants(fault, context)
+    mine = [index for index, owner in enumerate(owners) if owner is fault]
+    if mine:
+        return _impact(fault, mine[0], context, mark, common)
+    ongoing = next((i for i, f in enumerate(context.incidents) if f.detect < fault.issued
+                    and (f.recovery_upper is None or f.recovery_upper > fault.issued)), None)
+    if ongoing is not None:
+        return FaultTimeline(fault=mark, status="not measured", **common,
+                             reason=f"incident {ongoing} was already under way at T0: its impact cannot be told apart")
+    masked = next((i for i, f in enumerate(context.incidents)
+                   if fault.issued <= f.detect <= fault.confirmed + context.impact_within_s), None)
+    if masked is not None:
+        return FaultTimeline(fault=mark, status="not measured", **common,
+                             reason=f"incident {masked} began within its impact window but is attributed to "
+                                    f"{_name(owners[masked]) if owners[masked] else 'no fault'}")
+    covered, needed = _coverage(fault.confirmed, context)
+    if covered < context.min_coverage * needed:
+        return FaultTimeline(fault=mark, status="not measured", **common,
+                             reason=f"the user path was observed for {covered} of the {needed} s after T0")
+    return FaultTimeline(fault=mark, status="no impact", **common,
+                         reason=f"no incident began within {context.impact_within_s:g} s after T0")
 
 
-def _stable(
-    good: list[float], bad: list[float], after: float, window: float, deadline: float
-) -> float | None:
-    for answer in good[bisect.bisect_right(good, after):]:
-        if answer > deadline:
-            return None
-        next_bad = bisect.bisect_right(bad, answer)
-        if next_bad == len(bad) or bad[next_bad] > answer + window:
-            return answer
-    return None
+def _impact(fault: FaultEvent, index: int, context: Context, mark: FaultMark, common: dict) -> FaultTimeline:
+    found = context.incidents[index]
+    t0_upper = fault.confirmed
+    rto = Bounds(lower=round(found.recovery_lower - t0_upper, 3),
+                 upper=None if found.recovery_upper is None else round(found.recovery_upper - fault.issued, 3))
+    fields = dict(fault=mark, incident=index, rto=rto, detect_after_t0=_after(found.detect, t0_upper),
+                  first_ok_after_t0=_after(found.first_ok, t0_upper),
+                  stable_after_t0=_after(found.recovery_upper, t0_upper), **common)
+    if found.recovery_upper is not None:
+        return FaultTimeline(status="measured", recovery_mode=_mode(found, context.rollbacks), **fields)
+    covered, needed = _coverage(found.recovery_lower, context, until=context.ended)
+    if covered < context.min_coverage * needed:
+        return FaultTimeline(status="not measured", **fields,
+                             reason=f"observations stopped before recovery ({covered} of {needed} s observed "
+                                    "after the last bad request)")
+    return FaultTimeline(status="not recovered", **fields, reason="no stable window before measurement stopped")
 
 
-def _flaps(answers: list[Sample], threshold: float, first_ok: float | None, until: float) -> int:
-    """How often the service came back (answered well for at least FLAP_MIN_GOOD seconds) and fell
-    over again before it was stable. Shorter good spells are noise inside one outage."""
-    if first_ok is None:
-        return 0
-    flaps, good_since = 0, None
-    for sample in answers:
-        if not first_ok <= sample.completed < until:
-            continue
-        if sample.good(threshold):
-            good_since = sample.completed if good_since is None else good_since
-            continue
-        if good_since is not None and sample.completed - good_since >= FLAP_MIN_GOOD:
-            flaps += 1
-        good_since = None
-    return flaps
+def _instants(fault: FaultEvent, context: Context) -> dict:
+    started, ended = context.rollbacks or (None, None)
+    return dict(promoted_after_t0=_after(promoted(context.leaders, fault.issued), fault.confirmed),
+                rollbacks_started_after_t0=_after(started, fault.confirmed),
+                rollbacks_ended_after_t0=_after(ended, fault.confirmed))
 
 
-def _rto(t0: float, stable: float | None, bad: list[float], interval: float, observed_until: float) -> Rto:
-    if stable is None:
-        return Rto(None, round(observed_until - t0, 3), None)
-    last_bad = bad[bisect.bisect_left(bad, stable) - 1] if bisect.bisect_left(bad, stable) else stable
-    lower = max(t0, last_bad, stable - interval) - t0
-    upper = stable - t0
-    return Rto(round((lower + upper) / 2, 3), round(lower, 3), round(upper, 3))
+def _coverage(since: float, context: Context, until: float | None = None) -> tuple[int, int]:
+    """Judged (good or bad) seconds, and all seconds, from SINCE to UNTIL (default: impact_within_s later)."""
+    until = since + context.impact_within_s if until is None else until
+    low, high = math.floor(since - context.origin), math.ceil(until - context.origin)
+    judged = sum(s.state in ("good", "bad") for s in context.seconds if low <= s.t < high)
+    return judged, max(high - low, 1)
 
 
-def _promoted(leaders: list[tuple[float, str]], t0: float) -> float | None:
-    before = [name for at, name in leaders if at <= t0 and name]
+def _mode(found: Found, rollbacks: tuple[float, float | None] | None) -> RecoveryMode:
+    if rollbacks is None:
+        return "no rollbacks"
+    started, ended = rollbacks
+    if found.recovery_upper <= started:
+        return "before rollbacks"
+    if ended is not None and found.recovery_lower >= ended:
+        return "after rollbacks"
+    return "during rollbacks"
+
+
+def promoted(leaders: list[tuple[float, str]], since: float) -> float | None:
+    """The first leader, observed after SINCE, other than the one leading before it."""
+    before = [name for at, name in leaders if at <= since and name]
     previous = before[-1] if before else None
-    return next((at for at, name in leaders if at > t0 and name and name != previous), None)
+    return next((at for at, name in leaders if at > since and name and name != previous), None)
+
+
+def mark_of(fault: FaultEvent, origin: float) -> FaultMark:
+    return FaultMark(fault=fault.fault, activity=fault.activity, issued=round(fault.issued - origin, 6),
+                     confirmed=None if fault.confirmed is None else round(fault.confirmed - origin, 6),
+                     error=fault.error)
+
+
+def _after(instant: float | None, t0: float) -> float | None:
+    return None if instant is None else round(instant - t0, 3)
+
+
+def _name(fault: FaultEvent) -> str:
+    return fault.activity or fault.fault

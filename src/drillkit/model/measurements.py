@@ -100,7 +100,7 @@ class Incident(Frozen):
 
     start: float                    # T_detect: when the first bad request of it was known bad
     end: float | None               # R_upper; None: not over when measurement stopped
-    recovery: Bounds                # R: [last request observed bad (sent), first request of the stable window (answered)]
+    recovery: Bounds                # R: [last bad request's send, answer of the first good one sent after it]
     first_ok: float | None          # first good answer after start
     bad_requests: int
     flaps: int = 0

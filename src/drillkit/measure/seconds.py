@@ -1,0 +1,97 @@
+"""Per-second states of one prober (the user path: the global write and its read-back).
+
+Each request belongs to the second of its intended send time, counted from the session's origin.
+    degraded  the instrument did not send on schedule in that second (a late request, a gap)
+    thin      fewer than min_coverage of the second's scheduled requests concluded (answer, error or timeout)
+    bad       enough observations, and the availability or latency SLI is below its objective
+    good      enough observations, and both SLIs meet their objectives
+Degraded and thin seconds are neither bad nor good: they say nothing about the platform.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from drillkit.measure.instrument import Checked, Stretch, degraded, scheduled_slots, slots
+from drillkit.model.objectives import Objectives
+
+
+@dataclass(frozen=True)
+class Judge:
+    """What a second must show to be judged: coverage, and the SLIs' objectives."""
+
+    min_coverage: float
+    latency_threshold: float
+    availability: float
+    latency_target: float
+
+    @classmethod
+    def of(cls, objectives: Objectives, min_coverage: float) -> Judge:
+        return cls(min_coverage, objectives.latency_threshold_ms / 1000, objectives.availability,
+                   objectives.latency_target)
+
+
+@dataclass
+class Second:
+    t: int                                   # seconds since origin
+    scheduled: int = 0                       # requests the schedule called for
+    valid: list = field(default_factory=list)  # Samples sent on time (the SLIs' requests)
+    degraded: bool = False
+    state: str = "thin"
+
+    def bad_requests(self, threshold: float) -> list:
+        return [s for s in self.valid if not s.good(threshold)]
+
+    def good_requests(self, threshold: float) -> list:
+        return [s for s in self.valid if s.good(threshold)]
+
+
+def seconds(
+    rows: list[Checked], *, interval: float, origin: float, horizon: float, judge: Judge, start: float | None = None,
+) -> list[Second]:
+    """Judge every whole or partial second from START (default: origin) to HORIZON."""
+    first_second = math.floor((origin if start is None else start) - origin)
+    count = max(0, math.ceil(horizon - origin) - first_second)
+    result = [Second(first_second + n) for n in range(count)]
+    if not result:
+        return result
+    _schedule(result, rows, interval, origin, horizon)
+    for row in rows:
+        index = math.floor(row.sample.intended - origin) - first_second
+        if 0 <= index < count and not row.late:
+            result[index].valid.append(row.sample)
+    for stretch in degraded(rows, interval, horizon):
+        _mark(result, stretch, origin, first_second)
+    for second in result:
+        second.state = _state(second, judge)
+    return result
+
+
+def _schedule(result: list[Second], rows: list[Checked], interval: float, origin: float, horizon: float) -> None:
+    times = slots(c.sample for c in rows)
+    if not times:
+        return
+    per_slot = 2 if any(c.sample.kind == "read_back" for c in rows) else 1
+    for second in result:
+        begin = origin + second.t
+        second.scheduled = per_slot * scheduled_slots(times[0], interval, begin, min(begin + 1, horizon))
+
+
+def _mark(result: list[Second], stretch: Stretch, origin: float, first_second: int) -> None:
+    low = math.floor(stretch.start - origin) - first_second
+    high = math.ceil(stretch.end - origin) - first_second
+    for index in range(max(low, 0), min(high, len(result))):
+        result[index].degraded = True
+
+
+def _state(second: Second, judge: Judge) -> str:
+    if second.degraded:
+        return "degraded"
+    if not second.scheduled or len(second.valid) < judge.min_coverage * second.scheduled:
+        return "thin"
+    requests = len(second.valid)
+    succeeded = sum(s.succeeded for s in second.valid)
+    fast = sum(s.good(judge.latency_threshold) for s in second.valid)
+    meets = succeeded / requests >= judge.availability and fast / requests >= judge.latency_target
+    return "good" if meets else "bad"
