@@ -44,7 +44,7 @@ if [ "$$(id -u)" != 0 ]; then \
   echo "missing Debian packages:$$missing; install them as root (apt-get install$$missing)" >&2; exit 0; fi; \
 echo "installing Debian packages:$$missing"; \
 export DEBIAN_FRONTEND=noninteractive; \
-apt-get update -qq && apt-get install -y -qq $$missing
+apt-get -o DPkg::Lock::Timeout=300 update -qq && apt-get -o DPkg::Lock::Timeout=300 install -y -qq $$missing
 endef
 
 test: $(STAMP) test-packages ## the whole test suite: unit, then integration on the real sandbox
