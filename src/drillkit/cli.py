@@ -226,9 +226,10 @@ def _preflight(target, experiments: list[dict], run_dir: Path | None, force: boo
     """Every check for EXPERIMENTS against TARGET; the target is asked only when they use it."""
     from drillkit import preflight
 
-    report = preflight.static_checks(target, preflight.needs_of(experiments), run_dir, force)
+    needs = preflight.needs_of(experiments)
+    report = preflight.static_checks(target, needs, run_dir, force)
     if live and (whole_target or preflight.uses_target(experiments)):
-        report += preflight.live_checks(target)
+        report += preflight.live_checks(target, needs)
     return report
 
 
@@ -314,6 +315,7 @@ def drill(
     chaos_settings()  # an unreadable settings file stops the drill now, not at its first experiment
     run_dir = out_dir or default_run_dir(Path("reports"))
     sandbox_managed = manage_sandbox and _is_sandbox(checked_target)
+    needs = preflight.needs_of(experiments)
     report = _preflight(checked_target, experiments, run_dir, force, live=not sandbox_managed)
     if dry_run:
         for line in plan(spec, checked_target):
@@ -323,7 +325,7 @@ def drill(
     preflight.require(report)
     with _sandbox_for(checked_target, manage_sandbox):
         if sandbox_managed:
-            preflight.require(preflight.live_checks(checked_target))
+            preflight.require(preflight.live_checks(checked_target, needs))
         _log_to_file(run_dir / "drill.log")
         result = run_drill(spec, manifest, target_file, run_dir, DrillProgress(err, spec.expected_seconds()))
     raise typer.Exit(_publish(result, history_file, append=True))

@@ -137,23 +137,23 @@ def static_checks(target: Target, needs: set[str], run_dir: Path | None = None, 
                     f"{target.kind} target, {target.driver.type} driver",
                     "fix the target file, or use a target with a shipped driver" if problems else "", "input")]
     if NETWORK in needs:
-        checks += _network_checks(target)
-    if SIGNALS in needs:
-        checks += _signal_checks(target)
+        checks += _network_checks()
     if run_dir is not None:
         checks += run_folder_checks(run_dir, force)
     checks.append(_lock_check(target))
     return _with_skips(Report(checks))
 
 
-def live_checks(target: Target) -> Report:
-    """Ask the target: every component answers, the database has a leader, the load balancer serves."""
+def live_checks(target: Target, needs: set[str] = frozenset()) -> Report:
+    """Ask the running target: every component answers, the database has a leader, the load balancer
+    serves, and the sandbox's parts run as the faults need (its users exist once it was started)."""
     from drillkit.faults.database import cluster
     from drillkit.validation import target_problems
 
     if target_problems(target):
         return Report([])  # nothing to ask an environment drillkit cannot drive
-    checks = [_answers("component", region.app.component, f"{str(region.app.url).rstrip('/')}/healthz")
+    checks = _process_checks(target, needs)
+    checks += [_answers("component", region.app.component, f"{str(region.app.url).rstrip('/')}/healthz")
               for region in target.regions.values()]
     checks += [_answers("component", name, f"{str(member.patroni_api).rstrip('/')}/patroni")
                for name, member in target.members().items()]
@@ -198,7 +198,7 @@ def _folder_check(run_dir: Path, force: bool) -> Check:
     return Check("run-folder", subject, True, "holds an earlier run; --force writes over it", kind="input")
 
 
-def _network_checks(target: Target) -> list[Check]:
+def _network_checks() -> list[Check]:
     from drillkit.sandbox import netfilter
 
     root = os.geteuid() == 0
@@ -211,9 +211,14 @@ def _network_checks(target: Target) -> list[Check]:
                                                       if netfilter.BINARY_ENV in os.environ else ""),
               "" if binary else "install the Debian package iptables (`make system-packages` as root)"),
     ]
-    if isinstance(target.driver, ProcessDriver):
-        checks.append(_service_users_check(target, target.driver))
     return checks
+
+
+def _process_checks(target: Target, needs: set[str]) -> list[Check]:
+    if not isinstance(target.driver, ProcessDriver):
+        return []
+    checks = [_service_users_check(target, target.driver)] if NETWORK in needs else []
+    return checks + (_signal_checks(target) if SIGNALS in needs else [])
 
 
 def _service_users_check(target: Target, driver: ProcessDriver) -> Check:
