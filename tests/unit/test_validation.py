@@ -137,3 +137,9 @@ def test_run_refuses_an_invalid_experiment_before_touching_anything(tmp_path):
 def _drillkit(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "drillkit", *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=120, check=False)
+
+
+def test_validate_with_an_unshipped_target_driver_exits_2():
+    result = _drillkit("validate", str(PLAIN), "--target", str(INVALID / "target-docker.yaml"))
+    assert result.returncode == 2
+    assert f"{INVALID / 'target-docker.yaml'}: driver.type: the docker driver is not shipped" in result.stderr
