@@ -190,8 +190,8 @@ def preflight_command(
     plan_file: Annotated[Path | None, typer.Argument(
         metavar="[DRILL|EXPERIMENT]", help="A drill manifest or an experiment; none: the target alone.")] = None,
     target: Annotated[Path | None, typer.Option(
-        "--target", envvar="DRILLKIT_TARGET", help="The environment (default: the drill's, else "
-        "DRILLKIT_TARGET, else the sandbox).")] = None,
+        "--target", envvar="DRILLKIT_TARGET", help="The environment (default: DRILLKIT_TARGET, else "
+        "the drill's, else the sandbox).")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Also check this run folder.")] = None,
     force: ForceOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
