@@ -4,9 +4,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DK     := $(VENV)/bin/drillkit
 STAMP  := $(VENV)/.installed
+# Debian keeps iptables and useradd in the sbin dirs, which a minimal PATH leaves out.
+export PATH := $(PATH):/usr/local/sbin:/usr/sbin:/sbin
+# Debian packages: network faults need iptables; the report test renders in chromium.
+DRILL_DEBS := iptables
+TEST_DEBS  := iptables chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap test unit integration lint drill-quarterly loadtest k8s-configmap sandbox-up sandbox-down \
+.PHONY: help bootstrap system-packages test-packages test unit integration lint drill-quarterly loadtest k8s-configmap sandbox-up sandbox-down \
 	sandbox-status clean
 
 help: ## list the targets
@@ -21,22 +26,43 @@ $(STAMP): pyproject.toml
 
 bootstrap: $(STAMP) ## create .venv and install drillkit with its test extras
 
-test: $(STAMP) ## the whole test suite: unit, then integration on the real sandbox
+system-packages: ## as root, apt-get install what the drill needs and is missing (iptables)
+	@$(call debs,$(DRILL_DEBS))
+
+test-packages: ## as root, apt-get install what the tests need and is missing (iptables, chromium)
+	@$(call debs,$(TEST_DEBS))
+
+# Install the Debian packages in $(1) that are missing: apt-get update once, then install, only as
+# root. Without root it says what is missing and goes on: drillkit's preflight stops a run before
+# its first fault when a capability is missing.
+define debs
+missing=""; for deb in $(1); do \
+  dpkg-query -W -f='$${Status}' $$deb 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$deb"; \
+done; \
+if [ -z "$$missing" ]; then exit 0; fi; \
+if [ "$$(id -u)" != 0 ]; then \
+  echo "missing Debian packages:$$missing; install them as root (apt-get install$$missing)" >&2; exit 0; fi; \
+echo "installing Debian packages:$$missing"; \
+export DEBIAN_FRONTEND=noninteractive; \
+apt-get -o DPkg::Lock::Timeout=300 update -qq && apt-get -o DPkg::Lock::Timeout=300 install -y -qq $$missing
+endef
+
+test: $(STAMP) test-packages ## the whole test suite: unit, then integration on the real sandbox
 	$(PY) -m pytest
 
 unit: $(STAMP) ## unit tests only (no servers)
 	$(PY) -m pytest tests/unit
 
-integration: $(STAMP) ## integration tests on the real sandbox
+integration: $(STAMP) test-packages ## integration tests on the real sandbox
 	$(PY) -m pytest tests/integration
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check src tests bench
 
-drill-quarterly: $(STAMP) ## the quarterly drill against the sandbox (brought up and down as needed)
+drill-quarterly: $(STAMP) system-packages ## the quarterly drill against the sandbox (brought up and down as needed)
 	$(DK) drill drills/quarterly.yaml --manage-sandbox
 
-loadtest: $(STAMP) ## the steady load profile against the sandbox (brought up when needed)
+loadtest: $(STAMP) test-packages ## the steady load profile against the sandbox (brought up when needed)
 	$(DK) sandbox up
 	$(DK) loadtest loadtests/profiles/steady.yaml --host http://127.0.0.1:8080
 

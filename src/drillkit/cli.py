@@ -117,9 +117,11 @@ def validate(
 ) -> None:
     """Check experiments and targets. Exit 0 when all are valid, 2 with `file: field: reason` lines."""
     from drillkit.model.target import load_target
-    from drillkit.validation import validate_files
+    from drillkit.validation import target_problems, validate_files
 
-    problems = validate_files(paths, load_target(target) if target else None)
+    checked = load_target(target) if target else None
+    problems = [f"{target}: {problem}" for problem in target_problems(checked)] if checked else []
+    problems += validate_files(paths, checked)
     for problem in problems:
         print(problem, file=sys.stderr)  # one unwrapped line each, for people and for scripts
     if problems:
@@ -127,29 +129,133 @@ def validate(
     out.print(f"{len(paths)} file(s) valid")
 
 
+TargetOption = Annotated[
+    Path,
+    typer.Option("--target", envvar="DRILLKIT_TARGET", help="The environment to run against "
+                 "(default: DRILLKIT_TARGET, else the sandbox)."),
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Write into a run folder that holds an earlier run (never any other).")]
+
+
 @app.command("run")
 def run(
-    experiment: Annotated[Path, typer.Argument(help="A Chaos Toolkit experiment (YAML).")],
-    target: Annotated[Path, typer.Option(help="The environment to run against.")] = DEFAULT_TARGET,
+    experiment: Annotated[Path, typer.Argument(help="A Chaos Toolkit experiment (YAML or JSON).")],
+    target: TargetOption = DEFAULT_TARGET,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Where journal.json goes (default reports/runs/…).")
+        Path | None, typer.Option("--out", help="Where journal.json goes: a new or empty folder "
+                                  "(default reports/runs/…).")
     ] = None,
     var: Annotated[
         list[str] | None,
         typer.Option("--var", help="Override a configuration value: NAME=VALUE (e.g. fault_duration=5)."),
     ] = None,
+    measure: Annotated[bool, typer.Option(
+        "--measure", help="Add drillkit's measure control (RTO, RPO, SLIs) without editing the file.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and the preflight; inject nothing.")
+                       ] = False,
+    force: ForceOption = False,
+    settings: Annotated[Path | None, typer.Option(
+        "--settings", help="Chaos Toolkit settings file (default: CHAOSTOOLKIT_SETTINGS, else "
+        "~/.chaostoolkit/settings.yaml); its rollback strategy is replaced by `always`.")] = None,
 ) -> None:
-    """Validate, then run one experiment with its rollbacks always played (also on Ctrl-C and SIGTERM).
+    """Validate, check the preflight, then run one experiment with its rollbacks always played (also on
+    Ctrl-C and SIGTERM). Any Chaos Toolkit experiment runs as under `chaos run`.
 
     Exit 0 when the steady state held, 1 when it deviated or an activity failed, 2 on invalid
-    input (nothing was injected), 3 when interrupted or when the safety net had to heal a fault."""
-    from drillkit.drill.runner import run_experiment
+    input (nothing was injected), 3 when the preflight found the environment not ready, when
+    interrupted, or when the safety net had to heal a fault."""
+    from drillkit import preflight
+    from drillkit.drill.runner import chaos_settings, plan, prepare, run_experiment
 
     _log_to_console()
+    variables = _parse_vars(var or [])
+    checked_target, planned = prepare(experiment, target, variables, measure)
+    user_settings = chaos_settings(settings)
     out_dir = out_dir or Path("reports") / "runs" / f"{time.strftime('%Y%m%dT%H%M%S')}-{experiment.stem}"
-    result = run_experiment(experiment, target, out_dir, _parse_vars(var or []))
+    report = _preflight(checked_target, [planned], out_dir, force)
+    if dry_run:
+        for line in plan(planned):
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
+        _print_preflight(report)
+        raise typer.Exit(report.exit_code)
+    preflight.require(report)
+    result = run_experiment(experiment, target, out_dir, variables, measure=measure, settings=user_settings)
     out.print(f"{experiment.name}: {result.status}; journal {result.journal_path}")
     raise typer.Exit(result.exit_code)
+
+
+@app.command("preflight")
+def preflight_command(
+    plan_file: Annotated[Path | None, typer.Argument(
+        metavar="[DRILL|EXPERIMENT]", help="A drill manifest or an experiment; none: the target alone.")] = None,
+    target: Annotated[Path | None, typer.Option(
+        "--target", envvar="DRILLKIT_TARGET", help="The environment (default: DRILLKIT_TARGET, else "
+        "the drill's, else the sandbox).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Also check this run folder.")] = None,
+    force: ForceOption = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """Check everything a drill or an experiment needs, touching nothing: privileges and binaries for
+    each fault kind, a shipped driver, every component answering, a database leader, the load
+    balancer serving, the run folder, free disk, no other run holding the target.
+
+    Exit 0 all checks passed, 2 the input asks for something unsupported, 3 the environment is not ready."""
+    from drillkit.model.files import read_mapping
+
+    experiments: list[dict] = []
+    target_file = target or DEFAULT_TARGET
+    if plan_file is not None and "experiments" in read_mapping(plan_file):
+        spec, target_file, experiments = _checked_drill(plan_file, target)
+    elif plan_file is not None:
+        from drillkit.drill.runner import prepare
+
+        experiments = [prepare(plan_file, target_file)[1]]
+    from drillkit.model.target import load_target
+
+    report = _preflight(load_target(target_file), experiments, out_dir, force, whole_target=plan_file is None)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+    else:
+        _print_preflight(report)
+    raise typer.Exit(report.exit_code)
+
+
+def _preflight(target, experiments: list[dict], run_dir: Path | None, force: bool, live: bool = True,
+               whole_target: bool = False):
+    """Every check for EXPERIMENTS against TARGET; the target is asked only when they use it."""
+    from drillkit import preflight
+
+    needs = preflight.needs_of(experiments)
+    report = preflight.static_checks(target, needs, run_dir, force)
+    if live and (whole_target or preflight.uses_target(experiments)):
+        report += preflight.live_checks(target, needs)
+    return report
+
+
+def _print_preflight(report) -> None:
+    table = Table(title="preflight", title_justify="left")
+    for column in ("check", "subject", "result", "detail", "what to do"):
+        table.add_column(column, overflow="fold")
+    marks = {"ok": "[green]ok[/]", "FAILED": "[red]FAILED[/]", "skipped": "[yellow]skipped[/]"}
+    for check in report.checks:
+        table.add_row(check.name, escape(check.subject), marks[check.result], escape(check.detail),
+                      escape(check.remedy))
+    out.print(table)
+    verdict = "all checks passed" if report.ok else f"{len(report.failures)} check(s) failed"
+    out.print(f"preflight: {verdict} (exit {report.exit_code})", highlight=False)
+
+
+def _checked_drill(manifest: Path, target: Path | None):
+    """The drill, its target file and its experiments, each validated with its own variables."""
+    from drillkit.drill.drill import check
+    from drillkit.drill.runner import prepare
+    from drillkit.model.drill import load_drill
+
+    spec = load_drill(manifest)
+    target_file = target or spec.target
+    check(spec, manifest, target_file)
+    return spec, target_file, [prepare(e.path, target_file, e.variables)[1] for e in spec.experiments]
 
 
 @app.command("recover")
@@ -177,37 +283,58 @@ def recover(
 @app.command("drill")
 def drill(
     manifest: Annotated[Path, typer.Argument(help="A drill manifest (drills/quarterly.yaml).")],
-    target: Annotated[Path | None, typer.Option(help="Run against this target instead of the drill's.")] = None,
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Run folder (default reports/<YYYY>-Q<n>-<timestamp>/).")
+    target: Annotated[Path | None, typer.Option(
+        "--target", envvar="DRILLKIT_TARGET",
+        help="Run against this target instead of the drill's (default: DRILLKIT_TARGET, else the drill's).")
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and touch nothing.")] = False,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Run folder: new or empty (default reports/<YYYY>-Q<n>-<timestamp>/).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and the preflight; touch nothing.")
+                       ] = False,
+    force: ForceOption = False,
     history_file: Annotated[Path, typer.Option("--history", help="The trend file to read and append.")] = Path(
         "reports/history.jsonl"),
     manage_sandbox: Annotated[bool, typer.Option(
         help="Bring the sandbox up if the target is the sandbox and it is down, and down again after.")] = False,
 ) -> None:
-    """Run a whole drill: validate everything, measure a baseline, run each experiment with measurement,
-    score, and write report.html, report.md, report.json and junit.xml into the run folder.
+    """Run a whole drill: validate everything, check the preflight, measure a baseline, run each
+    experiment with measurement, score, and write report.html, report.md, report.json and junit.xml
+    into the run folder.
 
-    Exit 0 every objective met, 1 an objective breached, 2 invalid input, 3 aborted (an interrupt, a
-    failed rollback or a baseline that already breached an SLO: never a pass)."""
-    from drillkit.drill.drill import check, default_run_dir, plan, run_drill
+    Exit 0 every objective met, 1 an objective breached, 2 invalid input, 3 aborted (the environment
+    not ready, an interrupt, a failed rollback or a baseline that already breached an SLO: never a pass)."""
+    from drillkit import preflight
+    from drillkit.drill.drill import default_run_dir, plan, run_drill
     from drillkit.drill.progress import DrillProgress
-    from drillkit.model.drill import load_drill
+    from drillkit.drill.runner import chaos_settings
+    from drillkit.model.target import load_target
 
-    spec = load_drill(manifest)
-    target_file = target or spec.target
-    checked_target, _ = check(spec, manifest, target_file)
+    spec, target_file, experiments = _checked_drill(manifest, target)
+    checked_target = load_target(target_file)
+    chaos_settings()  # an unreadable settings file stops the drill now, not at its first experiment
+    run_dir = out_dir or default_run_dir(Path("reports"))
+    sandbox_managed = manage_sandbox and _is_sandbox(checked_target)
+    needs = preflight.needs_of(experiments)
+    report = _preflight(checked_target, experiments, run_dir, force, live=not sandbox_managed)
     if dry_run:
         for line in plan(spec, checked_target):
             out.print(line, highlight=False, markup=False, soft_wrap=True)
-        return
-    run_dir = out_dir or default_run_dir(Path("reports"))
-    _log_to_file(run_dir / "drill.log")
+        _print_preflight(report)
+        raise typer.Exit(report.exit_code)
+    preflight.require(report)
     with _sandbox_for(checked_target, manage_sandbox):
+        if sandbox_managed:
+            preflight.require(preflight.live_checks(checked_target, needs))
+        _log_to_file(run_dir / "drill.log")
         result = run_drill(spec, manifest, target_file, run_dir, DrillProgress(err, spec.expected_seconds()))
     raise typer.Exit(_publish(result, history_file, append=True))
+
+
+def _is_sandbox(target) -> bool:
+    from drillkit.model.target import ProcessDriver
+
+    return isinstance(target.driver, ProcessDriver)
 
 
 @app.command("report")

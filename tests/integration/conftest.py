@@ -75,15 +75,18 @@ def wait_until(check, timeout_s: float, what: str = "the condition") -> None:
 
 
 def ensure_iptables() -> None:
-    """Network faults need iptables; install Debian's package when it is missing (we run as root)."""
-    if shutil.which("iptables"):
+    """Network faults need iptables; install Debian's package when it is missing (we run as root).
+    It lands in /usr/sbin, which a minimal PATH lacks: look where drillkit looks."""
+    from drillkit.sandbox.netfilter import binary
+
+    if binary():
         return
     if os.geteuid() != 0:
         pytest.fail("network faults need root and iptables: run the integration tests as root")
     for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "iptables"]):
         subprocess.run(command, check=True, capture_output=True, timeout=600,
                        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-    assert shutil.which("iptables"), "apt-get installed iptables, yet it is not on PATH"
+    assert binary(), "apt-get installed iptables, yet drillkit cannot find it"
 
 
 @pytest.fixture(scope="session")

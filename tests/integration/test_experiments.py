@@ -31,8 +31,7 @@ def outputs(journal: dict) -> dict[str, object]:
 
 def assert_left_clean(sandbox) -> None:
     wait_until(lambda: sandbox.status()["healthy"], timeout_s=120, what="the sandbox to be healthy again")
-    assert subprocess.run(["iptables", "-S", "DRILLKIT"], capture_output=True).returncode != 0, \
-        "the DRILLKIT chain outlived the experiment"
+    assert not _drillkit_chain_exists(), "the DRILLKIT chain outlived the experiment"
 
 
 def test_db_primary_outage_fails_over_and_comes_back(sandbox, target_file, tmp_path):
@@ -156,7 +155,9 @@ def _open_faults(fault_log: Path) -> list[str]:
 
 
 def _drillkit_chain_exists() -> bool:
-    return subprocess.run(["iptables", "-S", "DRILLKIT"], capture_output=True).returncode == 0
+    from drillkit.sandbox import netfilter
+
+    return netfilter.chain_exists()  # finds iptables in /usr/sbin even when PATH lacks it
 
 
 def test_the_database_and_app_activities_no_experiment_uses_work_and_heal(sandbox, target_file):

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from drillkit.errors import InvalidInput
 from drillkit.model.target import load_target
-from drillkit.validation import validate_files
+from drillkit.validation import load_experiment, validate_files
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))
 INVALID = ROOT / "tests" / "fixtures" / "invalid"
 SANDBOX_TARGET = ROOT / "drills" / "targets" / "sandbox.yaml"
+PLAIN = ROOT / "tests" / "fixtures" / "chaos" / "plain.yaml"
 
 
 def test_the_six_experiments_ship():
@@ -29,10 +31,10 @@ def test_every_shipped_experiment_and_target_is_valid():
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS, ids=lambda p: p.stem)
-def test_chaos_validate_accepts_the_experiment(experiment):
+def test_chaos_validate_accepts_the_experiment(experiment, tmp_path):
     chaos = Path(sys.executable).parent / "chaos"
-    result = subprocess.run([str(chaos), "validate", str(experiment)], capture_output=True, text=True,
-                            cwd=ROOT, timeout=120, check=False)
+    result = subprocess.run([str(chaos), "--no-log-file", "validate", str(experiment)], capture_output=True,
+                            text=True, cwd=tmp_path, timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -53,12 +55,59 @@ def test_chaos_validate_accepts_the_experiment(experiment):
         ("not-yaml.yaml", "not-yaml.yaml: (file): cannot be read: while parsing a flow sequence"),
         ("target-bad-driver.yaml", "target-bad-driver.yaml: driver: Input tag 'ssh' found using 'type'"),
         ("target-one-region.yaml", "target-one-region.yaml: endpoint: Input should be a valid URL"),
+        ("binary.yaml", "binary.yaml: (file): not a text file"),
+        ("negative-pause-process.yaml", "negative-pause-process.yaml: method.0.pauses.after: Value error, must "
+         "not be negative"),
+        ("negative-pause-variable.yaml", "negative-pause-variable.yaml: method.0.pauses.before: Value error, "
+         "must not be negative (got -3 seconds) (after substituting the configuration)"),
+        ("region-variable.yaml", "region-variable.yaml: method.0.provider.arguments.region: target 'sandbox' "
+         "has no region 'region-c'"),
+        ("target-missing-component.yaml", "target-missing-component.yaml: regions.region-a.app.component: the "
+         "sandbox has no part named 'app-x'"),
+        ("target-docker.yaml", "target-docker.yaml: driver.type: the docker driver is not shipped"),
     ],
 )
 def test_a_broken_file_is_rejected_with_its_file_and_field(name, expected):
     problems = validate_files([INVALID / name], load_target(SANDBOX_TARGET))
     assert any(expected in problem for problem in problems), problems
     assert all(problem.startswith(str(INVALID / name)) for problem in problems)
+
+
+def test_a_binary_file_exits_2_with_one_line_and_no_traceback():
+    result = _drillkit("validate", str(INVALID / "binary.yaml"))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{INVALID / 'binary.yaml'}: (file): ")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_plain_chaos_toolkit_experiment_is_valid_without_tags_hypothesis_or_drillkit_modules():
+    assert validate_files([PLAIN], load_target(SANDBOX_TARGET)) == []
+
+
+def test_an_empty_method_is_valid_as_in_chaos_validate(tmp_path):
+    experiment = tmp_path / "only-a-hypothesis.yaml"
+    experiment.write_text("title: t\ndescription: d\nmethod: []\n")
+    assert validate_files([experiment]) == []
+
+
+def test_a_variable_override_is_checked_like_a_literal():
+    with pytest.raises(InvalidInput, match="has no region 'region-z'"):
+        load_experiment(INVALID / "region-variable.yaml", load_target(SANDBOX_TARGET), {"region": "region-z"})
+
+
+def test_a_valid_variable_override_passes():
+    load_experiment(INVALID / "region-variable.yaml", load_target(SANDBOX_TARGET), {"region": "region-b"})
+
+
+def test_a_member_argument_must_name_a_member_of_the_target(tmp_path):
+    experiment = tmp_path / "isolate.yaml"
+    experiment.write_text(
+        "title: t\ndescription: d\nmethod:\n  - type: action\n    name: isolate\n    provider:\n"
+        "      type: python\n      module: drillkit.faults.database.actions\n      func: isolate_replica\n"
+        "      arguments: {replica: pg-c}\n")
+    problems = validate_files([experiment], load_target(SANDBOX_TARGET))
+    assert problems == [f"{experiment}: method.0.provider.arguments.replica: target 'sandbox' has no database "
+                        "member 'pg-c' (it has: pg-a, pg-b)"]
 
 
 def test_a_target_with_one_region_names_the_regions_field():
@@ -88,3 +137,9 @@ def test_run_refuses_an_invalid_experiment_before_touching_anything(tmp_path):
 def _drillkit(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "drillkit", *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=120, check=False)
+
+
+def test_validate_with_an_unshipped_target_driver_exits_2():
+    result = _drillkit("validate", str(PLAIN), "--target", str(INVALID / "target-docker.yaml"))
+    assert result.returncode == 2
+    assert f"{INVALID / 'target-docker.yaml'}: driver.type: the docker driver is not shipped" in result.stderr

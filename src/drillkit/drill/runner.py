@@ -1,8 +1,12 @@
 """Run one experiment through chaoslib against a target, with rollbacks always played and a safety
-net behind them: whatever the run leaves open in the fault log is healed before it returns."""
+net behind them: whatever the run leaves open in the fault log is healed before it returns.
+
+Any Chaos Toolkit experiment runs as `chaos run` would run it, with the user's Chaos Toolkit settings
+(CHAOSTOOLKIT_SETTINGS, else ~/.chaostoolkit/settings.yaml), except that rollbacks are always played."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from dataclasses import dataclass, field
@@ -18,11 +22,16 @@ from drillkit.errors import EXIT_ABORTED, EXIT_BREACHED, EXIT_PASS, InvalidInput
 from drillkit.faults import recovery
 from drillkit.faults.environment import TARGET_KEY
 from drillkit.faults.log import FaultLog
+from drillkit.model.files import read_mapping
 from drillkit.model.target import Target, load_target
 from drillkit.validation import load_experiment
 
 logger = logging.getLogger("drillkit")
-SETTINGS = {"runtime": {"rollbacks": {"strategy": "always"}}}
+SETTINGS_ENV = "CHAOSTOOLKIT_SETTINGS"
+DEFAULT_SETTINGS_FILE = Path("~/.chaostoolkit/settings.yaml")
+ROLLBACKS = "always"  # drillkit's one departure from `chaos run`: a fault is never left in place
+MEASURE_MODULE = "drillkit.controls.measure"
+MEASURE_CONTROL = {"name": "measure", "provider": {"type": "python", "module": MEASURE_MODULE}}
 
 
 @dataclass
@@ -55,16 +64,95 @@ def _failed(runs: list[dict[str, Any]]) -> list[str]:
     return [run["activity"]["name"] for run in runs if run.get("status") != "succeeded"]
 
 
+def prepare(
+    experiment_file: Path, target_file: Path, variables: dict[str, Any] | None = None, measure: bool = False,
+) -> tuple[Target, dict[str, Any]]:
+    """The target and the experiment as it will run (with the measure control when MEASURE), after
+    every check of both files, the variables substituted; raises InvalidInput before anything runs."""
+    target = load_target(target_file)
+    _check_variables(experiment_file, read_mapping(experiment_file), variables or {})
+    experiment = load_experiment(experiment_file, target, variables)
+    return target, with_measurement(experiment) if measure else experiment
+
+
+def plan(experiment: dict[str, Any]) -> list[str]:
+    """The dry run of one experiment: each activity in order, what it calls, and the rollbacks."""
+    hypothesis = experiment.get("steady-state-hypothesis") or {}
+    sections = [("steady state", hypothesis.get("probes") or []), ("method", experiment.get("method") or []),
+                ("rollbacks (always played)", experiment.get("rollbacks") or [])]
+    lines = [f"experiment {experiment.get('title')!r}"]
+    for title, activities in sections:
+        lines.append(f"  {title}: {'none' if not activities else ''}".rstrip())
+        lines += [f"    {_describe(activity)}" for activity in activities]
+    controls = [c.get("name", "?") for c in experiment.get("controls", [])]
+    lines.append(f"  controls: {', '.join(controls) or 'none'}")
+    return lines
+
+
+def _describe(activity: dict[str, Any]) -> str:
+    if "ref" in activity:
+        return f"(ref) {activity['ref']}"
+    provider = activity.get("provider") or {}
+    calls = {"python": lambda: f"{provider.get('module')}.{provider.get('func')}",
+             "http": lambda: f"{provider.get('method', 'GET')} {provider.get('url')}",
+             "process": lambda: f"run {provider.get('path')}"}.get(provider.get("type"), lambda: "?")()
+    pauses = activity.get("pauses") or {}
+    waits = "".join(f", pause {when} {pauses[when]} s" for when in ("before", "after") if when in pauses)
+    return f"{activity.get('type')} {activity.get('name')}: {calls}{waits}"
+
+
+def with_measurement(experiment: dict[str, Any]) -> dict[str, Any]:
+    """The experiment with drillkit's measure control added (the file is left as it is)."""
+    if _declares_measurement(experiment):
+        return experiment
+    experiment = copy.deepcopy(experiment)
+    experiment["controls"] = [*experiment.get("controls", []), copy.deepcopy(MEASURE_CONTROL)]
+    return experiment
+
+
+def chaos_settings(settings_file: Path | None = None) -> dict[str, Any]:
+    """The user's Chaos Toolkit settings: SETTINGS_FILE, else CHAOSTOOLKIT_SETTINGS, else the default
+    file ({} when that does not exist); an explicit file that does not exist is invalid input."""
+    from chaoslib.settings import load_settings
+
+    explicit = settings_file or (Path(os.environ[SETTINGS_ENV]) if os.environ.get(SETTINGS_ENV) else None)
+    path = (explicit or DEFAULT_SETTINGS_FILE).expanduser()
+    if explicit is not None and not path.is_file():
+        raise InvalidInput(f"{path}: (file): no such Chaos Toolkit settings file")
+    settings = copy.deepcopy(load_settings(str(path)) or {}) if path.is_file() else {}
+    if not isinstance(settings, dict):
+        raise InvalidInput(f"{path}: (top level): Chaos Toolkit settings must be a mapping")
+    _warn_if_rollbacks_never(settings.get("runtime"), f"the Chaos Toolkit settings {path}")
+    return settings
+
+
+def with_drillkit_rollbacks(settings: dict[str, Any]) -> dict[str, Any]:
+    """SETTINGS with the rollback strategy "always", everything else kept."""
+    runtime = settings.get("runtime") if isinstance(settings.get("runtime"), dict) else {}
+    rollbacks = runtime.get("rollbacks") if isinstance(runtime.get("rollbacks"), dict) else {}
+    return {**settings, "runtime": {**runtime, "rollbacks": {**rollbacks, "strategy": ROLLBACKS}}}
+
+
+def _warn_if_rollbacks_never(runtime: Any, where: str) -> None:
+    strategy = ((runtime or {}).get("rollbacks") or {}).get("strategy") if isinstance(runtime, dict) else None
+    if strategy not in (None, ROLLBACKS):
+        logger.warning("%s ask for the rollback strategy %r: drillkit always plays rollbacks", where, strategy)
+
+
 def run_experiment(
     experiment_file: Path, target_file: Path, out_dir: Path, variables: dict[str, Any] | None = None,
-    handlers: list[RunEventHandler] | None = None,
+    handlers: list[RunEventHandler] | None = None, *, measure: bool = False,
+    settings: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Validate both files (nothing runs when either is invalid), run, and write journal.json."""
-    target = load_target(target_file)
-    experiment = load_experiment(experiment_file, target)
+    """Validate both files (nothing runs when either is invalid), run, and write journal.json.
+
+    MEASURE adds drillkit's measure control; SETTINGS are Chaos Toolkit settings (default: the user's,
+    see chaos_settings), whose rollback strategy is always replaced by "always"."""
+    target, experiment = prepare(experiment_file, target_file, variables, measure)
+    _warn_if_rollbacks_never(experiment.get("runtime"), f"the experiment {experiment_file}")
+    settings = with_drillkit_rollbacks(chaos_settings() if settings is None else settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     journal_path = out_dir / "journal.json"
-    _check_variables(experiment_file, experiment, variables or {})
     config_vars = {TARGET_KEY: str(target_file.absolute()), **(variables or {})}
     runner = Runner(Strategy.DEFAULT)
     runner.register_event_handler(_JournalKeeper(journal_path))
@@ -73,7 +161,7 @@ def run_experiment(
     previous_out = os.environ.get(OUT_ENV)
     os.environ[OUT_ENV] = str(out_dir)  # where the measure control writes, under chaos and drillkit alike
     try:
-        journal = runner.run(experiment, settings=SETTINGS, experiment_vars=(config_vars, {}))
+        journal = runner.run(experiment, settings=settings, experiment_vars=(config_vars, {}))
     finally:
         _restore_env(OUT_ENV, previous_out)
         healed, left_open = _safety_net(target, target_file)
@@ -105,8 +193,7 @@ def _restore_env(name: str, value: str | None) -> None:
 
 
 def _declares_measurement(experiment: dict[str, Any]) -> bool:
-    return any(c.get("provider", {}).get("module") == "drillkit.controls.measure"
-               for c in experiment.get("controls", []))
+    return any(c.get("provider", {}).get("module") == MEASURE_MODULE for c in experiment.get("controls", []))
 
 
 def _safety_net(target: Target, target_file: Path) -> tuple[list[str], list[str]]:

@@ -20,6 +20,7 @@ from drillkit.model.profile import LoadProfile
 from drillkit.sandbox import processes
 
 GRACE_S = 90  # beyond the profile: spawning, stopping, the final reports
+CONNECT_TIMEOUT_S = 3.0
 
 
 def check_host(host: str, allow_remote: bool) -> None:
@@ -38,10 +39,24 @@ def check_host(host: str, allow_remote: bool) -> None:
                            "load a remote environment on purpose")
 
 
+def check_answers(host: str) -> None:
+    """Something must accept connections at HOST before any load is judged: a closed port is an
+    aborted load test (exit 3), not three breached SLOs."""
+    parsed = urlparse(host)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=CONNECT_TIMEOUT_S):
+            return
+    except OSError as exc:
+        raise Aborted(f"--host: nothing answered at {parsed.hostname}:{port} ({exc.strerror or exc}); "
+                      "no load was sent. Is the service up (`drillkit sandbox up` for the sandbox)?") from exc
+
+
 def run_loadtest(
     *, profile: LoadProfile, host: str, locustfile: Path, out_dir: Path, workers: int,
     objectives: Objectives, say: Callable[[str], None],
 ) -> dict[str, Any]:
+    check_answers(host)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "locust-results.json").unlink(missing_ok=True)
     started = _start(profile, host, locustfile, out_dir, workers, objectives)

@@ -1,7 +1,10 @@
 """The part of the Chaos Toolkit experiment format that drillkit checks field by field.
 
 chaoslib's own validation runs too (so `chaos validate` and `drillkit validate` agree); this model
-exists to name the field at fault, which chaoslib's messages do not.
+exists to name the field at fault, which chaoslib's messages do not. It asks for no more than
+`chaos validate` does (a title, a description and a method, which may be empty; tags and a
+steady-state hypothesis are optional), with one exception: a negative pause, which chaoslib accepts
+and then crashes on, is refused.
 """
 
 from __future__ import annotations
@@ -36,8 +39,7 @@ class ProcessProvider(_Open):
 Provider = Annotated[PythonProvider | HttpProvider | ProcessProvider, Field(discriminator="type")]
 
 
-class Pauses(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Pauses(_Open):
     before: float | str | None = None
     after: float | str | None = None
 
@@ -46,6 +48,8 @@ class Pauses(BaseModel):
     def _seconds_or_variable(cls, value: float | str | None) -> float | str | None:
         if isinstance(value, str) and not re.fullmatch(r"\$\{[^}]+\}", value):
             raise ValueError("must be a number of seconds or a ${configuration_key}")
+        if isinstance(value, int | float) and value < 0:
+            raise ValueError(f"must not be negative (got {value:g} seconds)")
         return value
 
 
@@ -69,23 +73,24 @@ class Activity(_Open):
 
 class Hypothesis(_Open):
     title: str = Field(min_length=1)
-    probes: list[Activity] = Field(default_factory=list)
+    probes: list[Activity] | None = None
 
 
 class Experiment(_Open):
     title: str = Field(min_length=1)
     description: str = Field(min_length=1)
-    tags: list[str] = Field(min_length=1)
+    tags: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     configuration: dict[str, Any] = Field(default_factory=dict)
-    steady_state_hypothesis: Hypothesis = Field(alias="steady-state-hypothesis")
-    method: list[Activity] = Field(min_length=1)
+    steady_state_hypothesis: Hypothesis | None = Field(None, alias="steady-state-hypothesis")
+    method: list[Activity] = Field(description="may be empty: then only the hypothesis is checked")
     rollbacks: list[Activity] = Field(default_factory=list)
     controls: list[dict[str, Any]] = Field(default_factory=list)
 
     def activities(self) -> list[tuple[str, Activity]]:
         """Every inline activity with its field path, e.g. ("method.0", activity)."""
+        hypothesis = self.steady_state_hypothesis
         sections = [
-            ("steady-state-hypothesis.probes", self.steady_state_hypothesis.probes),
+            ("steady-state-hypothesis.probes", (hypothesis.probes or []) if hypothesis else []),
             ("method", self.method),
             ("rollbacks", self.rollbacks),
         ]

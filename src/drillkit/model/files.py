@@ -15,8 +15,13 @@ Model = TypeVar("Model", bound=BaseModel)
 
 def read_mapping(path: Path) -> dict[str, Any]:
     """The top-level mapping of a YAML (or JSON) file."""
+    if path.is_dir():
+        raise InvalidInput(f"{path}: (file): is a folder, not a YAML or JSON file")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path}: (file): not a text file (byte {exc.start} is not UTF-8): "
+                           "expected YAML or JSON") from exc
     except (OSError, yaml.YAMLError) as exc:
         raise InvalidInput(f"{path}: (file): cannot be read: {' '.join(str(exc).split())}") from exc
     if not isinstance(data, dict):

@@ -37,6 +37,8 @@ class KubernetesDriver(_Strict):
     context: str | None = None
 
 
+SHIPPED_DRIVERS = ("process",)  # docker and kubernetes targets validate as files, yet cannot run faults
+
 Driver = Annotated[ProcessDriver | DockerDriver | KubernetesDriver, Field(discriminator="type")]
 
 
@@ -86,6 +88,13 @@ class Target(_Strict):
         if name not in self.regions:
             raise KeyError(f"target {self.name!r} has no region {name!r} (it has {', '.join(self.regions)})")
         return self.regions[name]
+
+    def components(self) -> dict[str, str]:
+        """Every component the target names, by its field path (regions.region-a.app.component)."""
+        return {
+            f"regions.{name}.{role}.component": getattr(region, role).component
+            for name, region in self.regions.items() for role in ("app", "database")
+        }
 
     def members(self) -> dict[str, DatabaseMember]:
         return {region.database.component: region.database for region in self.regions.values()}

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from drillkit.errors import PrivilegeError, SandboxError
 
 CHAIN = "DRILLKIT"
+BINARY_ENV = "DRILLKIT_IPTABLES"  # an explicit iptables binary; an empty or missing file means "none"
+SYSTEM_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")  # where Debian puts it, often off a user's PATH
 HOOK = ["OUTPUT", "-j", CHAIN]  # loopback traffic is locally generated: OUTPUT sees all of it
 
 
@@ -64,14 +66,29 @@ class RejectRule:
         ]
 
 
+def binary() -> str | None:
+    """The iptables binary: DRILLKIT_IPTABLES when set, else PATH, else the system dirs PATH may lack."""
+    explicit = os.environ.get(BINARY_ENV)
+    if explicit is not None:
+        return explicit if explicit and os.access(explicit, os.X_OK) else None
+    return system_binary("iptables")
+
+
+def system_binary(name: str) -> str | None:
+    """NAME on PATH, or in /usr/local/sbin, /usr/sbin or /sbin (a minimal PATH leaves those out)."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), *SYSTEM_DIRS])
+    return shutil.which(name, path=search)
+
+
 def require() -> str:
     """The iptables binary, or a clear error when this process cannot change rules."""
     if os.geteuid() != 0:
         raise PrivilegeError("network faults need root: they add iptables rules (run drillkit as root)")
-    binary = shutil.which("iptables")
-    if binary is None:
-        raise PrivilegeError("network faults need iptables: install the Debian package `iptables`")
-    return binary
+    found = binary()
+    if found is None:
+        raise PrivilegeError("network faults need iptables: install the Debian package `iptables` "
+                             "(`make drill-quarterly` does so when run as root)")
+    return found
 
 
 def add(tag: str, rules: list[DropRule | PortDropRule | RejectRule]) -> None:

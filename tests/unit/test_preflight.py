@@ -1,0 +1,164 @@
+"""The preflight: each rule, without servers (the live checks meet closed ports on loopback)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from drillkit import preflight
+from drillkit.model.target import load_target
+from drillkit.sandbox import netfilter
+
+ROOT = Path(__file__).resolve().parents[2]
+SANDBOX_TARGET = ROOT / "drills" / "targets" / "sandbox.yaml"
+INVALID = ROOT / "tests" / "fixtures" / "invalid"
+PLAIN = ROOT / "tests" / "fixtures" / "chaos" / "plain.yaml"
+CLOSED = {"app": 1, "patroni_api": 2, "lb": 3}  # ports nothing listens on
+
+
+@pytest.fixture
+def target_file(tmp_path: Path) -> Path:
+    """A sandbox target whose state dir and ports are this test's own, with nothing running."""
+    regions = {
+        name: {"address": address,
+               "app": {"component": f"app-{suffix}", "url": f"http://{address}:{CLOSED['app']}"},
+               "database": {"component": f"pg-{suffix}", "patroni_api": f"http://{address}:{CLOSED['patroni_api']}"}}
+        for name, address, suffix in (("region-a", "127.0.10.1", "a"), ("region-b", "127.0.20.1", "b"))
+    }
+    path = tmp_path / "target.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "unit", "kind": "sandbox", "driver": {"type": "process", "state_dir": str(tmp_path / "state")},
+        "endpoint": f"http://127.0.0.1:{CLOSED['lb']}", "regions": regions,
+    }))
+    return path
+
+
+def experiment(module: str, func: str, **arguments) -> dict:
+    return {"title": "t", "description": "d", "method": [
+        {"type": "action", "name": "a", "provider": {"type": "python", "module": module, "func": func,
+                                                     "arguments": arguments}}]}
+
+
+PARTITION = experiment("drillkit.faults.region.actions", "partition_region", region="region-a")
+KILL = experiment("drillkit.faults.database.actions", "kill_primary")
+
+
+def by_name(report: preflight.Report) -> dict[str, preflight.Check]:
+    return {check.name: check for check in report.checks}
+
+
+def test_network_faults_need_root_and_iptables_and_process_faults_need_signals():
+    assert preflight.needs_of([PARTITION]) == {preflight.NETWORK}
+    assert preflight.needs_of([KILL]) == {preflight.SIGNALS}
+    assert preflight.needs_of([yaml.safe_load(PLAIN.read_text())]) == set()
+
+
+def test_a_plain_chaos_toolkit_experiment_does_not_use_the_target():
+    assert not preflight.uses_target([yaml.safe_load(PLAIN.read_text())])
+    assert preflight.uses_target([KILL])
+
+
+def test_a_missing_iptables_fails_the_network_check_with_what_to_do(target_file, monkeypatch):
+    monkeypatch.setenv(netfilter.BINARY_ENV, "/nonexistent/iptables")
+    report = preflight.static_checks(load_target(target_file), {preflight.NETWORK})
+    check = by_name(report)["iptables"]
+    assert not check.ok and "install the Debian package iptables" in check.remedy
+    assert report.exit_code == 3
+
+
+def test_iptables_is_found_in_sbin_when_path_lacks_it(monkeypatch, tmp_path):
+    sbin = tmp_path / "sbin"
+    sbin.mkdir()
+    (sbin / "iptables").write_text("#!/bin/sh\n")
+    (sbin / "iptables").chmod(0o755)
+    monkeypatch.delenv(netfilter.BINARY_ENV, raising=False)
+    monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")
+    monkeypatch.setattr(netfilter, "SYSTEM_DIRS", (str(sbin),))
+    assert netfilter.binary() == str(sbin / "iptables")
+
+
+def test_without_root_network_faults_fail_the_root_check(target_file, monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    check = by_name(preflight.static_checks(load_target(target_file), {preflight.NETWORK}))["root"]
+    assert not check.ok and "run drillkit as root" in check.remedy
+
+
+def test_an_unshipped_driver_is_invalid_input():
+    report = preflight.static_checks(load_target(INVALID / "target-docker.yaml"), set())
+    assert not by_name(report)["target"].ok
+    assert report.exit_code == 2
+    assert preflight.live_checks(load_target(INVALID / "target-docker.yaml")).checks == []
+
+
+def test_a_component_the_sandbox_lacks_is_invalid_input():
+    report = preflight.static_checks(load_target(INVALID / "target-missing-component.yaml"), set())
+    assert "no part named 'app-x'" in by_name(report)["target"].detail
+    assert report.exit_code == 2
+
+
+def test_every_component_the_load_balancer_and_the_leader_are_asked(target_file):
+    report = preflight.live_checks(load_target(target_file))
+    failed = {(check.name, check.subject) for check in report.failures}
+    assert {("component", name) for name in ("app-a", "app-b", "pg-a", "pg-b")} <= failed
+    assert ("database-leader", "database") in failed
+    assert any(name == "load-balancer" for name, _ in failed)
+    assert report.exit_code == 3
+
+
+def test_a_new_or_empty_run_folder_passes(tmp_path):
+    assert all(check.ok for check in preflight.run_folder_checks(tmp_path / "new", force=False))
+    assert all(check.ok for check in preflight.run_folder_checks(tmp_path, force=False))
+
+
+def test_a_run_folder_on_a_file_is_invalid_input(tmp_path):
+    (tmp_path / "file").write_text("x")
+    [check] = preflight.run_folder_checks(tmp_path / "file", force=True)
+    assert not check.ok and check.kind == "input" and "is a file" in check.detail
+
+
+def test_a_folder_that_is_not_a_run_is_refused_even_with_force():
+    folder = preflight._folder_check(Path("/etc"), force=True)
+    assert not folder.ok and folder.kind == "input" and "not a drillkit run's" in folder.detail
+
+
+def test_an_earlier_run_folder_needs_force(tmp_path):
+    (tmp_path / "journal.json").write_text("{}")
+    assert not preflight._folder_check(tmp_path, force=False).ok
+    assert preflight._folder_check(tmp_path, force=True).ok
+
+
+def test_a_live_lock_holder_is_named_and_a_dead_one_ignored(target_file, tmp_path):
+    target = load_target(target_file)
+    lock = target.fault_log.parent / preflight.LOCK_FILE
+    lock.parent.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        lock.write_text(json.dumps({"pid": holder.pid, "run_id": "r-1"}))
+        check = preflight._lock_check(target)
+        assert not check.ok and f"pid {holder.pid}" in check.detail and "r-1" in check.detail
+    finally:
+        holder.kill()
+        holder.wait()
+    assert preflight._lock_check(target).ok
+
+
+def test_the_test_only_seam_marks_a_check_skipped_never_ok(target_file, monkeypatch):
+    monkeypatch.setenv(netfilter.BINARY_ENV, "")
+    monkeypatch.setenv(preflight.SKIP_ENV, "iptables")
+    report = preflight.static_checks(load_target(target_file), {preflight.NETWORK})
+    check = by_name(report)["iptables"]
+    assert check.skipped and check.result == "skipped" and "test-only" in check.detail
+    assert "iptables" not in {c.name for c in report.failures}
+
+
+def test_input_failures_outrank_environment_failures():
+    report = preflight.Report([preflight.Check("a", "x", False, "", kind="environment"),
+                               preflight.Check("b", "y", False, "", kind="input")])
+    assert report.exit_code == 2
+    assert "a (x)" in report.message() and "b (y)" in report.message()
