@@ -19,6 +19,8 @@ from drillkit.drill.runner import run_experiment
 from drillkit.drill.scoring import RunRecord
 from drillkit.errors import Aborted, InvalidInput
 from drillkit.faults.database import cluster
+from drillkit.faults.environment import new_run_id
+from drillkit.lock import target_lock
 from drillkit.measure.session import MeasurementSession, MeasureSettings
 from drillkit.model.drill import Drill
 from drillkit.model.objectives import Objectives, load_objectives
@@ -41,6 +43,7 @@ class DrillRun:
     aborted: str | None = None
     baseline: dict[str, Any] | None = None
     runs: list[dict[str, Any]] = field(default_factory=list)
+    run_id: str = ""  # its experiments' faults are logged under <run_id>/<experiment>-<n>
 
     def save(self, run_dir: Path) -> None:
         durable.write_json(run_dir / RESULTS, asdict(self))  # rewritten after every run: never half-written
@@ -109,13 +112,14 @@ def run_drill(
     run_dir.mkdir(parents=True, exist_ok=True)
     result = DrillRun(drill=drill.model_dump(mode="json"), objectives=objectives.model_dump(),
                       target=str(target_file), run_dir=str(run_dir),
-                      started_utc=datetime.now(UTC).isoformat())
+                      started_utc=datetime.now(UTC).isoformat(), run_id=new_run_id())
     result.save(run_dir)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        result.baseline = _baseline(drill, target, objectives, run_dir / "baseline", progress)
-        result.save(run_dir)
-        _experiments(drill, target_file, run_dir, progress, result)
+        with target_lock(target, result.run_id, target_file=target_file):  # the whole drill, baseline included
+            result.baseline = _baseline(drill, target, objectives, run_dir / "baseline", progress)
+            result.save(run_dir)
+            _experiments(drill, target_file, run_dir, progress, result)
     except KeyboardInterrupt:
         result.aborted = "interrupted (Ctrl-C or SIGTERM); rollbacks of the running experiment were played"
         progress.say("[red]interrupted[/]: the drill stops here")
@@ -168,7 +172,8 @@ def _experiments(drill: Drill, target_file: Path, run_dir: Path, progress: Drill
             if drill.leader:
                 _lead_with(target, drill.leader, progress)
             out = run_dir / "experiments" / f"{entry.name}-{repetition}"
-            ran = run_experiment(entry.path, target_file, out, entry.variables, [progress.handler()])
+            ran = run_experiment(entry.path, target_file, out, entry.variables, [progress.handler()],
+                                 run_id=f"{result.run_id}/{entry.name}-{repetition}")
             result.runs.append(asdict(RunRecord(
                 experiment=entry.name, repetition=repetition, status=ran.status,
                 rollbacks_ok=ran.status not in ("rollback failed", "interrupted", "aborted"),

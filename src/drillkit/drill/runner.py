@@ -16,8 +16,9 @@ from drillkit import durable
 from drillkit.controls.measure import OUT_ENV
 from drillkit.errors import EXIT_ABORTED, EXIT_BREACHED, EXIT_PASS, InvalidInput
 from drillkit.faults import recovery
-from drillkit.faults.environment import TARGET_KEY
+from drillkit.faults.environment import RUN_ID_KEY, TARGET_KEY, new_run_id
 from drillkit.faults.log import FaultLog
+from drillkit.lock import target_lock
 from drillkit.model.target import Target, load_target
 from drillkit.validation import load_experiment
 
@@ -57,32 +58,35 @@ def _failed(runs: list[dict[str, Any]]) -> list[str]:
 
 def run_experiment(
     experiment_file: Path, target_file: Path, out_dir: Path, variables: dict[str, Any] | None = None,
-    handlers: list[RunEventHandler] | None = None,
+    handlers: list[RunEventHandler] | None = None, *, run_id: str | None = None,
 ) -> RunResult:
-    """Validate both files (nothing runs when either is invalid), run, and write journal.json."""
+    """Validate both files (nothing runs when either is invalid), take the target's lock, run, and
+    write journal.json. Every fault is logged under RUN_ID (a new one when None)."""
     target = load_target(target_file)
     experiment = load_experiment(experiment_file, target)
     out_dir.mkdir(parents=True, exist_ok=True)
     journal_path = out_dir / "journal.json"
     _check_variables(experiment_file, experiment, variables or {})
-    config_vars = {TARGET_KEY: str(target_file.absolute()), **(variables or {})}
+    run_id = run_id or new_run_id()
+    config_vars = {TARGET_KEY: str(target_file.absolute()), RUN_ID_KEY: run_id, **(variables or {})}
     runner = Runner(Strategy.DEFAULT)
     runner.register_event_handler(_JournalKeeper(journal_path))
     for handler in handlers or []:
         runner.register_event_handler(handler)
     previous_out = os.environ.get(OUT_ENV)
     os.environ[OUT_ENV] = str(out_dir)  # where the measure control writes, under chaos and drillkit alike
-    try:
-        journal = runner.run(experiment, settings=SETTINGS, experiment_vars=(config_vars, {}))
-    finally:
-        _restore_env(OUT_ENV, previous_out)
-        healed, left_open = _safety_net(target, target_file)
+    with target_lock(target, run_id, target_file=target_file):  # one run per target at a time
+        try:
+            journal = runner.run(experiment, settings=SETTINGS, experiment_vars=(config_vars, {}))
+        finally:
+            _restore_env(OUT_ENV, previous_out)
+            healed, left_open = _safety_net(target, target_file, run_id)
     result = RunResult(journal, journal_path, healed, left_open)
     if _declares_measurement(experiment) and "measurements" not in journal:
         logger.error("the experiment asks for measurements, yet none were taken (see the log above)")
         result.left_open.append("measurement")
     journal["drillkit"] = {
-        "target": target.name, "status": result.status,
+        "target": target.name, "run_id": run_id, "status": result.status,
         "healed_by_safety_net": healed, "left_open": left_open,
     }
     durable.write_json(journal_path, journal)
@@ -109,10 +113,11 @@ def _declares_measurement(experiment: dict[str, Any]) -> bool:
                for c in experiment.get("controls", []))
 
 
-def _safety_net(target: Target, target_file: Path) -> tuple[list[str], list[str]]:
-    """Heal faults the rollbacks left open (a rollback failed, or was cut short)."""
+def _safety_net(target: Target, target_file: Path, run_id: str) -> tuple[list[str], list[str]]:
+    """Heal the faults this run's rollbacks left open (a rollback failed, or was cut short); another
+    run's faults are not this run's to heal (`drillkit recover` heals those)."""
     healed, left_open = [], []
-    for outcome in recovery.recover(target_file, FaultLog(target.fault_log)):
+    for outcome in recovery.recover(target_file, FaultLog(target.fault_log), run_id):
         if outcome.healed:
             logger.warning("safety net healed %s (%s)", outcome.fault.fault, outcome.fault.heal_action)
             healed.append(outcome.fault.fault)
