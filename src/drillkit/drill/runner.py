@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,12 @@ def _safety_net(target: Target, target_file: Path, run_id: str) -> tuple[list[st
     """Heal the faults this run's rollbacks left open (a rollback failed, or was cut short); another
     run's faults are not this run's to heal (`drillkit recover` heals those)."""
     healed, left_open = [], []
-    for outcome in recovery.recover(target_file, FaultLog(target.fault_log), run_id):
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:  # a second Ctrl-C or SIGTERM waits until the heals are done; it is delivered right after
+        outcomes = list(recovery.recover(target_file, FaultLog(target.fault_log), run_id))
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    for outcome in outcomes:
         if outcome.healed:
             logger.warning("safety net healed %s (%s)", outcome.fault.fault, outcome.fault.heal_action)
             healed.append(outcome.fault.fault)
