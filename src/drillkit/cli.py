@@ -92,10 +92,12 @@ def sandbox_down(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     purge: Annotated[bool, typer.Option(help="Also delete data and logs.")] = False,
 ) -> None:
-    """Stop every part the sandbox started; nothing keeps running."""
+    """Stop every process of the sandbox, tracked or not, and say what was stopped; nothing keeps running."""
     settings = load_config(state_dir.absolute())
-    Sandbox(config=settings, report=_progress()).down(purge=purge)
-    err.print("sandbox down")
+    stopped = Sandbox(config=settings, report=_progress()).down(purge=purge)
+    for line in stopped:
+        out.print(f"stopped {line}", markup=False, highlight=False, soft_wrap=True)
+    err.print(f"sandbox down ({len(stopped)} process(es) stopped)" if stopped else "sandbox down (nothing was running)")
 
 
 @sandbox_app.command("status")
@@ -103,7 +105,8 @@ def sandbox_status(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
-    """Show each part: pid, address, role and health. Exit 0 only when all are healthy."""
+    """Show each part as its live process and its server say: pid, address, role and health.
+    Exit 0 only when all are healthy."""
     status = Sandbox(config=load_config(state_dir.absolute())).status()
     if as_json:
         out.print_json(json.dumps(status.to_dict()))
