@@ -168,10 +168,27 @@ def stop_all(procs: list[psutil.Process], grace_s: float) -> None:
         first = signal.SIGINT if _is_postgres(proc) else signal.SIGTERM
         _signal(proc.pid, first, group=False)
         _signal(proc.pid, signal.SIGCONT, group=False)
-    _gone, alive = psutil.wait_procs(procs, timeout=grace_s)
+    alive = _wait_all_gone(procs, grace_s)
     for proc in alive:
         _signal(proc.pid, signal.SIGKILL, group=False)
-    psutil.wait_procs(alive, timeout=5.0)
+    _wait_all_gone(alive, 5.0)
+
+
+def _wait_all_gone(procs: list[psutil.Process], timeout_s: float) -> list[psutil.Process]:
+    """Those of PROCS still alive after TIMEOUT_S (a zombie is gone: another parent reaps it)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alive = [proc for proc in procs if _lives(proc)]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
+def _lives(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _is_postgres(proc: psutil.Process) -> bool:
