@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def env(tmp_path) -> Environment:
     target = load_target(ROOT / "drills" / "targets" / "sandbox.yaml")
     configuration = {TARGET_KEY: str(ROOT / "drills" / "targets" / "sandbox.yaml"), RUN_ID_KEY: "run-7"}
-    return Environment(target, FaultLog(tmp_path / "faults.jsonl"), "run-7", configuration)
+    env = Environment(target, FaultLog(tmp_path / "faults.jsonl"), "run-7", configuration)
+    env.__dict__["driver"] = object()  # a driver at hand: these tests are about the log
+    return env
 
 
 def test_the_run_id_comes_from_the_configuration_then_the_environment_then_the_process(monkeypatch):
@@ -73,6 +75,16 @@ def test_a_fault_naming_what_the_target_lacks_fails_before_it_is_logged(env, det
     with pytest.raises(ActivityFailed, match="has no"):
         inject(env, "inject_http_faults", ("remove_http_faults", {"region": "x"}), lambda: None, **details)
     assert not env.faults.path.exists()
+
+
+def test_a_fault_whose_driver_cannot_be_built_fails_before_it_is_logged(tmp_path):
+    target = load_target(ROOT / "drills" / "targets" / "sandbox.yaml").model_copy(
+        update={"driver": {"type": "kubernetes", "namespace": "feedhub"}})
+    target = type(target).model_validate(target.model_dump())
+    env = Environment(target, FaultLog(tmp_path / "faults.jsonl"), "run-7", {})
+    with pytest.raises(ActivityFailed, match="kubernetes driver"):
+        inject(env, "kill_app", ("restart_app", {"region": "region-a"}), lambda: None, region="region-a")
+    assert env.faults.open_faults() == []
 
 
 @pytest.mark.parametrize("error", [KeyError("no region 'x'"), ValueError("negative latency")])

@@ -3,9 +3,11 @@ net behind them: whatever the run leaves open in the fault log is healed before 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from drillkit import durable
 from drillkit.controls.measure import OUT_ENV
 from drillkit.errors import EXIT_ABORTED, EXIT_BREACHED, EXIT_PASS, InvalidInput
 from drillkit.faults import recovery
-from drillkit.faults.environment import RUN_ID_KEY, TARGET_KEY, new_run_id
+from drillkit.faults.environment import RUN_ID_ENV, RUN_ID_KEY, TARGET_ENV, TARGET_KEY, new_run_id
 from drillkit.faults.log import FaultLog
 from drillkit.lock import target_lock
 from drillkit.model.target import Target, load_target
@@ -74,13 +76,13 @@ def run_experiment(
     runner.register_event_handler(_JournalKeeper(journal_path))
     for handler in handlers or []:
         runner.register_event_handler(handler)
-    previous_out = os.environ.get(OUT_ENV)
-    os.environ[OUT_ENV] = str(out_dir)  # where the measure control writes, under chaos and drillkit alike
-    with target_lock(target, run_id, target_file=target_file):  # one run per target at a time
+    # OUT: where the measure control writes, under chaos and drillkit alike; the run id and the target:
+    # chaoslib drops configuration values an experiment does not declare, so activities read them here
+    run_env = {OUT_ENV: str(out_dir), RUN_ID_ENV: run_id, TARGET_ENV: config_vars[TARGET_KEY]}
+    with target_lock(target, run_id, target_file=target_file), _environment(run_env):  # one run per target
         try:
             journal = runner.run(experiment, settings=SETTINGS, experiment_vars=(config_vars, {}))
         finally:
-            _restore_env(OUT_ENV, previous_out)
             healed, left_open = _safety_net(target, target_file, run_id)
     result = RunResult(journal, journal_path, healed, left_open)
     if _declares_measurement(experiment) and "measurements" not in journal:
@@ -102,11 +104,19 @@ def _check_variables(path: Path, experiment: dict[str, Any], variables: dict[str
                            f"(it has: {', '.join(declared)})")
 
 
-def _restore_env(name: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set VALUES in the process environment for the run, and put back what was there."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _declares_measurement(experiment: dict[str, Any]) -> bool:

@@ -141,10 +141,13 @@ def _close_failed(env: Environment, fault_id: str, heal: tuple[str, dict[str, An
 
 
 def _resolve(env: Environment, details: dict[str, Any]) -> None:
-    """Every region and component a fault names must exist in the target, checked before logging:
-    a fault logged against a name that does not resolve could never be healed."""
+    """Every region and component a fault names must exist in the target, and the driver that acts on
+    them must be at hand (a sandbox that is up, a supported driver), checked before logging: a fault
+    logged that cannot be acted on could never be healed."""
     regions = env.target.regions
     components = {c for r in regions.values() for c in (r.app.component, r.database.component)}
+    if any(name in details for name in (*_REGION_FIELDS, *_COMPONENT_FIELDS, "member")):
+        env.driver  # noqa: B018 - a fault on a component acts through the driver: it must exist first
     for name in _REGION_FIELDS:
         if name in details and details[name] not in regions:
             raise ActivityFailed(f"target {env.target.name!r} has no region {details[name]!r} "
