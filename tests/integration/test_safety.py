@@ -54,6 +54,15 @@ def _start(experiment: Path, target_file: Path, out: Path, duration: int) -> sub
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _wait_confirmed(run: subprocess.Popen, fault_log: FaultLog) -> None:
+    def confirmed() -> bool:
+        if run.poll() is not None:
+            pytest.fail(f"the run ended before its fault was confirmed: {run.communicate()}")
+        return bool(_confirmed_faults(fault_log))
+
+    wait_until(confirmed, 60, "the run's fault to be confirmed")
+
+
 def _confirmed_faults(fault_log: FaultLog) -> list[str]:
     open_ids = {fault.id for fault in fault_log.open_faults()}
     return [f"{r['id']}" for r in _records(fault_log) if r.get("event") == "confirmed" and r["id"] in open_ids]
@@ -76,7 +85,7 @@ def test_a_second_run_is_refused_naming_the_holder_and_sigterm_mid_fault_plays_t
     experiment = _experiment(tmp_path, PAUSE)
     first = _start(experiment, target_file, tmp_path / "first", duration=60)
     try:
-        wait_until(lambda: _confirmed_faults(faults), 60, "the first run's fault to be confirmed")
+        _wait_confirmed(first, faults)
         holder = holder_of(target)
         assert holder.pid == first.pid
 
@@ -107,7 +116,7 @@ def test_a_run_killed_mid_fault_leaves_a_lock_the_next_run_takes_over_healing_it
     experiment = _experiment(tmp_path, PAUSE)
     killed = _start(experiment, target_file, tmp_path / "killed", duration=60)
     try:
-        wait_until(lambda: _confirmed_faults(faults), 60, "the fault to be confirmed")
+        _wait_confirmed(killed, faults)
     finally:
         killed.send_signal(signal.SIGKILL)
         killed.communicate()
@@ -176,7 +185,9 @@ def test_up_adopts_and_down_stops_a_patroni_started_by_hand_against_the_state_di
     finally:
         if by_hand.poll() is None:
             by_hand.kill()
-        sandbox.up()
+            by_hand.wait()
+        restarted = sandbox.cli("sandbox", "up", "--config", str(sandbox.config_file), check=False)
+    assert restarted.returncode == 0, restarted.stderr  # the data dirs survived: the next tests can run
     assert sandbox.status()["healthy"]
 
 

@@ -11,7 +11,7 @@ from chaoslib.exceptions import ActivityFailed
 from drillkit.faults import recovery
 from drillkit.faults.environment import RUN_ID_ENV, RUN_ID_KEY, TARGET_KEY, Environment, inject, run_id
 from drillkit.faults.log import FaultLog
-from drillkit.model.target import load_target
+from drillkit.model.target import Target, load_target
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,9 +78,8 @@ def test_a_fault_naming_what_the_target_lacks_fails_before_it_is_logged(env, det
 
 
 def test_a_fault_whose_driver_cannot_be_built_fails_before_it_is_logged(tmp_path):
-    target = load_target(ROOT / "drills" / "targets" / "sandbox.yaml").model_copy(
-        update={"driver": {"type": "kubernetes", "namespace": "feedhub"}})
-    target = type(target).model_validate(target.model_dump())
+    data = load_target(ROOT / "drills" / "targets" / "sandbox.yaml").model_dump(mode="json")
+    target = Target.model_validate({**data, "driver": {"type": "kubernetes", "namespace": "feedhub"}})
     env = Environment(target, FaultLog(tmp_path / "faults.jsonl"), "run-7", {})
     with pytest.raises(ActivityFailed, match="kubernetes driver"):
         inject(env, "kill_app", ("restart_app", {"region": "region-a"}), lambda: None, region="region-a")

@@ -117,7 +117,7 @@ def test_down_stops_processes_of_the_state_dir_that_no_pid_file_tracks(sandbox, 
     elsewhere = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], cwd=tmp_path)
     try:
         time.sleep(0.3)
-        stopped = sandbox._stop_untracked(grace_s=5)
+        stopped = sandbox._stop_untracked(sandbox._processes(), grace_s=5)
         assert sorted(int(line.split("pid ")[1].split(":")[0]) for line in stopped) == sorted(
             [by_cwd.pid, by_argument.pid])
         assert all(line.startswith("untracked pg-a") for line in stopped)

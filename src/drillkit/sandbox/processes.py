@@ -168,23 +168,24 @@ def stop_all(procs: list[psutil.Process], grace_s: float) -> None:
         first = signal.SIGINT if _is_postgres(proc) else signal.SIGTERM
         _signal(proc.pid, first, group=False)
         _signal(proc.pid, signal.SIGCONT, group=False)
-    alive = _wait_all_gone(procs, grace_s)
-    for proc in alive:
+    living = _wait_all_gone(procs, grace_s)
+    for proc in living:
         _signal(proc.pid, signal.SIGKILL, group=False)
-    _wait_all_gone(alive, 5.0)
+    _wait_all_gone(living, 5.0)
 
 
 def _wait_all_gone(procs: list[psutil.Process], timeout_s: float) -> list[psutil.Process]:
     """Those of PROCS still alive after TIMEOUT_S (a zombie is gone: another parent reaps it)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        alive = [proc for proc in procs if _lives(proc)]
-        if not alive or time.monotonic() > deadline:
-            return alive
+        living = [proc for proc in procs if alive(proc)]
+        if not living or time.monotonic() > deadline:
+            return living
         time.sleep(0.1)
 
 
-def _lives(proc: psutil.Process) -> bool:
+def alive(proc: psutil.Process) -> bool:
+    """PROC still runs: the same process (psutil checks its start time), and not a zombie."""
     try:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:

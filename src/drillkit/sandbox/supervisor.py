@@ -232,6 +232,7 @@ class Sandbox:
         of the sandbox that is not tracked (a race or a crash left it), found by the state dir and the
         service users; then remove any packet-drop rules and close the faults still open: nothing of a
         drill outlives the sandbox. Returns what it stopped, one line each."""
+        found = self._processes()  # before anything stops: each part's untracked processes stop in its turn
         stopped = []
         for part in self._stop_order():
             tracked = processes.running(self.paths.pid_file(part))
@@ -241,19 +242,24 @@ class Sandbox:
             if part.kind is Kind.POSTGRES and (postmaster := patroni.postmaster(self.paths, part)):
                 stopped.append(f"{part.name} PostgreSQL (pid {postmaster.pid})")
             self.stop_part(part)
-        stopped += self._stop_untracked()
+            stopped += self._stop_untracked([proc for proc in found if self._owner(proc) == part.name])
+        stopped += self._stop_untracked([proc for proc in found if self._owner(proc) == "process"])
         self._clear_faults()
         if purge and self.paths.root.exists():
             self.report(f"removing {self.paths.root}")
             shutil.rmtree(self.paths.root)
         return stopped
 
-    def _stop_untracked(self, grace_s: float = 15.0) -> list[str]:
-        strays = self._processes()
-        described = [f"untracked {self._owner(proc)} (pid {proc.pid}: {_command(proc)})" for proc in strays]
+    def _stop_untracked(self, candidates: list[psutil.Process], grace_s: float = 15.0) -> list[str]:
+        """Stop those of CANDIDATES still alive (the tracked ones are gone by now), saying what they were."""
+        strays = [proc for proc in candidates if processes.alive(proc)]
+        pids = {proc.pid for proc in strays}
+        roots = [proc for proc in strays if _parent_pid(proc) not in pids]  # a postmaster stops its own children
+        described = [f"untracked {self._owner(proc)} (pid {proc.pid}: {_command(proc)})" for proc in roots]
         for line in described:
             self.report(f"stopping {line}")
-        processes.stop_all(strays, grace_s)
+        processes.stop_all(roots, grace_s)
+        processes.stop_all([proc for proc in strays if processes.alive(proc)], 1.0)
         return described
 
     def _processes(self) -> list[psutil.Process]:
@@ -354,6 +360,13 @@ class Sandbox:
         status.role = "leader" if patroni.is_leader(state) else state.get("role")
         status.healthy = patroni.is_leader(state) or patroni.is_streaming_replica(state)
         status.detail = state.get("replication_state") or state.get("state", "")
+
+
+def _parent_pid(proc: psutil.Process) -> int | None:
+    try:
+        return proc.ppid()
+    except psutil.Error:
+        return None
 
 
 def _command(proc: psutil.Process, width: int = 100) -> str:
