@@ -395,7 +395,7 @@ def main() -> None:
         signal.signal(signal.SIGTERM, previous)
     if code == TYPER_INTERRUPTED:  # typer turns a KeyboardInterrupt inside a command into Exit(130)
         code = _interrupted()
-    raise SystemExit(code or 0)
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 TYPER_INTERRUPTED = 130

@@ -30,6 +30,7 @@ def test_another_runs_open_fault_is_left_to_recover_and_does_not_fail_this_run(t
     assert result.healed_by_safety_net == [] and result.left_open == []
     assert [f.run_id for f in faults.open_faults()] == ["an-older-run"]
     assert result.journal["drillkit"]["run_id"] == "this-run"
+    assert result.journal["drillkit"]["faults"] == []  # the older run's fault is not this run's mark
 
 
 def test_the_runs_own_open_fault_is_healed_by_the_safety_net_or_named_as_left_open(tmp_path):

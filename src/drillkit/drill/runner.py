@@ -91,6 +91,7 @@ def run_experiment(
     journal["drillkit"] = {
         "target": target.name, "run_id": run_id, "status": result.status,
         "healed_by_safety_net": healed, "left_open": left_open,
+        "faults": FaultLog(target.fault_log).marks(run_id),  # each fault's T0 interval, even when interrupted
     }
     durable.write_json(journal_path, journal)
     return result
