@@ -122,6 +122,10 @@ def _acquire(path: Path, target: Target) -> int:
     except BlockingIOError:
         os.close(descriptor)
         holder = _read(path)
+        if holder is not None and not holder.alive():  # a child forked with the lock outlived its run
+            raise TargetBusy(f"target {target.name!r} is busy: {path} is still locked, although its holder "
+                             f"{holder.describe()} has ended: a process it left behind holds the lock; "
+                             "stop that process") from None
         named = holder.describe() if holder else "a process that has not written its name yet"
         raise TargetBusy(f"target {target.name!r} is busy: {named} holds {path}; "
                          "wait for it to end, or stop it (Ctrl-C or SIGTERM play its rollbacks)") from None

@@ -115,3 +115,31 @@ def test_the_lock_is_re_entrant_within_one_process(target):
         with target_lock(target, "drill-1/exp-1") as inner:
             assert inner.nested and inner.holder.run_id == "drill-1"
         assert holder_of(target).run_id == "drill-1"  # the inner run did not release the drill's lock
+
+
+def test_a_lock_kept_by_a_process_its_dead_holder_left_behind_is_named_as_such(target):
+    """A child forked while the lock was held shares it; the holder's death alone does not free it."""
+    code = textwrap.dedent(f"""
+        import os, sys, time
+        from drillkit.lock import target_lock
+        from drillkit.model.target import Target
+        target = Target.model_validate_json({target.model_dump_json()!r})
+        with target_lock(target, "run-1"):
+            if os.fork() == 0:
+                time.sleep(30)
+                os._exit(0)
+            print("held", flush=True)
+            time.sleep(60)
+    """)
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert holder.stdout.readline().strip() == "held"
+    child = next(p for p in psutil.Process(holder.pid).children())
+    holder.kill()
+    holder.wait()
+    try:
+        with pytest.raises(TargetBusy, match="has ended: a process it left behind holds the lock"), \
+                target_lock(target, "run-2"):
+            pass
+    finally:
+        child.kill()
