@@ -5,8 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import signal
 import sys
+import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -88,10 +92,12 @@ def sandbox_down(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     purge: Annotated[bool, typer.Option(help="Also delete data and logs.")] = False,
 ) -> None:
-    """Stop every part the sandbox started; nothing keeps running."""
+    """Stop every process of the sandbox, tracked or not, and say what was stopped; nothing keeps running."""
     settings = load_config(state_dir.absolute())
-    Sandbox(config=settings, report=_progress()).down(purge=purge)
-    err.print("sandbox down")
+    stopped = Sandbox(config=settings, report=_progress()).down(purge=purge)
+    for line in stopped:
+        out.print(f"stopped {line}", markup=False, highlight=False, soft_wrap=True)
+    err.print(f"sandbox down ({len(stopped)} process(es) stopped)" if stopped else "sandbox down (nothing was running)")
 
 
 @sandbox_app.command("status")
@@ -99,7 +105,8 @@ def sandbox_status(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
-    """Show each part: pid, address, role and health. Exit 0 only when all are healthy."""
+    """Show each part as its live process and its server say: pid, address, role and health.
+    Exit 0 only when all are healthy."""
     status = Sandbox(config=load_config(state_dir.absolute())).status()
     if as_json:
         out.print_json(json.dumps(status.to_dict()))
@@ -261,22 +268,33 @@ def _checked_drill(manifest: Path, target: Path | None):
 @app.command("recover")
 def recover(
     target: Annotated[Path, typer.Option(help="The environment whose open faults to heal.")] = DEFAULT_TARGET,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Heal only this run's open faults (a drill's include its experiments').")
+    ] = None,
 ) -> None:
-    """Heal every fault still open in the target's fault log (after a run was killed, say).
+    """Heal every fault still open in the target's fault log, or one run's (after a run was killed, say).
 
-    Exit 0 when nothing is left open, 3 when a fault could not be healed."""
+    Refused (exit 3) while a live run holds the target. Exit 0 when nothing is left open, 3 when a
+    fault could not be healed."""
+    from drillkit.faults.environment import new_run_id
     from drillkit.faults.log import FaultLog
     from drillkit.faults.recovery import recover as heal_open_faults
+    from drillkit.lock import target_lock
     from drillkit.model.target import load_target
 
     _log_to_console()
+    checked = load_target(target)
     failures = 0
-    outcomes = list(heal_open_faults(target, FaultLog(load_target(target).fault_log)))
+    with target_lock(checked, f"recover-{new_run_id()}"):  # never heal under a live run's feet
+        outcomes = list(heal_open_faults(target, FaultLog(checked.fault_log), run_id))
     for outcome in outcomes:
+        fault = outcome.fault
         verdict = "healed" if outcome.healed else f"NOT healed: {outcome.error}"
-        out.print(f"{outcome.fault.fault} ({outcome.fault.opened_at}): {verdict}", markup=False)
+        out.print(f"{fault.fault} (run {fault.run_id or 'unknown'}, opened {fault.opened_at}): {verdict}",
+                  markup=False, highlight=False, soft_wrap=True)
         failures += not outcome.healed
-    out.print(f"{len(outcomes) - failures} fault(s) healed, {failures} left open")
+    scope = f" of run {run_id}" if run_id else ""
+    out.print(f"{len(outcomes) - failures} fault(s){scope} healed, {failures} left open")
     raise typer.Exit(EXIT_ABORTED if failures else 0)
 
 
@@ -489,14 +507,76 @@ def _print_status(status: SandboxStatus) -> None:
 
 
 def main() -> None:
+    """Every command ends with 0 pass, 1 objective breached, 2 invalid input, or 3 aborted: an
+    interrupt (Ctrl-C, SIGTERM) and any crash included."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # chaoslib installs its own during a run
     try:
-        app()
+        code = app(standalone_mode=False)
     except DrillkitError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise SystemExit(exc.exit_code) from None
+        code = exc.exit_code
     except KeyboardInterrupt:
-        err.print("interrupted")
-        raise SystemExit(3) from None
+        code = _interrupted()
+    except Exception as exc:  # noqa: BLE001 - a crash is an abort, never "objective breached"
+        code = _usage_error(exc) or _crashed(exc)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if code == TYPER_INTERRUPTED:  # typer turns a KeyboardInterrupt inside a command into Exit(130)
+        code = _interrupted()
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+TYPER_INTERRUPTED = 130
+
+
+def _usage_error(exc: Exception) -> int | None:
+    """A bad flag or argument (click's UsageError, exit 2, as typer vendors it): click's own message.
+    Click's Abort (end of input at a prompt) is an interrupt."""
+    kinds = {cls.__name__ for cls in type(exc).__mro__}
+    if "Abort" in kinds:
+        return _interrupted()
+    if "ClickException" in kinds:
+        exc.show()
+        return exc.exit_code
+    return None
+
+
+def _crashed(exc: Exception) -> int:
+    err.print(f"[bold red]error:[/] drillkit crashed: {escape(_one_line(exc))} ({_keep_traceback(exc)})",
+              highlight=False, soft_wrap=True)
+    return EXIT_ABORTED
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM behaves as Ctrl-C: whatever runs unwinds through its rollbacks."""
+    raise KeyboardInterrupt
+
+
+def _interrupted() -> int:
+    err.print("interrupted: rollbacks of anything running were played", highlight=False)
+    return EXIT_ABORTED
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _keep_traceback(exc: BaseException) -> str:
+    """Put the traceback where it can be read later: stderr with DRILLKIT_DEBUG=1, else the run's
+    log file when one is open, else a file of its own in the temporary directory."""
+    trace = "".join(traceback.format_exception(exc))
+    if os.environ.get("DRILLKIT_DEBUG") == "1":
+        sys.stderr.write(trace)
+        return "traceback above"
+    logs = [h for h in logging.getLogger("drillkit").handlers if isinstance(h, logging.FileHandler)]
+    if logs:
+        logging.getLogger("drillkit").error("drillkit crashed:\n%s", trace)
+        return f"traceback in {logs[0].baseFilename}"
+    descriptor, path = tempfile.mkstemp(prefix="drillkit-crash-", suffix=".log")
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(trace)
+    return f"traceback in {path}; DRILLKIT_DEBUG=1 prints it"
 
 
 if __name__ == "__main__":

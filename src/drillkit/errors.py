@@ -3,8 +3,11 @@
     DrillkitError                 exit 3 unless a subclass says otherwise
     ├── InvalidInput              exit 2: a file, a flag or a field is wrong; nothing was touched
     └── Aborted                   exit 3: the work could not go on
+        ├── TargetBusy            another run holds the target's lock (the message names it)
         └── SandboxError          a sandbox part failed to start, stop or answer
             └── PrivilegeError    an action needs root, or an unprivileged user could not be set up
+
+Anything else that escapes a command is a crash: exit 3, one line naming it, the traceback in the log.
 
 Exit codes are the same everywhere: 0 pass, 1 objective breached, 2 invalid input, 3 aborted.
 """
@@ -33,6 +36,10 @@ class Aborted(DrillkitError):
     """The work could not go on."""
 
     exit_code = EXIT_ABORTED
+
+
+class TargetBusy(Aborted):
+    """Another run holds the target: one run per target at a time."""
 
 
 class SandboxError(Aborted):

@@ -16,6 +16,8 @@ from drillkit.drill.progress import DrillProgress
 from drillkit.drill.runner import run_experiment
 from drillkit.errors import Aborted, InvalidInput
 from drillkit.faults.database import cluster
+from drillkit.faults.environment import new_run_id
+from drillkit.lock import target_lock
 from drillkit.measure.session import MeasurementSession, MeasureSettings
 from drillkit.model.drill import Drill
 from drillkit.model.objectives import Objectives, load_objectives
@@ -75,14 +77,15 @@ def run_drill(
     target, objectives = check(drill, drill_file, target_file)
     run_dir.mkdir(parents=True, exist_ok=True)
     result = DrillRun(drill=drill.model_dump(mode="json"), objectives=objectives.model_dump(mode="json"),
-                      target=str(target_file), target_name=target.name, target_kind=target.kind, run_dir=str(run_dir),
-                      started_utc=datetime.now(UTC).isoformat())
+                      target=str(target_file), target_name=target.name, target_kind=target.kind,
+                      run_dir=str(run_dir), started_utc=datetime.now(UTC).isoformat(), run_id=new_run_id())
     result.save(run_dir)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        result.baseline = _baseline(drill, target, objectives, run_dir / "baseline", progress)
-        result.save(run_dir)
-        _experiments(drill, target_file, run_dir, progress, result)
+        with target_lock(target, result.run_id, target_file=target_file):  # the whole drill, baseline included
+            result.baseline = _baseline(drill, target, objectives, run_dir / "baseline", progress)
+            result.save(run_dir)
+            _experiments(drill, target_file, run_dir, progress, result)
     except KeyboardInterrupt:
         result.aborted = "interrupted (Ctrl-C or SIGTERM); rollbacks of the running experiment were played"
         progress.say("[red]interrupted[/]: the drill stops here")
@@ -135,7 +138,8 @@ def _experiments(drill: Drill, target_file: Path, run_dir: Path, progress: Drill
             if drill.leader:
                 _lead_with(target, drill.leader, progress)
             out = run_dir / "experiments" / f"{entry.name}-{repetition}"
-            ran = run_experiment(entry.path, target_file, out, entry.variables, [progress.handler()])
+            ran = run_experiment(entry.path, target_file, out, entry.variables, [progress.handler()],
+                                 run_id=f"{result.run_id}/{entry.name}-{repetition}")
             result.runs.append(RunRecord(
                 experiment=entry.name, repetition=repetition, status=ran.status,
                 rollbacks_ok=ran.status not in ("rollback failed", "interrupted", "aborted"),

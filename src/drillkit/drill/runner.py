@@ -6,9 +6,12 @@ Any Chaos Toolkit experiment runs as `chaos run` would run it, with the user's C
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
+import signal
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +23,9 @@ from drillkit import durable
 from drillkit.controls.measure import OUT_ENV
 from drillkit.errors import EXIT_ABORTED, EXIT_BREACHED, EXIT_PASS, InvalidInput
 from drillkit.faults import recovery
-from drillkit.faults.environment import TARGET_KEY
+from drillkit.faults.environment import RUN_ID_ENV, RUN_ID_KEY, TARGET_ENV, TARGET_KEY, new_run_id
 from drillkit.faults.log import FaultLog
+from drillkit.lock import target_lock
 from drillkit.model.files import read_mapping
 from drillkit.model.target import Target, load_target
 from drillkit.validation import load_experiment
@@ -142,9 +146,10 @@ def _warn_if_rollbacks_never(runtime: Any, where: str) -> None:
 def run_experiment(
     experiment_file: Path, target_file: Path, out_dir: Path, variables: dict[str, Any] | None = None,
     handlers: list[RunEventHandler] | None = None, *, measure: bool = False,
-    settings: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None, run_id: str | None = None,
 ) -> RunResult:
-    """Validate both files (nothing runs when either is invalid), run, and write journal.json.
+    """Validate both files (nothing runs when either is invalid), take the target's lock, run, and
+    write journal.json. Every fault is logged under RUN_ID (a new one when None).
 
     MEASURE adds drillkit's measure control; SETTINGS are Chaos Toolkit settings (default: the user's,
     see chaos_settings), whose rollback strategy is always replaced by "always"."""
@@ -153,25 +158,28 @@ def run_experiment(
     settings = with_drillkit_rollbacks(chaos_settings() if settings is None else settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     journal_path = out_dir / "journal.json"
-    config_vars = {TARGET_KEY: str(target_file.absolute()), **(variables or {})}
+    run_id = run_id or new_run_id()
+    config_vars = {TARGET_KEY: str(target_file.absolute()), RUN_ID_KEY: run_id, **(variables or {})}
     runner = Runner(Strategy.DEFAULT)
     runner.register_event_handler(_JournalKeeper(journal_path))
     for handler in handlers or []:
         runner.register_event_handler(handler)
-    previous_out = os.environ.get(OUT_ENV)
-    os.environ[OUT_ENV] = str(out_dir)  # where the measure control writes, under chaos and drillkit alike
-    try:
-        journal = runner.run(experiment, settings=settings, experiment_vars=(config_vars, {}))
-    finally:
-        _restore_env(OUT_ENV, previous_out)
-        healed, left_open = _safety_net(target, target_file)
+    # OUT: where the measure control writes, under chaos and drillkit alike; the run id and the target:
+    # chaoslib drops configuration values an experiment does not declare, so activities read them here
+    run_env = {OUT_ENV: str(out_dir), RUN_ID_ENV: run_id, TARGET_ENV: config_vars[TARGET_KEY]}
+    with target_lock(target, run_id, target_file=target_file), _environment(run_env):  # one run per target
+        try:
+            journal = runner.run(experiment, settings=settings, experiment_vars=(config_vars, {}))
+        finally:
+            healed, left_open = _safety_net(target, target_file, run_id)
     result = RunResult(journal, journal_path, healed, left_open)
     if _declares_measurement(experiment) and "measurements" not in journal:
         logger.error("the experiment asks for measurements, yet none were taken (see the log above)")
         result.left_open.append("measurement")
     journal["drillkit"] = {
-        "target": target.name, "status": result.status,
+        "target": target.name, "run_id": run_id, "status": result.status,
         "healed_by_safety_net": healed, "left_open": left_open,
+        "faults": FaultLog(target.fault_log).marks(run_id),  # each fault's T0 interval, even when interrupted
     }
     durable.write_json(journal_path, journal)
     return result
@@ -185,21 +193,35 @@ def _check_variables(path: Path, experiment: dict[str, Any], variables: dict[str
                            f"(it has: {', '.join(declared)})")
 
 
-def _restore_env(name: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set VALUES in the process environment for the run, and put back what was there."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _declares_measurement(experiment: dict[str, Any]) -> bool:
     return any(c.get("provider", {}).get("module") == MEASURE_MODULE for c in experiment.get("controls", []))
 
 
-def _safety_net(target: Target, target_file: Path) -> tuple[list[str], list[str]]:
-    """Heal faults the rollbacks left open (a rollback failed, or was cut short)."""
+def _safety_net(target: Target, target_file: Path, run_id: str) -> tuple[list[str], list[str]]:
+    """Heal the faults this run's rollbacks left open (a rollback failed, or was cut short); another
+    run's faults are not this run's to heal (`drillkit recover` heals those)."""
     healed, left_open = [], []
-    for outcome in recovery.recover(target_file, FaultLog(target.fault_log)):
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:  # a second Ctrl-C or SIGTERM waits until the heals are done; it is delivered right after
+        outcomes = list(recovery.recover(target_file, FaultLog(target.fault_log), run_id))
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    for outcome in outcomes:
         if outcome.healed:
             logger.warning("safety net healed %s (%s)", outcome.fault.fault, outcome.fault.heal_action)
             healed.append(outcome.fault.fault)

@@ -1,10 +1,12 @@
 """What every activity starts from: the target named in the experiment's configuration, its driver,
-and its fault log; and the two moves every fault makes: inject (logged first) and heal."""
+its fault log and the run id; and the two moves every fault makes: inject (logged first) and heal."""
 
 from __future__ import annotations
 
 import functools
 import os
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +25,19 @@ from drillkit.model.target import DockerDriver, KubernetesDriver, ProcessDriver,
 TARGET_KEY = "drillkit_target"
 TARGET_ENV = "DRILLKIT_TARGET"
 DEFAULT_TARGET = Path("drills/targets/sandbox.yaml")
+RUN_ID_KEY = "drillkit_run_id"
+RUN_ID_ENV = "DRILLKIT_RUN_ID"
+# Names in a fault's details that must resolve in the target before the fault is logged.
+_REGION_FIELDS = ("region",)
+_COMPONENT_FIELDS = ("component", "replica")  # a leader's name comes from the live cluster
 
 
 @dataclass
 class Environment:
     target: Target
     faults: FaultLog
+    run_id: str = ""
+    configuration: dict[str, Any] | None = None
 
     @functools.cached_property
     def driver(self) -> Driver:
@@ -43,7 +52,23 @@ def environment(configuration: dict[str, Any] | None) -> Environment:
         target = load_target(path)
     except DrillkitError as exc:
         raise ActivityFailed(f"cannot load the target: {exc}") from exc
-    return Environment(target, FaultLog(target.fault_log))
+    return Environment(target, FaultLog(target.fault_log), run_id(configuration), configuration)
+
+
+def new_run_id() -> str:
+    """A run id that sorts by start time and names the process: 20261126T063500Z-1234-1a2b3c."""
+    return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def run_id(configuration: dict[str, Any] | None) -> str:
+    """The run id every fault is logged under: the `drillkit_run_id` configuration key, else
+    DRILLKIT_RUN_ID, else one id for this whole process (plain `chaos run` sets neither)."""
+    return str((configuration or {}).get(RUN_ID_KEY) or os.environ.get(RUN_ID_ENV) or _process_run_id())
+
+
+@functools.cache
+def _process_run_id() -> str:
+    return new_run_id()
 
 
 def driver_for(target: Target) -> Driver:
@@ -64,22 +89,73 @@ def inject(
     env: Environment, fault: str, heal: tuple[str, dict[str, Any]] | None, action: Callable[[], Any],
     **details: Any,
 ) -> dict[str, Any]:
-    """Log the fault (fsynced), carry it out, and return its confirmed injection time.
+    """Log the fault (fsynced), carry it out, confirm it in the log, and return its T0 interval:
+    issued_monotonic (just before the action) and injected_monotonic (once it returned).
 
-    HEAL names the rollback that repairs it (None: nothing to repair, nothing logged). A failed
-    injection stays open in the log: its rollback, or `drillkit recover`, heals it."""
+    HEAL names the rollback that repairs it (None: nothing to repair, nothing logged). Names in
+    DETAILS that the target does not have fail the activity before anything is logged. When the
+    action fails, its heal is played once: if that succeeds the fault is closed as not injected,
+    otherwise it stays open for the rollbacks or `drillkit recover`; the failure propagates either way."""
+    _resolve(env, details)
+    fault_id = None
+    issued = clock.now()
     if heal is not None:
         heal_action, heal_args = heal
-        env.faults.opened(fault, heal_action, heal_args, **details)
-    result = _guarded(action)
+        fault_id = env.faults.opened(fault, heal_action, heal_args, env.run_id, issued.monotonic, **details)
+        issued = clock.now()  # the fsync took time: the action is issued now
+    try:
+        result = _guarded(action)
+    except ActivityFailed as exc:
+        if fault_id is not None:
+            _close_failed(env, fault_id, heal, str(exc))
+        raise
     confirmed = clock.now()
+    if fault_id is not None:
+        env.faults.confirmed(fault_id, env.run_id, confirmed.monotonic)
     output = {
-        "fault": fault, "injected_at": confirmed.utc.isoformat(),
+        "fault": fault, "fault_id": fault_id, "run_id": env.run_id,
+        "issued_monotonic": issued.monotonic, "injected_at": confirmed.utc.isoformat(),
         "injected_monotonic": confirmed.monotonic, **details,
     }
     if isinstance(result, dict):
         output.update(result)
     return output
+
+
+def _close_failed(env: Environment, fault_id: str, heal: tuple[str, dict[str, Any]], error: str) -> None:
+    """The action failed: make sure nothing of the fault is in place (play its heal once), then close
+    it as not injected; when the heal fails too, leave it open and say why."""
+    from drillkit.faults.recovery import HEALERS  # the healers are activities built on this module
+
+    heal_action, heal_args = heal
+    env.faults.failed(fault_id, env.run_id, error)
+    healer = HEALERS.get(heal_action)
+    try:
+        if healer is None:
+            raise ActivityFailed(f"no rollback named {heal_action!r}")
+        _guarded(lambda: healer(**heal_args, configuration=env.configuration))
+    except ActivityFailed as heal_error:
+        raise ActivityFailed(f"{error}; checking that nothing of it is in place failed too "
+                             f"({heal_error}): run `drillkit recover --run {env.run_id}`") from heal_error
+    env.faults.not_injected(fault_id, env.run_id, error)
+
+
+def _resolve(env: Environment, details: dict[str, Any]) -> None:
+    """Every region and component a fault names must exist in the target, and the driver that acts on
+    them must be at hand (a sandbox that is up, a supported driver), checked before logging: a fault
+    logged that cannot be acted on could never be healed."""
+    regions = env.target.regions
+    components = {c for r in regions.values() for c in (r.app.component, r.database.component)}
+    if any(name in details for name in (*_REGION_FIELDS, *_COMPONENT_FIELDS, "member")):
+        env.driver  # noqa: B018 - a fault on a component acts through the driver: it must exist first
+    for name in _REGION_FIELDS:
+        if name in details and details[name] not in regions:
+            raise ActivityFailed(f"target {env.target.name!r} has no region {details[name]!r} "
+                                 f"(it has: {', '.join(regions)})")
+    for name in _COMPONENT_FIELDS:
+        if details.get(name) is not None and details[name] not in components:
+            raise ActivityFailed(f"target {env.target.name!r} has no component {details[name]!r} "
+                                 f"(it has: {', '.join(sorted(components))})")
 
 
 def heal(env: Environment, heal_action: str, heal_args: dict[str, Any], action: Callable[[], Any]) -> dict:
@@ -98,3 +174,5 @@ def _guarded(action: Callable[[], Any]) -> Any:
         return action()
     except (DrillkitError, httpx.HTTPError, psycopg.Error, OSError) as exc:
         raise ActivityFailed(f"{type(exc).__name__}: {exc}") from exc
+    except (KeyError, ValueError) as exc:  # a name or a value the target or the action cannot use
+        raise ActivityFailed(f"{type(exc).__name__}: {exc.args[0] if exc.args else exc}") from exc

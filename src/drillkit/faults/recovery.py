@@ -11,7 +11,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from drillkit.faults.app import actions as app
 from drillkit.faults.database import actions as database
-from drillkit.faults.environment import TARGET_KEY
+from drillkit.faults.environment import RUN_ID_KEY, TARGET_KEY
 from drillkit.faults.load import actions as load
 from drillkit.faults.log import FaultLog, OpenFault
 from drillkit.faults.region import actions as region
@@ -39,13 +39,13 @@ class Outcome:
         return self.error is None
 
 
-def recover(target_file: Path, fault_log: FaultLog) -> Iterator[Outcome]:
-    """Heal every open fault, newest first (the reverse of injection), one outcome each."""
-    configuration = {TARGET_KEY: str(target_file)}
-    for fault in reversed(fault_log.open_faults()):
+def recover(target_file: Path, fault_log: FaultLog, run_id: str | None = None) -> Iterator[Outcome]:
+    """Heal every open fault (only RUN_ID's when given), newest first (the reverse of injection),
+    one outcome each."""
+    for fault in reversed(fault_log.open_faults(run_id)):
         if not any(f.id == fault.id for f in fault_log.open_faults()):
             continue  # an earlier heal in this loop repaired it too
-        yield _heal(fault, configuration)
+        yield _heal(fault, {TARGET_KEY: str(target_file), RUN_ID_KEY: fault.run_id})
 
 
 def _heal(fault: OpenFault, configuration: dict) -> Outcome:
@@ -56,4 +56,6 @@ def _heal(fault: OpenFault, configuration: dict) -> Outcome:
         healer(**fault.heal_args, configuration=configuration)
     except ActivityFailed as exc:
         return Outcome(fault, str(exc))
+    except Exception as exc:  # noqa: BLE001 - one fault that cannot be healed must not stop the others
+        return Outcome(fault, f"{type(exc).__name__}: {exc}")
     return Outcome(fault)

@@ -44,6 +44,7 @@ class DrillRun(BaseModel):
     aborted: str | None = None
     baseline: Measurements | None = None
     runs: list[RunRecord] = Field(default_factory=list)
+    run_id: str = ""                # its experiments' faults are logged under <run_id>/<experiment>-<n>
 
     def save(self, run_dir: Path) -> None:
         from drillkit import durable

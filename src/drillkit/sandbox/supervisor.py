@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import pwd
 import shutil
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 
 from drillkit.app import schema
@@ -79,12 +82,23 @@ class Sandbox:
             self._start_etcd()
             self._start_database(creds, users)
             self._start_front(creds, users)
+            return self._settled()
         except BaseException:
             if stop_on_failure:
                 self.report("start failed: stopping what runs (logs stay in the state dir)")
                 self.down()
             raise
-        return self.status()
+
+    def _settled(self, settle_s: float = 10.0) -> SandboxStatus:
+        """The status once every part is healthy, asked anew of the live processes and the servers;
+        a part that is not (its process exited after it answered, say) fails the start."""
+        deadline = time.monotonic() + settle_s
+        while not (status := self.status()).healthy and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+        sick = [f"{part.name}: {part.detail or 'unhealthy'}" for part in status.parts if not part.healthy]
+        if sick:
+            raise SandboxError(f"started, yet not healthy: {'; '.join(sick)}")
+        return status
 
     def _prepare_service_users(self) -> dict[str, pwd.struct_passwd]:
         """Under root, one unprivileged user per database member and app (none otherwise).
@@ -175,13 +189,25 @@ class Sandbox:
     def _ensure_started(self, part: Part, launch: processes.Launch) -> None:
         if processes.running(self.paths.pid_file(part)):
             return
+        stray = self._untracked_server(part)
+        if stray is not None:  # a second copy would fail, while the REST API answered for the first
+            self.report(f"adopting {part.name}, already running untracked as pid {stray.pid}")
+            processes.adopt(stray, self.paths.pid_file(part))
+            return
         self.report(f"starting {part.name} on {part.address}:{part.port}")
         processes.start(launch, self.paths.pid_file(part))
+
+    def _untracked_server(self, part: Part) -> psutil.Process | None:
+        """A process of this sandbox that listens on PART's port without being tracked."""
+        table = processes.listeners()
+        pid = processes.listener(table, part.address, self._health_port(part)) if table else None
+        mine = {proc.pid: proc for proc in self._processes()}
+        return mine.get(pid) if pid is not None else None
 
     def _wait(self, part: Part, what: str, check: Callable[[], bool]) -> None:
         self.report(f"waiting for {part.name} to be {what}")
         deadline = time.monotonic() + self.start_timeout_s
-        while not check():
+        while not (check() and self._served_by_tracked(part)):
             if not processes.running(self.paths.pid_file(part)):
                 self._fail(part, "exited while starting")
             if time.monotonic() > deadline:
@@ -201,17 +227,59 @@ class Sandbox:
 
     # -- down ----------------------------------------------------------------------------------
 
-    def down(self, purge: bool = False) -> None:
-        """Stop every part, front to back, replicas before the leader, etcd last; then remove any
-        packet-drop rules and close the faults still open: nothing of a drill outlives the sandbox."""
+    def down(self, purge: bool = False) -> list[str]:
+        """Stop every part, front to back, replicas before the leader, etcd last; then every process
+        of the sandbox that is not tracked (a race or a crash left it), found by the state dir and the
+        service users; then remove any packet-drop rules and close the faults still open: nothing of a
+        drill outlives the sandbox. Returns what it stopped, one line each."""
+        found = self._processes()  # before anything stops: each part's untracked processes stop in its turn
+        stopped = []
         for part in self._stop_order():
-            if processes.running(self.paths.pid_file(part)) or part.kind is Kind.POSTGRES:
+            tracked = processes.running(self.paths.pid_file(part))
+            if tracked is not None:
                 self.report(f"stopping {part.name}")
+                stopped.append(f"{part.name} (pid {tracked.pid})")
+            if part.kind is Kind.POSTGRES and (postmaster := patroni.postmaster(self.paths, part)):
+                stopped.append(f"{part.name} PostgreSQL (pid {postmaster.pid})")
             self.stop_part(part)
+            stopped += self._stop_untracked([proc for proc in found if self._owner(proc) == part.name])
+        stopped += self._stop_untracked([proc for proc in found if self._owner(proc) == "process"])
         self._clear_faults()
         if purge and self.paths.root.exists():
             self.report(f"removing {self.paths.root}")
             shutil.rmtree(self.paths.root)
+        return stopped
+
+    def _stop_untracked(self, candidates: list[psutil.Process], grace_s: float = 15.0) -> list[str]:
+        """Stop those of CANDIDATES still alive (the tracked ones are gone by now), saying what they were."""
+        strays = [proc for proc in candidates if processes.alive(proc)]
+        pids = {proc.pid for proc in strays}
+        roots = [proc for proc in strays if _parent_pid(proc) not in pids]  # a postmaster stops its own children
+        described = [f"untracked {self._owner(proc)} (pid {proc.pid}: {_command(proc)})" for proc in roots]
+        for line in described:
+            self.report(f"stopping {line}")
+        processes.stop_all(roots, grace_s)
+        processes.stop_all([proc for proc in strays if processes.alive(proc)], 1.0)
+        return described
+
+    def _processes(self) -> list[psutil.Process]:
+        """Every live process of this sandbox, tracked or not."""
+        programs = [Path(self.python).resolve()]
+        for where in (caddy.binary, etcd.binary, patroni.bin_dir):
+            with contextlib.suppress(Exception):  # a package missing here cannot have started anything
+                programs.append(where().resolve())
+        users = [service_user.user_name(self.config.service_user, part.name)
+                 for part in [*of_kind(self.config, Kind.POSTGRES), *of_kind(self.config, Kind.APP)]]
+        return processes.of_state_dir(self.paths.root, programs, users)
+
+    def _owner(self, proc: psutil.Process) -> str:
+        """Which part a process belongs to, from its working directory or command line."""
+        with contextlib.suppress(psutil.Error):
+            where = " ".join([proc.cwd(), *proc.cmdline()])
+            for part in parts(self.config):
+                if str(self.paths.home(part).resolve()) in where:
+                    return part.name
+        return "process"
 
     def _clear_faults(self) -> None:
         if service_user.running_as_root() and shutil.which("iptables") and netfilter.chain_exists():
@@ -233,25 +301,46 @@ class Sandbox:
     # -- status --------------------------------------------------------------------------------
 
     def status(self) -> SandboxStatus:
+        """Each part as its live process and its server say, never from a pid file alone."""
         (lb,) = of_kind(self.config, Kind.LB)
         timings = self.config.patroni
+        table = processes.listeners()
         return SandboxStatus(
             state_dir=str(self.paths.root),
             endpoint=lb.url,
-            parts=[self._part_status(part) for part in parts(self.config)],
+            parts=[self._part_status(part, table) for part in parts(self.config)],
             patroni={"ttl": timings.ttl, "loop_wait": timings.loop_wait,
                      "retry_timeout": timings.retry_timeout},
         )
 
-    def _part_status(self, part: Part) -> PartStatus:
+    def _health_port(self, part: Part) -> int:
+        """The port whose server says whether PART is healthy (Patroni's REST API for a member)."""
+        return self.config.ports.patroni_api if part.kind is Kind.POSTGRES else part.port
+
+    def _served_by_tracked(self, part: Part) -> bool:
+        """Whoever answers on PART's port is its tracked process (or a child of it): another copy's
+        answer says nothing about this one. True when the kernel will not say (not root)."""
         proc = processes.running(self.paths.pid_file(part))
+        table = processes.listeners()
+        if proc is None or table is None:
+            return proc is not None
+        pid = processes.listener(table, part.address, self._health_port(part))
+        return pid is not None and processes.in_tree(pid, proc.pid)
+
+    def _part_status(self, part: Part, table: dict[tuple[str, int], int] | None) -> PartStatus:
+        proc = processes.running(self.paths.pid_file(part))
+        serving = processes.listener(table, part.address, self._health_port(part)) if table else None
         status = PartStatus(
             name=part.name, kind=part.kind.value, region=part.region, address=part.address,
-            port=part.port, pid=proc.pid if proc else None, running=proc is not None,
+            port=part.port, pid=proc.pid if proc else serving, running=proc is not None or serving is not None,
             healthy=False,
         )
         if proc is None:
-            status.detail = "not running"
+            status.detail = (f"not tracked: pid {serving} listens on its port (`drillkit sandbox down` stops it)"
+                             if serving else "not running")
+            return status
+        if serving is not None and not processes.in_tree(serving, proc.pid):
+            status.detail = f"its port is held by another process (pid {serving}), not by pid {proc.pid}"
             return status
         if part.kind is Kind.POSTGRES:
             self._describe_member(part, status)
@@ -259,6 +348,8 @@ class Sandbox:
             status.healthy = etcd.healthy(part)
         else:
             status.healthy = feedhub.healthy(part)
+        if not status.healthy and not status.detail:
+            status.detail = "running, but its server does not answer healthy"
         return status
 
     def _describe_member(self, member: Part, status: PartStatus) -> None:
@@ -269,3 +360,17 @@ class Sandbox:
         status.role = "leader" if patroni.is_leader(state) else state.get("role")
         status.healthy = patroni.is_leader(state) or patroni.is_streaming_replica(state)
         status.detail = state.get("replication_state") or state.get("state", "")
+
+
+def _parent_pid(proc: psutil.Process) -> int | None:
+    try:
+        return proc.ppid()
+    except psutil.Error:
+        return None
+
+
+def _command(proc: psutil.Process, width: int = 100) -> str:
+    with contextlib.suppress(psutil.Error):
+        text = " ".join(proc.cmdline())
+        return text if len(text) <= width else text[: width - 1] + "…"
+    return "?"

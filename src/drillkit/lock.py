@@ -1,0 +1,190 @@
+"""One run per target at a time: a lock file beside the target's fault log that names its holder.
+
+The lock is an flock(2) on `run.lock`, so the kernel releases it when its holder dies, however it
+dies; the file's content names the holder (pid, the process's start time, run id, start time,
+command). A holder that ended cleanly empties the file. A holder that was killed leaves its name in
+it: the next run takes the lock over, and says which run died and which of its faults are still open
+(and heals them when it knows the target's file). A named holder that still lives (same pid, same
+process start time, so a reused pid is never mistaken for it) is never taken over, even when the
+file was removed and recreated under it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+from drillkit.errors import Aborted, TargetBusy
+from drillkit.faults.log import FaultLog, OpenFault
+from drillkit.model.target import Target
+
+logger = logging.getLogger("drillkit")
+LOCK_NAME = "run.lock"
+
+
+@dataclass(frozen=True)
+class Holder:
+    pid: int
+    process_started: float  # psutil create_time: tells a reused pid apart
+    run_id: str
+    started_utc: str
+    command: str
+
+    @classmethod
+    def this_process(cls, run_id: str, command: str | None) -> Holder:
+        return cls(os.getpid(), psutil.Process().create_time(), run_id, datetime.now(UTC).isoformat(),
+                   command or " ".join(sys.argv))
+
+    def alive(self) -> bool:
+        try:
+            proc = psutil.Process(self.pid)
+            return abs(proc.create_time() - self.process_started) < 0.5 and proc.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    def describe(self) -> str:
+        return f"run {self.run_id} (pid {self.pid}, started {self.started_utc}, command: {self.command})"
+
+
+@dataclass
+class Taken:
+    """The lock as its holder sees it."""
+
+    path: Path
+    holder: Holder
+    previous: Holder | None = None  # a holder that died without releasing the lock
+    inherited: list[OpenFault] = field(default_factory=list)  # faults the dead holder left open
+    nested: bool = False
+
+
+# Locks this process holds, by path: a drill holds its target and its experiments run inside it.
+_held: dict[Path, Taken] = {}
+_held_guard = threading.Lock()
+
+
+def lock_path(target: Target) -> Path:
+    return target.fault_log.parent / LOCK_NAME
+
+
+def holder_of(target: Target) -> Holder | None:
+    """Who holds (or, killed, last held) the target's lock, or None."""
+    return _read(lock_path(target))
+
+
+@contextlib.contextmanager
+def target_lock(
+    target: Target, run_id: str, *, command: str | None = None, target_file: Path | None = None,
+) -> Iterator[Taken]:
+    """Hold TARGET for RUN_ID, or raise TargetBusy naming the holder. Re-entrant within a process.
+
+    When the previous holder was killed, its open faults are reported, and healed when TARGET_FILE
+    is given (Aborted when one cannot be healed: the target is not in a state to run on)."""
+    path = lock_path(target).absolute()
+    with _held_guard:
+        nested = _held.get(path)
+    if nested is not None:
+        yield Taken(path, nested.holder, nested=True)
+        return
+    descriptor = _acquire(path, target)
+    try:
+        taken = _claim(path, descriptor, target, Holder.this_process(run_id, command))
+    except BaseException:
+        os.close(descriptor)  # the file still names its live holder: leave it as it is
+        raise
+    with _held_guard:
+        _held[path] = taken
+    try:
+        if taken.previous is not None:
+            _take_over(taken, target, target_file)
+        yield taken
+    finally:
+        with _held_guard:
+            _held.pop(path, None)
+        _release(descriptor)
+
+
+def _acquire(path: Path, target: Target) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        holder = _read(path)
+        if holder is not None and not holder.alive():  # a child forked with the lock outlived its run
+            raise TargetBusy(f"target {target.name!r} is busy: {path} is still locked, although its holder "
+                             f"{holder.describe()} has ended: a process it left behind holds the lock; "
+                             "stop that process") from None
+        named = holder.describe() if holder else "a process that has not written its name yet"
+        raise TargetBusy(f"target {target.name!r} is busy: {named} holds {path}; "
+                         "wait for it to end, or stop it (Ctrl-C or SIGTERM play its rollbacks)") from None
+    return descriptor
+
+
+def _claim(path: Path, descriptor: int, target: Target, me: Holder) -> Taken:
+    previous = _read(path)
+    if previous is not None and previous.alive() and previous.pid != me.pid:
+        raise TargetBusy(f"target {target.name!r} is busy: {previous.describe()} is still running "
+                         f"(its lock file {path} was replaced under it)")
+    _write(descriptor, me)
+    return Taken(path, me, previous=previous)
+
+
+def _take_over(taken: Taken, target: Target, target_file: Path | None) -> None:
+    """The previous holder died holding the target: say so, and deal with what it left open."""
+    previous = taken.previous
+    taken.inherited = FaultLog(target.fault_log).open_faults(previous.run_id)
+    left = ", ".join(f"{f.fault} ({f.run_id})" for f in taken.inherited) or "none"
+    logger.warning("took over the lock of %s, which ended without releasing it; its open faults: %s",
+                   previous.describe(), left)
+    if not taken.inherited:
+        return
+    if target_file is None:
+        logger.warning("run `drillkit recover --run %s` to heal them", previous.run_id)
+        return
+    from drillkit.faults import recovery  # activities import much; only a takeover needs them
+
+    failed = []
+    for outcome in recovery.recover(target_file, FaultLog(target.fault_log), previous.run_id):
+        if outcome.healed:
+            logger.warning("healed %s, left open by run %s", outcome.fault.fault, outcome.fault.run_id)
+        else:
+            logger.error("could not heal %s: %s", outcome.fault.fault, outcome.error)
+            failed.append(outcome.fault.fault)
+    if failed:
+        raise Aborted(f"run {previous.run_id} was killed and left {len(failed)} fault(s) that could not be "
+                      f"healed ({', '.join(failed)}): run `drillkit recover --run {previous.run_id}`, "
+                      "then try again")
+
+
+def _read(path: Path) -> Holder | None:
+    try:
+        text = path.read_text().strip()
+        return Holder(**json.loads(text)) if text else None
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _write(descriptor: int, holder: Holder) -> None:
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, json.dumps(asdict(holder)).encode(), 0)
+    os.fsync(descriptor)
+
+
+def _release(descriptor: int) -> None:
+    """A clean end empties the file: only a killed holder leaves its name behind."""
+    with contextlib.suppress(OSError):
+        os.ftruncate(descriptor, 0)
+        os.fsync(descriptor)
+    os.close(descriptor)  # closing drops the flock
