@@ -103,9 +103,9 @@ def _target(tmp_path: Path) -> Path:
         "name": "t", "kind": "sandbox", "driver": {"type": "process", "state_dir": str(tmp_path / "state")},
         "endpoint": "http://127.0.0.1:1",
         "regions": {name: {"address": f"127.0.{i}0.1",
-                           "app": {"component": f"app-{i}", "url": f"http://127.0.{i}0.1:1"},
-                           "database": {"component": f"pg-{i}", "patroni_api": f"http://127.0.{i}0.1:2"}}
-                    for i, name in ((1, "region-a"), (2, "region-b"))},
+                           "app": {"component": f"app-{x}", "url": f"http://127.0.{i}0.1:1"},
+                           "database": {"component": f"pg-{x}", "patroni_api": f"http://127.0.{i}0.1:2"}}
+                    for i, x, name in ((1, "a", "region-a"), (2, "b", "region-b"))},
     }))
     return path
 
