@@ -122,11 +122,12 @@ class MeasurementSession:
         (self.out_dir / CONFIG_FILE).write_text(json.dumps(asdict(self._probe_config()), indent=2))
         for stale in ("probe.json", "stored.json"):
             (self.out_dir / stale).unlink(missing_ok=True)
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "drillkit.measure.probe_process", str(self.out_dir)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=(self.out_dir / "probe.log").open("ab"),
-            env=_child_env(), start_new_session=True,  # Ctrl-C in the terminal must not stop the measuring
-        )
+        with (self.out_dir / "probe.log").open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "drillkit.measure.probe_process", str(self.out_dir)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                env=_child_env(), start_new_session=True,  # Ctrl-C in the terminal must not stop the measuring
+            )
         self.origin = self._wait_until_running()
         logger.info("measuring in process %d: %d probers at %.0f requests/s each, %d ledger writers at "
                     "%.0f writes/s", self._process.pid, len(self._probe_config().probes),
