@@ -81,3 +81,8 @@ def test_an_interrupted_run_still_stops_the_prober_and_writes_its_measurements(t
     assert (tmp_path / "out" / "stored.json").exists()
     lines = (tmp_path / "out" / "samples.csv").read_text().splitlines()
     assert lines[0].startswith("# anchor") and len(lines) > 20
+
+
+def test_settings_given_as_strings_are_read_as_their_type():
+    settings = measure._settings({"probe_regions": "false", "stable_window_s": "15", "writers": "3"})
+    assert (settings.probe_regions, settings.stable_window_s, settings.writers) == (False, 15.0, 3)

@@ -224,7 +224,16 @@ def _settings(arguments: dict[str, Any]) -> MeasureSettings:
         raise ValueError(f"drillkit.controls.measure takes no argument {', '.join(sorted(unknown))} "
                          f"(it takes: {', '.join(sorted(known))})")
     casts = {f.name: type(f.default) for f in fields(MeasureSettings)}  # float, int or bool
-    return MeasureSettings(**{name: casts[name](value) for name, value in arguments.items()})
+    return MeasureSettings(**{name: _cast(casts[name], name, value) for name, value in arguments.items()})
+
+
+def _cast(kind: type, name: str, value: Any) -> Any:
+    """A configuration value may arrive as a string ("${window}"); "false" must not read as True."""
+    if kind is bool and isinstance(value, str):
+        if value.lower() not in ("true", "false", "yes", "no", "1", "0"):
+            raise ValueError(f"drillkit.controls.measure: {name} must be true or false, not {value!r}")
+        return value.lower() in ("true", "yes", "1")
+    return kind(value)
 
 
 def _objectives(path: str | None) -> Objectives:
