@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -189,8 +190,8 @@ class MeasurementSession:
         if not answers:
             return {"requests": 0, "availability": None, "p95_ms": None}
         ok = sorted(s.latency for s in answers if s.succeeded)
-        return {"requests": len(answers), "availability": len(ok) / len(answers),
-                "p95_ms": ok[int(0.95 * (len(ok) - 1))] * 1000 if ok else None}
+        return {"requests": len(answers), "availability": len(ok) / len(answers),  # p95 of successes only
+                "p95_ms": ok[int(0.95 * (len(ok) - 1))] * 1000 if ok else math.nan}
 
     def stop(self) -> None:
         """Stop the schedules, let the process reconcile the ledger, and read everything back."""
