@@ -26,6 +26,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
@@ -98,8 +99,9 @@ class ProbeProcess:
         async with prober.client(self.config.timeout_s) as http:
             self.origin = time.monotonic() + START_DELAY_S  # every schedule starts from the same instant
             self._status("running")
-            measuring = [*(self._probe(http, prober.ProbeTarget(**p)) for p in self.config.probes),
-                         *(self._write(http, writer) for writer in self.config.writers),
+            phases = self._phases()
+            measuring = [*(self._probe(http, prober.ProbeTarget(**p), next(phases)) for p in self.config.probes),
+                         *(self._write(http, writer, next(phases)) for writer in self.config.writers),
                          self._poll_leader(http)]
             housekeeping = [asyncio.create_task(self._flush_forever()),
                             asyncio.create_task(self._watch_parent())]
@@ -115,7 +117,14 @@ class ProbeProcess:
 
     # -- the schedules -----------------------------------------------------------------------------
 
-    async def _probe(self, http: httpx.AsyncClient, target: prober.ProbeTarget) -> None:
+    def _phases(self) -> Iterator[float]:
+        """Each schedule's first slot, spread over one interval: schedules that all fired at the same
+        instant would make the last request of each burst wait for the others to be sent."""
+        schedules = len(self.config.probes) + len(self.config.writers)
+        step = min(self.config.interval_s, self.config.write_interval_s) / max(schedules, 1)
+        return (self.origin + n * step for n in count())
+
+    async def _probe(self, http: httpx.AsyncClient, target: prober.ProbeTarget, start: float) -> None:
         async def send(intended: float) -> None:
             for sample in await prober.probe_once(http, target, intended, self.config.timeout_s):
                 self.samples.add(sample_row(sample))
@@ -125,9 +134,9 @@ class ProbeProcess:
             for sample in prober.instrument_rows(target, intended):
                 self.samples.add(sample_row(sample))
 
-        await prober.on_schedule(self.config.interval_s, self.stop, send, failed, self.origin)
+        await prober.on_schedule(self.config.interval_s, self.stop, send, failed, start)
 
-    async def _write(self, http: httpx.AsyncClient, writer: str) -> None:
+    async def _write(self, http: httpx.AsyncClient, writer: str, start: float) -> None:
         sequence = count(1)
         seqs: dict[float, int] = {}
 
@@ -144,7 +153,7 @@ class ProbeProcess:
             if seq is not None:  # the write may have gone out: indeterminate, never lost
                 self.ledger.add(write_row(writers.died(writer, seq, intended)))
 
-        await prober.on_schedule(self.config.write_interval_s, self.stop, send, failed, self.origin)
+        await prober.on_schedule(self.config.write_interval_s, self.stop, send, failed, start)
 
     async def _poll_leader(self, http: httpx.AsyncClient) -> None:
         while not self.stop.is_set():
