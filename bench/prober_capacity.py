@@ -27,7 +27,8 @@ from pathlib import Path
 
 import httpx
 
-RATES = (100, 200, 400, 600, 800, 1000, 1200, 1500, 2000)
+RATES = (50, 100, 150, 200, 300, 400, 600, 800, 1000)
+BEHIND_S = 1.0  # a p99 this late: the prober has fallen behind for good, higher rates say no more
 P99_LIMIT_S = 0.005
 WARMUP_S = 1.0
 LOAD = """
@@ -70,6 +71,12 @@ def lag_figures(path: Path) -> dict[str, float]:
             "p50": lags[len(lags) // 2], "p99": lags[min(len(lags) - 1, int(0.99 * len(lags)))], "max": lags[-1]}
 
 
+def rate_before(rate: float) -> float:
+    """The rate tried before RATE (0 for the first): `best` only grows through consecutive passes."""
+    index = RATES.index(rate)
+    return RATES[index - 1] if index else 0.0
+
+
 def ms(seconds: float) -> str:
     return "never" if math.isinf(seconds) else f"{seconds * 1000:7.2f}"
 
@@ -94,9 +101,10 @@ def main() -> None:
             f = run_rate(args.endpoint, rate, args.seconds, args.core, args.kind)
             print(f"{rate:6d}/s: {f['scheduled']:6d} scheduled, {f['sent']:6d} sent, {f['errors']:5d} errors; "
                   f"send lag ms p50 {ms(f['p50'])} p99 {ms(f['p99'])} max {ms(f['max'])}", flush=True)
-            if f["p99"] >= P99_LIMIT_S:
+            if f["p99"] < P99_LIMIT_S and best == rate_before(rate):
+                best = rate
+            if f["p99"] >= BEHIND_S:
                 break
-            best = rate
     finally:
         load.terminate()
         load.wait()
