@@ -49,9 +49,11 @@ class ProbeTarget:
 def client(timeout: float) -> httpx.AsyncClient:
     """A client that opens a fresh connection for every request and never queues one.
 
-    With a keep-alive pool, a 3 s freeze of the apps left drillkit's probers timing out for 6-7 s
-    after the resume while fresh connections were answered at once: requests went out on pooled
-    connections that the freeze had left unusable. No reuse, no limit: nothing waits for a slot."""
+    With httpx's keep-alive pool, a 3 s freeze of the apps left the probers timing out for 6.5-11 s
+    after the resume (30-40 timeouts a second) while a prober opening a connection per request was
+    answered from +0.2 s. 331 of the 356 requests that failed after the resume never left the
+    client (no connect, no header sent: they sat in the pool), and the tail ended as the burst's idle
+    keep-alive connections expired (5 s). No reuse and no limit: nothing waits inside the client."""
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
     return httpx.AsyncClient(limits=limits, timeout=timeout, headers={"connection": "close"})
 
