@@ -229,6 +229,8 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) != 1:
         raise SystemExit("usage: python -m drillkit.measure.probe_process OUT_DIR")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s probe: %(message)s")
+    for chatty in ("httpx", "httpcore"):  # a log line per request costs the schedule CPU it needs
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     asyncio.run(_main(Path(args[0])))
 
 
