@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import importlib.util
 import json
 import logging
 import os
@@ -224,7 +225,16 @@ async def _main(out_dir: Path) -> None:
     await process.run()
 
 
+def _cache_the_missing_sniffio() -> None:
+    """httpcore imports sniffio each time it makes a lock (several per request); when sniffio is not
+    installed, each failed import searches sys.path anew: a third of the probe's CPU per request.
+    A None entry in sys.modules makes the import fail at once, and httpcore then assumes asyncio."""
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
 def main(argv: list[str] | None = None) -> None:
+    _cache_the_missing_sniffio()
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         raise SystemExit("usage: python -m drillkit.measure.probe_process OUT_DIR")
