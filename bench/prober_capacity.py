@@ -1,92 +1,119 @@
-"""Prober capacity: the highest schedule rate one core sustains with fewer than 1 % of requests sent
-more than 5 ms late.
+"""Prober capacity: the highest scheduled rate the real probe process sustains on one core with a
+p99 send lag under 5 ms, CSV logging on, against the running sandbox under load.
 
-A tiny HTTP server runs in a process of its own (uvicorn, one worker); the open-loop prober runs in
-this process, on one core, at rising rates for a few seconds each. Prints, for each rate, the share
-of requests that left more than 5 ms after their intended time, then the highest rate under 1 %.
+The probe process (drillkit.measure.probe_process, fresh connection per request, as in a drill) runs
+pinned to one core with taskset, one prober on the global endpoint at rising rates; a load generator
+pinned to another core writes through the same endpoint meanwhile. For each rate it prints the
+requests scheduled, how many left, the send lag (sent − intended) p50/p99/max and the answers' errors;
+a slot that never left counts as infinitely late. Then the highest rate whose p99 stayed under 5 ms.
 
-Run:  .venv/bin/python bench/prober_capacity.py [--seconds 5]
+Measured on this project's 2-core machine (2026-11-26, sandbox up, 100 writes/s of load): 200
+requests/s (p99 2.7 ms); 300/s p99 7.1 ms; 400/s p99 11.4 ms; at 600/s the prober falls behind for
+good. httpx costs about 0.9 ms of CPU per request here (a bare asyncio request: 0.23 ms), which is
+what stands between this figure and the goal of 1,000/s.
+
+Needs the sandbox up, and the sandbox lock like everything that touches it:
+    flock /tmp/drillkit-sandbox.lock env PYTHONPATH=$PWD/src .venv/bin/python bench/prober_capacity.py
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import csv
+import json
+import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import httpx
 
-from drillkit.measure import prober
-
-HOST, PORT = "127.0.0.1", 18599
-SERVER = """
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        return
-    headers = [(b"content-type", b"application/json")]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": b'{"items": []}'})
+RATES = (50, 100, 150, 200, 300, 400, 600, 800, 1000)
+BEHIND_S = 1.0  # a p99 this late: the prober has fallen behind for good, higher rates say no more
+P99_LIMIT_S = 0.005
+WARMUP_S = 1.0
+LOAD = """
+import asyncio, sys, time, httpx
+async def main(url, rate):
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        start, tick, tasks = time.monotonic(), 0, set()
+        while True:
+            await asyncio.sleep(max(0.0, start + tick / rate - time.monotonic()))
+            tick += 1
+            task = asyncio.create_task(http.post(url + "/api/items", json={"tenant": "bench", "title": "load"}))
+            tasks.add(task)
+            task.add_done_callback(lambda t: (tasks.discard(t), t.exception()))
+asyncio.run(main(sys.argv[1], float(sys.argv[2])))
 """
-LATE = 0.005
 
 
-async def late_share(rate: float, seconds: float) -> tuple[float, int]:
-    target = prober.ProbeTarget("bench", f"http://{HOST}:{PORT}", "read")
-    stop = asyncio.Event()
-    samples = []
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
-    async with httpx.AsyncClient(limits=limits, timeout=2.0) as client:
-        async def send(intended: float) -> None:
-            samples.extend(await prober.probe_once(client, target, intended, 2.0))
+def run_rate(endpoint: str, rate: float, seconds: float, core: int, kind: str) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as out:
+        config = {"endpoint": endpoint, "writers": [], "interval_s": 1 / rate, "timeout_s": 2.0,
+                  "probes": [{"endpoint": "global", "base_url": endpoint, "kind": kind}],
+                  "leader_poll_s": 1.0}
+        Path(out, "probe-config.json").write_text(json.dumps(config))
+        process = subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-m",
+                                    "drillkit.measure.probe_process", out], stderr=subprocess.DEVNULL)
+        time.sleep(seconds + WARMUP_S)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        return lag_figures(Path(out, "samples.csv"))
 
-        asyncio.get_running_loop().call_later(seconds, stop.set)
-        await prober.on_schedule(1 / rate, stop, send)
-    late = sum(s.send_lag > LATE for s in samples)
-    return late / max(len(samples), 1), len(samples)
+
+def lag_figures(path: Path) -> dict[str, float]:
+    with path.open() as handle:
+        rows = list(csv.DictReader(line for line in handle if not line.startswith("#")))
+    first = min(float(r["intended"]) for r in rows) + WARMUP_S
+    rows = [r for r in rows if float(r["intended"]) >= first]
+    lags = sorted(float(r["sent"]) - float(r["intended"]) if r["sent"] else math.inf for r in rows)
+    errors = sum(bool(r["error"]) for r in rows)
+    return {"scheduled": len(rows), "sent": sum(math.isfinite(x) for x in lags), "errors": errors,
+            "p50": lags[len(lags) // 2], "p99": lags[min(len(lags) - 1, int(0.99 * len(lags)))], "max": lags[-1]}
 
 
-def start_server(tmp: str) -> subprocess.Popen:
-    with open(os.path.join(tmp, "bench_server.py"), "w") as handle:
-        handle.write(SERVER)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench_server:app", "--host", HOST, "--port", str(PORT),
-         "--log-level", "warning", "--no-access-log"], cwd=tmp)
-    for _ in range(50):
-        try:
-            httpx.get(f"http://{HOST}:{PORT}/", timeout=0.2)
-            return server
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("the bench server did not start")
+def rate_before(rate: float) -> float:
+    """The rate tried before RATE (0 for the first): `best` only grows through consecutive passes."""
+    index = RATES.index(rate)
+    return RATES[index - 1] if index else 0.0
+
+
+def ms(seconds: float) -> str:
+    return "never" if math.isinf(seconds) else f"{seconds * 1000:7.2f}"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--endpoint", default="http://127.0.0.1:8080")
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--core", type=int, default=0, help="the one core the probe process gets")
+    parser.add_argument("--load-rate", type=float, default=100.0, help="background writes a second")
+    parser.add_argument("--kind", choices=("read", "live"), default="read")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(tmp)
-        try:
-            os.sched_setaffinity(0, {0})  # the prober gets one core
-            best = 0.0
-            for rate in (50, 100, 200, 300, 400, 500, 600, 800, 1000):
-                share, count = asyncio.run(late_share(rate, args.seconds))
-                print(f"{rate:6d} requests/s: {count:6d} sent, {share:7.2%} more than 5 ms late")
-                if share < 0.01:
-                    best = rate
-                else:
-                    break
-            print(f"highest rate with < 1 % sent more than 5 ms late, on one core: {best:.0f} requests/s")
-            print("drills probe at 20 requests/s per endpoint (4 endpoints + 2 ledger writers = 100/s)")
-        finally:
-            server.terminate()
-            server.wait()
+    httpx.get(f"{args.endpoint}/api/feed?limit=1", timeout=2.0).raise_for_status()  # the sandbox must be up
+    other = (args.core + 1) % (os.cpu_count() or 1)
+    load = subprocess.Popen(["taskset", "-c", str(other), sys.executable, "-c", LOAD, args.endpoint,
+                             str(args.load_rate)], stderr=subprocess.DEVNULL)
+    best = 0.0
+    try:
+        print(f"probe process on core {args.core}, {args.kind} via {args.endpoint}; "
+              f"load {args.load_rate:.0f} writes/s on core {other}")
+        for rate in RATES:
+            f = run_rate(args.endpoint, rate, args.seconds, args.core, args.kind)
+            print(f"{rate:6d}/s: {f['scheduled']:6d} scheduled, {f['sent']:6d} sent, {f['errors']:5d} errors; "
+                  f"send lag ms p50 {ms(f['p50'])} p99 {ms(f['p99'])} max {ms(f['max'])}", flush=True)
+            if f["p99"] < P99_LIMIT_S and best == rate_before(rate):
+                best = rate
+            if f["p99"] >= BEHIND_S:
+                break
+    finally:
+        load.terminate()
+        load.wait()
+    print(f"highest scheduled rate with p99 send lag < 5 ms on one core: {best:.0f} requests/s (goal >= 1000)")
 
 
 if __name__ == "__main__":

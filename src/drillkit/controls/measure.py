@@ -9,14 +9,20 @@ Switch it on in an experiment's `controls` block; it works under `chaos run` and
           module: drillkit.controls.measure
           arguments: {stable_window_s: 10, max_recovery_s: 300}
 
-It starts the probers and ledger writers before the steady-state hypothesis, takes T0 from each fault
-activity's output, keeps measuring through the rollbacks until the service has been stable for a
-whole window (or the maximum recovery wait has passed), reconciles the ledger, and writes
-measurements.json (and samples.csv, ledger.csv) into the configuration's `drillkit_out` directory
-(DRILLKIT_OUT, else the current directory). The journal gets the same measurements.
+It starts the probe process (probers and ledger writers, measure/probe_process.py) before the
+steady-state hypothesis; takes each fault's T0 interval both from the fault activities' outputs and
+from the target's fault log (which keeps it even when a signal lands in an activity's pause); records
+when the rollbacks started and ended; measures on until the service has been stable for a whole
+window after them (or the recovery limit passes); reconciles the ledger; and writes
+measurements.json beside samples.csv and ledger.csv. An interrupted run (signal, crash) still does
+all of that, through cleanup_control.
+
+Where: the configuration's `drillkit_out`, else DRILLKIT_OUT, else reports/<run id>/. The run id is
+the configuration's `drillkit_run_id`, else DRILLKIT_RUN_ID; when neither is set, the control makes
+one and exports it, so that the fault activities of this process log their faults under it.
 
 Chaos Toolkit calls controls as module functions, so the one session of the running experiment lives
-in this module between calls; it is created in configure_control and dropped in cleanup_control.
+in this module between calls; it is created in configure_control and dropped once it is finished.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import functools
 import logging
 import os
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
@@ -34,15 +41,30 @@ from chaoslib import substitute
 
 from drillkit import durable
 from drillkit.faults.environment import environment
-from drillkit.measure.session import MeasurementSession, MeasureSettings
+from drillkit.measure.session import Fault, MeasurementSession, MeasureSettings
 from drillkit.model.objectives import Objectives, load_objectives
 
 logger = logging.getLogger("drillkit")
 OUT_KEY = "drillkit_out"
 OUT_ENV = "DRILLKIT_OUT"
+RUN_ID_KEY = "drillkit_run_id"
+RUN_ID_ENV = "DRILLKIT_RUN_ID"
+REPORTS = Path("reports")
 DEFAULT_OBJECTIVES = Path("probes/objectives.yaml")
 
-_session: MeasurementSession | None = None
+
+class _Run:
+    """The measured run: its session, and the faults and rollbacks it has seen."""
+
+    def __init__(self, session: MeasurementSession, run_id: str, fault_log: Path | None) -> None:
+        self.session = session
+        self.run_id = run_id
+        self.fault_log = fault_log
+        self.from_outputs: list[tuple[str | None, Fault]] = []  # (fault_id, fault)
+        self.interrupted = False
+
+
+_run: _Run | None = None
 
 
 def _loud(hook: Callable[..., None]) -> Callable[..., None]:
@@ -64,69 +86,134 @@ def configure_control(
     configuration: dict | None = None, secrets: dict | None = None, experiment: dict | None = None,
     objectives: str | None = None, **arguments: Any,
 ) -> None:
-    global _session
-    out_dir = Path((configuration or {}).get(OUT_KEY) or os.environ.get(OUT_ENV) or ".")
+    global _run
+    run_id = ensure_run_id(configuration)
     # chaoslib substitutes ${…} in the arguments of every hook but this one
     arguments = substitute(arguments, configuration or {}, secrets or {})
-    _session = MeasurementSession(
-        target=environment(configuration).target, out_dir=out_dir,
-        settings=_settings(arguments), objectives=_objectives(objectives),
-    )
+    env = environment(configuration)
+    session = MeasurementSession(target=env.target, out_dir=out_dir(configuration, run_id),
+                                 settings=_settings(arguments), objectives=_objectives(objectives))
+    _run = _Run(session, run_id, Path(env.target.fault_log))
 
 
 @_loud
 def before_experiment_control(context: dict, **arguments: Any) -> None:
-    if _session is not None:
-        _session.start()
+    if _run is not None:
+        _run.session.start()
 
 
 @_loud
 def after_activity_control(context: dict, state: dict, **arguments: Any) -> None:
-    """Take T0 from a fault activity's confirmed injection time."""
+    """Take a fault's T0 interval from its activity's output."""
     output = (state or {}).get("output")
-    if _session is None or not isinstance(output, dict) or "injected_monotonic" not in output:
+    if _run is None or not isinstance(output, dict) or "injected_monotonic" not in output:
         return
-    at = float(output["injected_monotonic"]) + float(output.get("effective_after_s", 0))
-    _session.note_fault(str(output.get("fault", context.get("name"))), at)
+    _run.from_outputs.append((output.get("fault_id"), fault_of_output(output, str(context.get("name", "")))))
+
+
+@_loud
+def before_rollback_control(context: dict, **arguments: Any) -> None:
+    if _run is not None:
+        _run.session.note_rollbacks_started(time.monotonic())
+
+
+@_loud
+def after_rollback_control(context: dict, state: Any = None, **arguments: Any) -> None:
+    if _run is not None:
+        _run.session.note_rollbacks_ended(time.monotonic())
 
 
 @_loud
 def after_experiment_control(context: dict, state: dict, **arguments: Any) -> None:
     """After the rollbacks: wait for stability, stop, reconcile and store the measurements."""
-    global _session
-    if _session is None:
+    global _run
+    if _run is None:
         return
-    session, _session = _session, None
-    logger.info("measuring until the service is stable again")
-    session.wait_for_recovery(settled_after=time.monotonic())
-    measurements = _finish(session)
+    run, _run = _run, None
+    measurements = _finish(run, interrupted=isinstance(state, dict) and state.get("status") == "interrupted")
     if isinstance(state, dict):
         state["measurements"] = measurements
 
 
 @_loud
 def cleanup_control(**arguments: Any) -> None:
-    """A run that ended without after_experiment_control still keeps what it measured."""
-    global _session
-    if _session is not None:
-        session, _session = _session, None
-        _finish(session)
+    """A run that ended without after_experiment_control (a signal, a crash) still stops the probe
+    process, reconciles the ledger and keeps what it measured."""
+    global _run
+    if _run is not None:
+        run, _run = _run, None
+        _finish(run, interrupted=True)
 
 
 def live() -> MeasurementSession | None:
     """The session measuring the running experiment, if any (for live progress)."""
-    return _session
+    return None if _run is None else _run.session
 
 
-def _finish(session: MeasurementSession) -> dict[str, Any]:
+def ensure_run_id(configuration: dict | None) -> str:
+    """The run id: configuration, else environment, else a new one exported to this process."""
+    run_id = (configuration or {}).get(RUN_ID_KEY) or os.environ.get(RUN_ID_ENV)
+    if not run_id:
+        run_id = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        os.environ[RUN_ID_ENV] = run_id
+    return str(run_id)
+
+
+def out_dir(configuration: dict | None, run_id: str) -> Path:
+    """Never the working directory: a run without a chosen folder gets reports/<run id>/."""
+    chosen = (configuration or {}).get(OUT_KEY) or os.environ.get(OUT_ENV)
+    return Path(chosen) if chosen else REPORTS / run_id
+
+
+def fault_of_output(output: dict[str, Any], activity: str) -> Fault:
+    delay = float(output.get("effective_after_s", 0))  # a fault that bites some time after its action
+    confirmed = float(output["injected_monotonic"]) + delay
+    issued = float(output.get("issued_monotonic", output["injected_monotonic"])) + delay
+    return Fault(fault=str(output.get("fault") or activity), activity=activity, issued=issued,
+                 confirmed=confirmed)
+
+
+def merged_faults(from_outputs: list[tuple[str | None, Fault]], marks: list[dict[str, Any]]) -> list[Fault]:
+    """The faults of the run: each activity output, plus every fault-log mark no output accounts for
+    (a fault whose activity never returned: a signal in its pause, a crash). Ordered by issue time."""
+    seen = {fault_id for fault_id, _ in from_outputs if fault_id}
+    faults = [fault for _, fault in from_outputs]
+    for mark in marks:
+        if mark.get("fault_id") in seen or mark.get("issued") is None:
+            continue
+        confirmed = mark.get("confirmed")
+        faults.append(Fault(fault=str(mark.get("fault", "")), activity="", issued=float(mark["issued"]),
+                            confirmed=None if confirmed is None else float(confirmed), error=mark.get("error")))
+    return sorted(faults, key=lambda f: f.issued)
+
+
+def _marks(run: _Run) -> list[dict[str, Any]]:
+    from drillkit.faults.log import FaultLog
+
+    log = FaultLog(run.fault_log) if run.fault_log else None
+    if log is None or not hasattr(log, "marks"):
+        return []
+    try:
+        return list(log.marks(run.run_id))
+    except (OSError, ValueError, KeyError) as exc:
+        logger.error("the fault log %s could not be read for run %s: %s", run.fault_log, run.run_id, exc)
+        return []
+
+
+def _finish(run: _Run, *, interrupted: bool) -> dict[str, Any]:
+    session = run.session
+    for fault in merged_faults(run.from_outputs, _marks(run)):
+        session.note_fault(fault)
+    if interrupted:
+        stopped = "interrupted"
+    else:
+        logger.info("measuring until the service is stable again")
+        stopped = session.wait_for_recovery(settled_after=session.rollbacks_ended or time.monotonic())
     session.stop()
-    measurements = session.summary()
+    measurements = session.summary(stopped=stopped)
     path = session.out_dir / "measurements.json"
     durable.write_json(path, measurements)
-    rto = measurements.get("rto") or {}
-    rpo = measurements.get("rpo") or {}
-    logger.info("measured RTO %s s [%s, %s], lost writes %s; %s", rto.get("seconds"), rto.get("lower"),
-                rto.get("upper"), rpo.get("lost_writes"), path)
+    logger.info("measurements (%s): %s", stopped, path)
     return measurements
 
 
@@ -137,7 +224,16 @@ def _settings(arguments: dict[str, Any]) -> MeasureSettings:
         raise ValueError(f"drillkit.controls.measure takes no argument {', '.join(sorted(unknown))} "
                          f"(it takes: {', '.join(sorted(known))})")
     casts = {f.name: type(f.default) for f in fields(MeasureSettings)}  # float, int or bool
-    return MeasureSettings(**{name: casts[name](value) for name, value in arguments.items()})
+    return MeasureSettings(**{name: _cast(casts[name], name, value) for name, value in arguments.items()})
+
+
+def _cast(kind: type, name: str, value: Any) -> Any:
+    """A configuration value may arrive as a string ("${window}"); "false" must not read as True."""
+    if kind is bool and isinstance(value, str):
+        if value.lower() not in ("true", "false", "yes", "no", "1", "0"):
+            raise ValueError(f"drillkit.controls.measure: {name} must be true or false, not {value!r}")
+        return value.lower() in ("true", "yes", "1")
+    return kind(value)
 
 
 def _objectives(path: str | None) -> Objectives:

@@ -1,21 +1,37 @@
 """Open-loop probing: requests leave on a fixed schedule whether or not earlier ones answered, and
 latency runs from the intended send time, so a stalled server cannot hide its stall by slowing the
-prober down (no coordinated omission). A request that leaves late carries its lateness in its
-latency and in its send_lag."""
+prober down (no coordinated omission).
+
+Every scheduled slot yields its rows, whatever happens: an answer, an error, a timeout, a read-back
+that could not be sent because its write failed ("not_sent", a failed user request), or a send task
+that raised ("instrument", the instrument's fault, logged and counted). A gap in a prober's slots
+therefore always means the instrument itself stalled or died.
+
+`sent` is when the request left the instrument: the moment its connection started to connect, or,
+on a connection that was already open, when its headers started to go out (httpx trace events). A
+request still waiting inside the client has not been sent. Each request gets a connection of its
+own (see `client()`): a freeze must not leave later requests hostage to a pooled connection.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 
-from drillkit.measure.samples import Sample
+from drillkit.measure.raw import Sample
 
+logger = logging.getLogger("drillkit")
 READ_PATHS = {"read": "/api/feed?limit=5", "live": "/livez"}
+# The first trace event that proves the request left the client: a new connection starting, or the
+# request's headers starting to go out on a connection already open.
+SENT_EVENTS = ("connection.connect_tcp.started", "http11.send_request_headers.started",
+               "http2.send_request_headers.started")
 
 
 @dataclass(frozen=True)
@@ -25,12 +41,31 @@ class ProbeTarget:
     kind: Literal["read", "write_read", "live"]  # write_read: a write and its read-back, the user's path;
     # live: the app's liveness endpoint only (no database), to time the process rather than the service
 
+    @property
+    def name(self) -> str:
+        return f"{self.endpoint}/{self.kind}"
+
+
+def client(timeout: float) -> httpx.AsyncClient:
+    """A client that opens a fresh connection for every request and never queues one.
+
+    With httpx's keep-alive pool, a 3 s freeze of the apps left the probers timing out for 6.5-11 s
+    after the resume (30-40 timeouts a second) while a prober opening a connection per request was
+    answered from +0.2 s. 331 of the 356 requests that failed after the resume never left the
+    client (no connect, no header sent: they sat in the pool), and the tail ended as the burst's idle
+    keep-alive connections expired (5 s). No reuse and no limit: nothing waits inside the client."""
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
+    return httpx.AsyncClient(limits=limits, timeout=timeout, headers={"connection": "close"})
+
 
 async def on_schedule(
-    interval: float, stop: asyncio.Event, send: Callable[[float], Awaitable[None]]
+    interval: float, stop: asyncio.Event, send: Callable[[float], Awaitable[None]],
+    failed: Callable[[float, BaseException], None], start: float | None = None,
 ) -> None:
-    """Call SEND(intended_time) every INTERVAL seconds until STOP is set; wait for the stragglers."""
-    started = time.monotonic()
+    """Call SEND(intended) every INTERVAL seconds from START (now) until STOP is set, then wait for
+    the stragglers. A send that raises is handed to FAILED(intended, exc), so that its slot is still
+    accounted for."""
+    started = time.monotonic() if start is None else start
     pending: set[asyncio.Task] = set()
     tick = 0
     while not stop.is_set():
@@ -38,30 +73,47 @@ async def on_schedule(
         delay = intended - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        task = asyncio.create_task(send(intended))
+        task = asyncio.create_task(_guarded(send, failed, intended))
         pending.add(task)
         task.add_done_callback(pending.discard)
         tick += 1
     if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.wait(pending)
+
+
+async def _guarded(send: Callable[[float], Awaitable[None]], failed: Callable[[float, BaseException], None],
+                   intended: float) -> None:
+    try:
+        await send(intended)
+    except Exception as exc:  # noqa: BLE001 - any failure of the instrument is recorded, never lost
+        logger.exception("probe send task for the slot at %.3f raised", intended)
+        failed(intended, exc)
+
+
+def instrument_rows(target: ProbeTarget, intended: float) -> list[Sample]:
+    """The rows of a slot whose send task raised: the instrument failed, not the platform."""
+    kinds = ("write", "read_back") if target.kind == "write_read" else (target.kind,)
+    return [Sample(target.name, target.endpoint, kind, intended, None, time.monotonic() - intended, 0,
+                   "instrument") for kind in kinds]
 
 
 async def probe_once(
-    client: httpx.AsyncClient, target: ProbeTarget, intended: float, timeout: float
+    http: httpx.AsyncClient, target: ProbeTarget, intended: float, timeout: float
 ) -> list[Sample]:
-    """One scheduled probe: a read, or a write and its read-back (two samples, the read-back's
-    intended time being the moment the write was acknowledged)."""
+    """One scheduled slot: a read, or a write and its read-back (always two rows; the read-back's
+    intended time is the moment the write was answered)."""
     if target.kind in READ_PATHS:
-        read = await _timed(client, "GET", f"{target.base_url}{READ_PATHS[target.kind]}", None,
-                            target.endpoint, target.kind, intended, timeout)
+        read = await _timed(http, "GET", f"{target.base_url}{READ_PATHS[target.kind]}", None, target,
+                            target.kind, intended, timeout)
         return [read.sample]
-    write = await _timed(client, "POST", f"{target.base_url}/api/items",
-                         {"tenant": "drillkit-probe", "title": "probe"}, target.endpoint, "write",
-                         intended, timeout)
-    if write.status != 201 or write.item_id is None:
-        return [write.sample]
-    read_back = await _timed(client, "GET", f"{target.base_url}/api/items/{write.item_id}", None,
-                             target.endpoint, "read_back", write.sample.completed, timeout)
+    write = await _timed(http, "POST", f"{target.base_url}/api/items",
+                         {"tenant": "drillkit-probe", "title": "probe"}, target, "write", intended, timeout)
+    answered = write.sample.completed
+    if write.sample.status != 201 or write.item_id is None:
+        return [write.sample, Sample(target.name, target.endpoint, "read_back", answered, None, 0.0, 0,
+                                     "not_sent")]
+    read_back = await _timed(http, "GET", f"{target.base_url}/api/items/{write.item_id}", None, target,
+                             "read_back", answered, timeout)
     return [write.sample, read_back.sample]
 
 
@@ -70,20 +122,27 @@ class _Answer:
     sample: Sample
     item_id: int | None = None
 
-    @property
-    def status(self) -> int:
-        return self.sample.status
+
+class SendClock:
+    """Notes when the request left the client, from httpx's trace events."""
+
+    def __init__(self) -> None:
+        self.sent: float | None = None
+
+    async def __call__(self, event: str, info: dict[str, Any]) -> None:
+        if self.sent is None and event in SENT_EVENTS:
+            self.sent = time.monotonic()
 
 
 async def _timed(
-    client: httpx.AsyncClient, method: str, url: str, body: dict | None, endpoint: str, kind: str,
+    http: httpx.AsyncClient, method: str, url: str, body: dict | None, target: ProbeTarget, kind: str,
     intended: float, timeout: float,
 ) -> _Answer:
-    send_lag = max(0.0, time.monotonic() - intended)
+    clock = SendClock()
     status, error, item_id = 0, "", None
     try:
-        async with asyncio.timeout(max(timeout - send_lag, 0.001)):
-            response = await client.request(method, url, json=body)
+        async with asyncio.timeout(max(intended + timeout - time.monotonic(), 0.001)):
+            response = await http.request(method, url, json=body, extensions={"trace": clock})
         status = response.status_code
         error = "" if status < 400 else "http"
         if kind == "write" and status == 201:
@@ -95,4 +154,5 @@ async def _timed(
     except (httpx.HTTPError, ValueError):
         error = "other"
     latency = timeout if error == "timeout" else time.monotonic() - intended
-    return _Answer(Sample(endpoint, kind, intended, latency, status, error, send_lag), item_id)
+    return _Answer(Sample(target.name, target.endpoint, kind, intended, clock.sent, latency, status, error),
+                   item_id)

@@ -1,47 +1,93 @@
-"""A measurement session: probers, ledger writers and a leader poller running in a thread of their
-own (with their own asyncio loop) beside the experiment, from before the steady-state hypothesis
-until the service is stable again after the rollbacks."""
+"""A measurement session: the probe process (measure/probe_process.py) started beside the
+experiment, from before the steady-state hypothesis until the service is stable again after the
+rollbacks, and the analysis of what it recorded.
+
+The parent only starts the process, tails its files for live decisions, tells it to stop (SIGTERM),
+and reads the files back. If the process dies, the parent says so and keeps what was written.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import json
 import logging
-import threading
+import math
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from drillkit.faults.database import cluster
-from drillkit.measure import prober, timeline, writers
-from drillkit.measure.ledger import Write
-from drillkit.measure.samples import CsvLog, SampleWriter, of_endpoint
-from drillkit.measure.summary import USER_PATH, summarize
+import drillkit
+from drillkit.measure import clock
+from drillkit.measure.probe_process import CONFIG_FILE, ProbeConfig
+from drillkit.measure.raw import Sample, Write, sample_of, write_of
 from drillkit.model.objectives import Objectives
 from drillkit.model.target import Target
 
 logger = logging.getLogger("drillkit")
+USER_PROBER = "global/write_read"
+START_TIMEOUT_S = 15.0
 
 
 @dataclass(frozen=True)
 class MeasureSettings:
-    interval_s: float = 0.05          # 20 requests a second per endpoint
+    interval_s: float = 0.05          # 20 requests a second per prober
     timeout_s: float = 2.0
     writers: int = 2
     write_interval_s: float = 0.1     # 10 ledger writes a second per writer
     stable_window_s: float = 10.0
     max_recovery_s: float = 300.0
     reconcile_timeout_s: float = 120.0
-    leader_poll_s: float = 0.1       # T_promoted is observed, so at most this late
+    leader_poll_s: float = 0.1        # T_promoted is observed, so at most this late
     probe_regions: bool = True
+    min_coverage: float = 0.9         # share of a second's requests that must conclude to judge it
+    sustain_s: float = 2.0            # badness this long is an incident
+    impact_within_s: float = 30.0     # an incident this soon after a fault's T0 is attributed to it
 
-    def timeline(self, latency_threshold_s: float) -> timeline.TimelineSettings:
-        return timeline.TimelineSettings(self.interval_s, self.stable_window_s, self.max_recovery_s,
-                                         latency_threshold_s)
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault's T0 interval, as the analysis's FaultEvent takes it."""
+
+    fault: str
+    activity: str
+    issued: float
+    confirmed: float | None
+    error: str | None = None
+
+
+class CsvTail:
+    """Reads the rows appended to a CSV file since the last call; a torn last line waits."""
+
+    def __init__(self, path: Path, parse: Callable[[list[str]], Any]) -> None:
+        self.path = path
+        self._parse = parse
+        self._offset = 0
+        self._header_seen = False
+
+    def read(self) -> list[Any]:
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self._offset)
+                chunk = handle.read()
+        except FileNotFoundError:
+            return []
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self._offset += len(complete)
+        rows = []
+        for line in complete.decode().splitlines():
+            if not line or line.startswith("#"):
+                continue
+            if not self._header_seen:
+                self._header_seen = True
+                continue
+            rows.append(self._parse(line.split(",")))
+        return rows
 
 
 class MeasurementSession:
@@ -50,151 +96,230 @@ class MeasurementSession:
         self.out_dir = out_dir
         self.settings = settings
         self.objectives = objectives
-        self.samples = SampleWriter(out_dir / "samples.csv")
-        self._ledger_log = CsvLog(out_dir / "ledger.csv", ["writer", "seq", "intended", "acked_at"])
         self.writer_ids = [f"{uuid.uuid4().hex[:8]}-w{n}" for n in range(settings.writers)]
+        self.samples: list[Sample] = []
         self.writes: list[Write] = []
-        self.faults: list[timeline.FaultEvent] = []
         self.leaders: list[tuple[float, str]] = []
         self.lags: list[int] = []
+        self.faults: list[Fault] = []
+        self.rollbacks_started: float | None = None
+        self.rollbacks_ended: float | None = None
         self.stored: dict[str, set[int]] | None = None
         self.reconcile_error: str | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="drillkit-measure", daemon=True)
-        self.started = time.monotonic()
+        self.died: str | None = None
+        self.origin = time.monotonic()
         self.ended: float | None = None
-        self.settled: float | None = None  # when the rollbacks were done
+        self._process: subprocess.Popen | None = None
+        self._tails = {
+            "samples": CsvTail(out_dir / "samples.csv", sample_of),
+            "ledger": CsvTail(out_dir / "ledger.csv", write_of),
+            "leaders": CsvTail(out_dir / "leaders.csv", lambda row: row),
+        }
 
-    # -- life cycle (called from the experiment's thread) ------------------------------------------
+    # -- life cycle ----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.started = time.monotonic()
-        self._thread.start()
-        self._ready.wait(timeout=10)
-        logger.info("measuring: %d probers at %.0f requests/s each, %d ledger writers at %.0f writes/s",
-                    len(self._probe_targets()), 1 / self.settings.interval_s, len(self.writer_ids),
-                    1 / self.settings.write_interval_s)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / CONFIG_FILE).write_text(json.dumps(asdict(self._probe_config()), indent=2))
+        for stale in ("probe.json", "stored.json"):
+            (self.out_dir / stale).unlink(missing_ok=True)
+        with (self.out_dir / "probe.log").open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "drillkit.measure.probe_process", str(self.out_dir)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                env=_child_env(), start_new_session=True,  # Ctrl-C in the terminal must not stop the measuring
+            )
+        self.origin = self._wait_until_running()
+        logger.info("measuring in process %d: %d probers at %.0f requests/s each, %d ledger writers at "
+                    "%.0f writes/s", self._process.pid, len(self._probe_config().probes),
+                    1 / self.settings.interval_s, len(self.writer_ids), 1 / self.settings.write_interval_s)
 
-    def note_fault(self, name: str, at: float) -> None:
-        self.faults.append(timeline.FaultEvent(name, at))
+    def note_fault(self, fault: Fault) -> None:
+        self.faults.append(fault)
 
-    def wait_for_recovery(self, settled_after: float) -> None:
-        """Keep measuring until the user path has been stable for a whole window after SETTLED_AFTER
-        (the end of the rollbacks), or until the maximum recovery wait from T0 has passed."""
-        self.settled = settled_after
-        window = self.settings.stable_window_s
+    def note_rollbacks_started(self, at: float) -> None:
+        self.rollbacks_started = at
+
+    def note_rollbacks_ended(self, at: float) -> None:
+        self.rollbacks_ended = at
+
+    def check_alive(self) -> bool:
+        """Whether the probe process still runs; its death is noticed and logged once."""
+        if self._process is None or self.died:
+            return False
+        code = self._process.poll()
+        if code is not None and self.ended is None:
+            self.died = f"the probe process exited with code {code} (see {self.out_dir / 'probe.log'})"
+            logger.error("measurement degraded: %s; what it wrote so far is kept", self.died)
+        return code is None
+
+    def wait_for_recovery(self, settled_after: float) -> str:
+        """Measure on until the user path has been good for a whole stable window entirely after
+        SETTLED_AFTER (the end of the rollbacks), or the recovery limit passes. Returns why it stopped."""
+        since = min((f.issued for f in self.faults), default=settled_after)
+        limit = max(since + self.settings.max_recovery_s,
+                    settled_after + self.settings.stable_window_s + self.settings.timeout_s)
         while True:
+            if not self.check_alive():
+                return "probe process died"
+            self.refresh()
             now = time.monotonic()
-            line = self.current_timeline()
-            deadline = (line.t0 if line else settled_after) + self.settings.max_recovery_s
-            recovered = line is None or not line.impact or line.stable is not None
-            if (recovered and now >= settled_after + window) or now >= max(deadline, settled_after + window):
-                return
+            if self._recovered(now, settled_after):
+                return "stable"
+            if now >= limit:
+                logger.warning("the service was not stable within %.0f s: measurement stops",
+                               self.settings.max_recovery_s)
+                return "recovery limit"
             time.sleep(0.5)
 
-    def current_timeline(self) -> timeline.Timeline | None:
-        if not self.faults:
-            return None
-        threshold = self.objectives.latency_threshold_ms / 1000
-        return timeline.compute(of_endpoint(self.samples.snapshot(), *USER_PATH), self.faults,
-                                self.settings.timeline(threshold), time.monotonic(), self.leaders)
+    def refresh(self) -> None:
+        """Take in the rows the probe process wrote since the last call."""
+        self.samples += self._tails["samples"].read()
+        self.writes += self._tails["ledger"].read()
+        for at, leader, lag in self._tails["leaders"].read():
+            self.leaders.append((float(at), leader))
+            if lag:
+                self.lags.append(int(lag))
 
     def recent(self, seconds: float = 10.0) -> dict[str, float | int | None]:
         """Live SLIs of the global endpoint over the last SECONDS, for progress displays."""
+        self.refresh()
         since = time.monotonic() - seconds
-        answers = [s for s in of_endpoint(self.samples.snapshot(), "global") if s.completed >= since]
+        answers = [s for s in self.samples if s.endpoint == "global" and s.completed >= since
+                   and s.error not in ("not_sent", "instrument")]
         if not answers:
             return {"requests": 0, "availability": None, "p95_ms": None}
-        latencies = sorted(s.latency for s in answers)
-        return {"requests": len(answers),
-                "availability": sum(s.succeeded for s in answers) / len(answers),
-                "p95_ms": latencies[int(0.95 * (len(latencies) - 1))] * 1000}
+        ok = sorted(s.latency for s in answers if s.succeeded)
+        return {"requests": len(answers), "availability": len(ok) / len(answers),  # p95 of successes only
+                "p95_ms": ok[int(0.95 * (len(ok) - 1))] * 1000 if ok else math.nan}
 
     def stop(self) -> None:
-        """Stop probing and writing, then read the ledger back (in the session's thread)."""
+        """Stop the schedules, let the process reconcile the ledger, and read everything back."""
+        self.check_alive()  # a death before the stop is noticed and logged
         self.ended = time.monotonic()
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=self.settings.reconcile_timeout_s + 30)
-        self.samples.close()
-        self._ledger_log.close()
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout=self.settings.reconcile_timeout_s + 30)
+            except subprocess.TimeoutExpired:
+                logger.error("the probe process did not finish within %.0f s: killed",
+                             self.settings.reconcile_timeout_s + 30)
+                self._process.kill()
+                self._process.wait()
+        self.refresh()
+        self._read_stored()
 
-    def summary(self) -> dict[str, Any]:
-        threshold = self.objectives.latency_threshold_ms / 1000
-        result = summarize(
-            samples=self.samples.snapshot(), writes=list(self.writes), stored=self.stored,
-            faults=list(self.faults), leaders=list(self.leaders), lags=list(self.lags),
-            settings=self.settings.timeline(threshold), objectives=self.objectives,
-            started=self.started, ended=self.ended or time.monotonic(), settled=self.settled,
-        )
-        result["files"] = {"samples": "samples.csv", "ledger": "ledger.csv"}
-        if self.reconcile_error:
-            result["rpo"]["error"] = self.reconcile_error
-        return result
-
-    # -- the session's own thread ------------------------------------------------------------------
-
-    _loop: asyncio.AbstractEventLoop | None = None
-
-    def _run(self) -> None:
-        asyncio.run(self._main())
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        self._ready.set()
-        limits = httpx.Limits(max_connections=400, max_keepalive_connections=100)
-        async with httpx.AsyncClient(limits=limits, timeout=self.settings.timeout_s) as client:
-            await asyncio.gather(
-                *(self._probe(client, target) for target in self._probe_targets()),
-                *(self._write(client, writer) for writer in self.writer_ids),
-                self._poll_leader(),
-            )
-            await self._reconcile(client)
-
-    def _probe_targets(self) -> list[prober.ProbeTarget]:
-        endpoint = str(self.target.endpoint).rstrip("/")
-        targets = [prober.ProbeTarget("global", endpoint, "write_read"),
-                   prober.ProbeTarget("global", endpoint, "read")]
-        if self.settings.probe_regions:
-            targets += [prober.ProbeTarget(name, str(region.app.url).rstrip("/"), "read")
-                        for name, region in self.target.regions.items()]
-        return targets
-
-    async def _probe(self, client: httpx.AsyncClient, target: prober.ProbeTarget) -> None:
-        async def send(intended: float) -> None:
-            for sample in await prober.probe_once(client, target, intended, self.settings.timeout_s):
-                self.samples.add(sample)
-
-        await prober.on_schedule(self.settings.interval_s, self._stop, send)
-
-    async def _write(self, client: httpx.AsyncClient, writer: str) -> None:
-        endpoint = str(self.target.endpoint).rstrip("/")
-        sequence = iter(range(1, 1 << 62))
-
-        async def send(intended: float) -> None:
-            write = await writers.write_once(client, endpoint, writer, next(sequence), intended,
-                                             self.settings.timeout_s)
-            self.writes.append(write)
-            writers.log_write(self._ledger_log, write)
-
-        await prober.on_schedule(self.settings.write_interval_s, self._stop, send)
-
-    async def _poll_leader(self) -> None:
-        while not self._stop.is_set():
-            members = await asyncio.to_thread(cluster.members, self.target)
-            leader = next((m["name"] for m in members if m.get("role") in cluster.LEADER_ROLES
-                           and m.get("state") == "running"), "")
-            self.leaders.append((time.monotonic(), leader))
-            self.lags += [m["lag"] for m in members if isinstance(m.get("lag"), int)]
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.settings.leader_poll_s)
-
-    async def _reconcile(self, client: httpx.AsyncClient) -> None:
-        endpoint = str(self.target.endpoint).rstrip("/")
+    def summary(self, stopped: str = "stopped") -> dict[str, Any]:
+        """measurements.json's content: the analysis of everything recorded."""
+        ended = self.ended or time.monotonic()
+        reason = f"{stopped}; {self.died}" if self.died else stopped
         try:
-            self.stored = await writers.read_back(client, endpoint, self.writer_ids,
-                                                  self.settings.reconcile_timeout_s)
-        except TimeoutError as exc:
-            self.reconcile_error = str(exc)
-            logger.error("ledger reconciliation failed: %s", exc)
+            from drillkit.measure import analysis
+        except ImportError:
+            logger.error("drillkit.measure.analysis is missing: measurements hold the raw record only")
+            return self._raw_summary(ended, reason)
+        measured = analysis.analyze(
+            samples=list(self.samples), writes=list(self.writes), stored=self.stored,
+            reconcile_error=self.reconcile_error, faults=[_fault_event(f) for f in self.faults],
+            rollbacks=self.rollbacks, leaders=_changes(self.leaders), lags=list(self.lags),
+            settings=self.analysis_settings(analysis), objectives=self.objectives, origin=self.origin,
+            ended=ended, stopped=reason,
+        )
+        data = measured.model_dump(mode="json", by_alias=True)
+        data["files"] = self.files
+        return data
+
+    @property
+    def rollbacks(self) -> tuple[float, float | None] | None:
+        return None if self.rollbacks_started is None else (self.rollbacks_started, self.rollbacks_ended)
+
+    @property
+    def files(self) -> dict[str, str]:
+        names = ("samples.csv", "ledger.csv", "leaders.csv", "stored.json", "probe.log")
+        return {name.split(".")[0]: name for name in names if (self.out_dir / name).exists()}
+
+    def analysis_settings(self, analysis: Any) -> Any:
+        wanted = {f.name for f in fields(analysis.AnalysisSettings)}
+        return analysis.AnalysisSettings(**{k: v for k, v in asdict(self.settings).items() if k in wanted})
+
+    # -- parts -----------------------------------------------------------------------------------------
+
+    def _probe_config(self) -> ProbeConfig:
+        endpoint = str(self.target.endpoint).rstrip("/")
+        probes = [{"endpoint": "global", "base_url": endpoint, "kind": "write_read"},
+                  {"endpoint": "global", "base_url": endpoint, "kind": "read"}]
+        if self.settings.probe_regions:
+            probes += [{"endpoint": name, "base_url": str(region.app.url).rstrip("/"), "kind": "read"}
+                       for name, region in self.target.regions.items()]
+        apis = [str(m.patroni_api) for m in self.target.members().values()]
+        s = self.settings
+        return ProbeConfig(endpoint=endpoint, probes=probes, writers=self.writer_ids, patroni_apis=apis,
+                           interval_s=s.interval_s, timeout_s=s.timeout_s, write_interval_s=s.write_interval_s,
+                           leader_poll_s=s.leader_poll_s, reconcile_timeout_s=s.reconcile_timeout_s,
+                           parent_pid=os.getpid())
+
+    def _wait_until_running(self) -> float:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        status = self.out_dir / "probe.json"
+        while time.monotonic() < deadline:
+            if status.exists():
+                return float(json.loads(status.read_text())["origin"])
+            if self._process is not None and self._process.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.check_alive()  # logs the death, if that is what happened
+        raise RuntimeError(f"the probe process did not start within {START_TIMEOUT_S:.0f} s "
+                           f"(see {self.out_dir / 'probe.log'})")
+
+    def _recovered(self, now: float, settled_after: float) -> bool:
+        try:
+            from drillkit.measure import analysis
+        except ImportError:
+            return now >= settled_after + self.settings.stable_window_s + self.settings.timeout_s
+        user = [s for s in self.samples if s.prober == USER_PROBER]
+        return analysis.recovered(user, settings=self.analysis_settings(analysis), objectives=self.objectives,
+                                  origin=self.origin, now=now, since=settled_after)
+
+    def _read_stored(self) -> None:
+        path = self.out_dir / "stored.json"
+        if not self.writer_ids:
+            return
+        try:
+            record = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError) as exc:
+            self.reconcile_error = f"{path}: no ledger read-back ({self.died or exc})"
+            logger.error("ledger reconciliation failed: %s", self.reconcile_error)
+            return
+        if "stored" in record:
+            self.stored = {writer: set(seqs) for writer, seqs in record["stored"].items()}
+        else:
+            self.reconcile_error = str(record.get("error"))
+
+    def _raw_summary(self, ended: float, stopped: str) -> dict[str, Any]:
+        return {"schema": "drillkit.measurements/raw", "origin_utc": clock.utc_of(self.origin).isoformat(),
+                "origin_monotonic": self.origin, "duration_s": round(ended - self.origin, 3), "stopped": stopped,
+                "faults": [asdict(f) for f in self.faults], "rollbacks": self.rollbacks,
+                "reconcile_error": self.reconcile_error, "files": self.files}
+
+
+def _fault_event(fault: Fault) -> Any:
+    from drillkit.measure import samples
+
+    event = getattr(samples, "FaultEvent", None)
+    return fault if event is None else event(**asdict(fault))
+
+
+def _changes(leaders: list[tuple[float, str]]) -> list[tuple[float, str]]:
+    """The polls at which the leader changed (the first poll included)."""
+    changes: list[tuple[float, str]] = []
+    for at, name in leaders:
+        if not changes or changes[-1][1] != name:
+            changes.append((at, name))
+    return changes
+
+
+def _child_env() -> dict[str, str]:
+    """The parent's environment, with drillkit importable whichever way the parent found it."""
+    package_root = str(Path(drillkit.__file__).resolve().parents[1])
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, path) if p)}

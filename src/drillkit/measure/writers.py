@@ -1,4 +1,9 @@
-"""Ledger writers: sequenced writes through the global endpoint at a fixed rate, and their read-back."""
+"""Ledger writers: sequenced writes through the global endpoint at a fixed rate, and their read-back.
+
+A write is acknowledged only by a 200/201 (the app answers after COMMIT). Anything else leaves it
+indeterminate, with a note saying why ("timeout", "reset", "connect", "http 503", "task died"): it
+may have committed, so it is never counted as lost.
+"""
 
 from __future__ import annotations
 
@@ -7,45 +12,54 @@ import time
 
 import httpx
 
-from drillkit.measure.ledger import Write
-from drillkit.measure.samples import CsvLog
+from drillkit.measure.prober import SendClock
+from drillkit.measure.raw import Write
 
-ACKNOWLEDGED = (200, 201)  # the app answers only after COMMIT
+ACKNOWLEDGED = (200, 201)
 
 
 async def write_once(
-    client: httpx.AsyncClient, base_url: str, writer: str, seq: int, intended: float, timeout: float
+    http: httpx.AsyncClient, base_url: str, writer: str, seq: int, intended: float, timeout: float
 ) -> Write:
-    acked_at = None
+    clock = SendClock()
+    acked_at, note = None, ""
     try:
-        async with asyncio.timeout(timeout):
-            response = await client.post(f"{base_url}/api/ledger", json={"writer": writer, "seq": seq})
+        async with asyncio.timeout(max(intended + timeout - time.monotonic(), 0.001)):
+            response = await http.post(f"{base_url}/api/ledger", json={"writer": writer, "seq": seq},
+                                       extensions={"trace": clock})
         if response.status_code in ACKNOWLEDGED:
             acked_at = time.monotonic()
-    except (TimeoutError, httpx.HTTPError):
-        pass  # indeterminate: it may have committed
-    return Write(writer, seq, intended, acked_at)
+        else:
+            note = f"http {response.status_code}"
+    except TimeoutError:
+        note = "timeout"
+    except httpx.ConnectError:
+        note = "connect"
+    except httpx.HTTPError as exc:
+        note = "reset" if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError) else type(exc).__name__
+    return Write(writer, seq, intended, clock.sent, acked_at, note)
 
 
-def log_write(log: CsvLog, write: Write) -> None:
-    log.add((write.writer, write.seq, write.intended, "" if write.acked_at is None else write.acked_at))
+def died(writer: str, seq: int, intended: float) -> Write:
+    """The record of a write whose task raised: indeterminate, never lost."""
+    return Write(writer, seq, intended, None, None, "task died")
 
 
 async def read_back(
-    client: httpx.AsyncClient, base_url: str, writers: list[str], timeout_s: float
-) -> dict[str, set[int]]:
+    http: httpx.AsyncClient, base_url: str, writers: list[str], timeout_s: float
+) -> dict[str, list[int]]:
     """Each writer's stored seqs, read through the global endpoint (so from the current primary);
     retried until it answers or TIMEOUT_S passes."""
     deadline = time.monotonic() + timeout_s
-    stored: dict[str, set[int]] = {}
+    stored: dict[str, list[int]] = {}
     for writer in writers:
         while writer not in stored:
             try:
-                response = await client.get(f"{base_url}/api/ledger/{writer}", timeout=5.0)
+                response = await http.get(f"{base_url}/api/ledger/{writer}", timeout=5.0)
                 if response.status_code == 200:
-                    stored[writer] = set(response.json()["seqs"])
+                    stored[writer] = sorted(response.json()["seqs"])
                     continue
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError, KeyError):
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the ledger of {writer} could not be read back within {timeout_s:.0f} s")

@@ -1,0 +1,248 @@
+"""The probe process: probers, ledger writers and the leader poller in a process of their own.
+
+    python -m drillkit.measure.probe_process OUT_DIR      (reads OUT_DIR/probe-config.json)
+
+Its own interpreter and event loop keep it clear of chaoslib, the fault actions and the parent's
+GIL: a slow action can never stall the schedule. It writes, flushed at least every second:
+
+    samples.csv   one row per scheduled request (see measure/raw.py)
+    ledger.csv    one row per ledger write
+    leaders.csv   at,leader,lag_bytes_max: each poll of the database cluster
+    probe.json    pid, origin (monotonic start of the schedules), state, send errors
+
+SIGTERM or SIGINT (or the parent's death) stops the schedules; the process then waits for the
+requests in flight, reads the ledger back and writes stored.json ({"stored": {writer: [seq…]}} or
+{"error": "…"}), and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import importlib.util
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from drillkit import durable
+from drillkit.measure import clock, prober, writers
+from drillkit.measure.raw import SAMPLE_COLUMNS, WRITE_COLUMNS, sample_row, write_row
+
+logger = logging.getLogger("drillkit")
+CONFIG_FILE = "probe-config.json"
+FLUSH_EVERY_S = 0.5
+START_DELAY_S = 0.05  # lets every schedule be set up before its first slot
+LEADER_ROLES = ("leader", "primary", "master", "standby_leader")
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """What the parent asks for; written by MeasurementSession as probe-config.json."""
+
+    endpoint: str                           # the global endpoint (ledger writes go there)
+    probes: list[dict[str, str]]            # ProbeTarget fields
+    writers: list[str]
+    patroni_apis: list[str] = field(default_factory=list)
+    interval_s: float = 0.05
+    timeout_s: float = 2.0
+    write_interval_s: float = 0.1
+    leader_poll_s: float = 0.1
+    reconcile_timeout_s: float = 120.0
+    parent_pid: int | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> ProbeConfig:
+        return cls(**json.loads(path.read_text()))
+
+
+class RowLog:
+    """A CSV file with the clock's anchor on its first line; flushed by the caller's timer."""
+
+    def __init__(self, path: Path, columns: list[str]) -> None:
+        self._handle = path.open("w", newline="")
+        self._handle.write(f"# anchor {json.dumps(clock.anchor())}\n")
+        self._csv = csv.writer(self._handle)
+        self._csv.writerow(columns)
+
+    def add(self, row: tuple) -> None:
+        self._csv.writerow(row)
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class ProbeProcess:
+    def __init__(self, out_dir: Path, config: ProbeConfig) -> None:
+        self.out_dir = out_dir
+        self.config = config
+        self.samples = RowLog(out_dir / "samples.csv", SAMPLE_COLUMNS)
+        self.ledger = RowLog(out_dir / "ledger.csv", WRITE_COLUMNS)
+        self.leaders = RowLog(out_dir / "leaders.csv", ["at", "leader", "lag_bytes_max"])
+        self.stop = asyncio.Event()
+        self.send_errors = 0
+        self.origin = time.monotonic()
+
+    async def run(self) -> None:
+        async with prober.client(self.config.timeout_s) as http:
+            self.origin = time.monotonic() + START_DELAY_S  # every schedule starts from the same instant
+            self._status("running")
+            phases = self._phases()
+            measuring = [*(self._probe(http, prober.ProbeTarget(**p), next(phases)) for p in self.config.probes),
+                         *(self._write(http, writer, next(phases)) for writer in self.config.writers),
+                         self._poll_leader(http)]
+            housekeeping = [asyncio.create_task(self._flush_forever()),
+                            asyncio.create_task(self._watch_parent())]
+            await asyncio.gather(*measuring)
+            for task in housekeeping:
+                task.cancel()
+            self._flush()
+            self._status("reconciling")
+            await self._reconcile(http)
+        for log in (self.samples, self.ledger, self.leaders):
+            log.close()
+        self._status("stopped")
+
+    # -- the schedules -----------------------------------------------------------------------------
+
+    def _phases(self) -> Iterator[float]:
+        """Each schedule's first slot, spread over one interval: schedules that all fired at the same
+        instant would make the last request of each burst wait for the others to be sent."""
+        schedules = len(self.config.probes) + len(self.config.writers)
+        step = min(self.config.interval_s, self.config.write_interval_s) / max(schedules, 1)
+        return (self.origin + n * step for n in count())
+
+    async def _probe(self, http: httpx.AsyncClient, target: prober.ProbeTarget, start: float) -> None:
+        async def send(intended: float) -> None:
+            for sample in await prober.probe_once(http, target, intended, self.config.timeout_s):
+                self.samples.add(sample_row(sample))
+
+        def failed(intended: float, exc: BaseException) -> None:
+            self.send_errors += 1
+            for sample in prober.instrument_rows(target, intended):
+                self.samples.add(sample_row(sample))
+
+        await prober.on_schedule(self.config.interval_s, self.stop, send, failed, start)
+
+    async def _write(self, http: httpx.AsyncClient, writer: str, start: float) -> None:
+        sequence = count(1)
+        seqs: dict[float, int] = {}
+
+        async def send(intended: float) -> None:
+            seqs[intended] = seq = next(sequence)
+            write = await writers.write_once(http, self.config.endpoint, writer, seq, intended,
+                                             self.config.timeout_s)
+            seqs.pop(intended, None)
+            self.ledger.add(write_row(write))
+
+        def failed(intended: float, exc: BaseException) -> None:
+            self.send_errors += 1
+            seq = seqs.pop(intended, None)
+            if seq is not None:  # the write may have gone out: indeterminate, never lost
+                self.ledger.add(write_row(writers.died(writer, seq, intended)))
+
+        await prober.on_schedule(self.config.write_interval_s, self.stop, send, failed, start)
+
+    async def _poll_leader(self, http: httpx.AsyncClient) -> None:
+        while not self.stop.is_set():
+            members = await _cluster_members(http, self.config.patroni_apis)
+            if members:
+                leader = next((m["name"] for m in members
+                               if m.get("role") in LEADER_ROLES and m.get("state") == "running"), "")
+                lags = [m["lag"] for m in members if isinstance(m.get("lag"), int)]
+                self.leaders.add((round(time.monotonic(), 6), leader, max(lags) if lags else ""))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), self.config.leader_poll_s)
+
+    async def _reconcile(self, http: httpx.AsyncClient) -> None:
+        if not self.config.writers:
+            return
+        try:
+            stored = await writers.read_back(http, self.config.endpoint, self.config.writers,
+                                             self.config.reconcile_timeout_s)
+            durable.write_json(self.out_dir / "stored.json", {"stored": stored})
+        except TimeoutError as exc:
+            logger.error("ledger reconciliation failed: %s", exc)
+            durable.write_json(self.out_dir / "stored.json", {"error": str(exc)})
+
+    # -- housekeeping ------------------------------------------------------------------------------
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_S)
+            self._flush()
+
+    async def _watch_parent(self) -> None:
+        """A probe process whose parent died stops: it must never probe on, orphaned."""
+        while self.config.parent_pid is not None:
+            if os.getppid() != self.config.parent_pid:
+                logger.error("the measuring parent %d is gone: stopping", self.config.parent_pid)
+                self.stop.set()
+                return
+            await asyncio.sleep(0.5)
+
+    def _flush(self) -> None:
+        for log in (self.samples, self.ledger, self.leaders):
+            log.flush()
+
+    def _status(self, state: str) -> None:
+        durable.write_json(self.out_dir / "probe.json", {
+            "pid": os.getpid(), "state": state, "origin": self.origin, "anchor": clock.anchor(),
+            "send_errors": self.send_errors,
+        })
+
+
+async def _cluster_members(http: httpx.AsyncClient, apis: list[str]) -> list[dict[str, Any]]:
+    """GET /cluster from the first Patroni API that answers; [] when none does."""
+    for api in apis:
+        try:
+            response = await http.get(f"{api.rstrip('/')}/cluster", timeout=1.0)
+            response.raise_for_status()
+            return list(response.json().get("members", []))
+        except (httpx.HTTPError, ValueError):
+            continue
+    return []
+
+
+async def _main(out_dir: Path) -> None:
+    process = ProbeProcess(out_dir, ProbeConfig.load(out_dir / CONFIG_FILE))
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, process.stop.set)
+    await process.run()
+
+
+def _cache_the_missing_sniffio() -> None:
+    """httpcore imports sniffio each time it makes a lock (several per request); when sniffio is not
+    installed, each failed import searches sys.path anew: a third of the probe's CPU per request.
+    A None entry in sys.modules makes the import fail at once, and httpcore then assumes asyncio."""
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
+def main(argv: list[str] | None = None) -> None:
+    _cache_the_missing_sniffio()
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        raise SystemExit("usage: python -m drillkit.measure.probe_process OUT_DIR")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s probe: %(message)s")
+    for chatty in ("httpx", "httpcore"):  # a log line per request costs the schedule CPU it needs
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    asyncio.run(_main(Path(args[0])))
+
+
+if __name__ == "__main__":
+    main()
