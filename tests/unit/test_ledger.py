@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple
-
 import pytest
 
 from drillkit.measure.ledger import T0, WRITE_FIELDS, Write, read_writes, rpo
+from drillkit.measure.raw import write_row
 from drillkit.measure.samples import CsvLog
 
 AT_100 = T0(100.0, 100.0)
@@ -101,6 +100,6 @@ def test_writes_round_trip_through_the_ledger_csv(tmp_path):
     writes = [acked(1, 99.5), timed_out(2, 99.6), Write("w", 3, 99.7, None, None, "task died")]
     log = CsvLog(tmp_path / "ledger.csv", WRITE_FIELDS)
     for write in writes:
-        log.add(astuple(write))
+        log.add(write_row(write))
     log.close()
     assert read_writes(tmp_path / "ledger.csv") == writes

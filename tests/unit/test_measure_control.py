@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from drillkit.controls import measure
-from drillkit.measure.session import Fault
+from drillkit.measure.samples import FaultEvent
 from tests.unit.test_measurement_session import target  # noqa: F401 - the local Feed Hub fixture
 
 
@@ -32,11 +32,11 @@ def test_under_plain_chaos_run_the_control_makes_a_run_id_and_exports_it(monkeyp
 def test_t0_is_the_interval_from_issue_to_confirmation():
     fault = measure.fault_of_output({"fault": "kill_primary", "issued_monotonic": 10.0,
                                      "injected_monotonic": 10.4}, "kill the primary")
-    assert fault == Fault("kill_primary", "kill the primary", 10.0, 10.4)
+    assert fault == FaultEvent("kill_primary", "kill the primary", 10.0, 10.4)
 
 
 def test_a_fault_whose_activity_never_returned_is_taken_from_the_fault_log():
-    outputs = [("f1", Fault("kill_primary", "kill the primary", 10.0, 10.4))]
+    outputs = [("f1", FaultEvent("kill_primary", "kill the primary", 10.0, 10.4))]
     marks = [{"fault_id": "f1", "fault": "kill_primary", "issued": 9.9, "confirmed": 10.4, "error": None},
              {"fault_id": "f2", "fault": "partition_region", "issued": 30.0, "confirmed": 30.2, "error": None},
              {"fault_id": "f3", "fault": "partition_region", "issued": 20.0, "confirmed": None, "error": "no iptables"}]

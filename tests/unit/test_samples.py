@@ -6,17 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from drillkit.measure.samples import Sample, SamplesFormatError, SampleWriter, read_samples
+from drillkit.measure.raw import SAMPLE_COLUMNS, sample_row
+from drillkit.measure.samples import CsvLog, Sample, SamplesFormatError, read_samples
 
 
 def test_samples_round_trip_through_csv_with_unsent_requests(tmp_path: Path):
     rows = [Sample("global/write_read", "global", "write", 10.0, 10.001, 0.5, 0, "timeout"),
             Sample("global/write_read", "global", "read_back", 10.0, None, 0.5, 0, "not_sent"),
             Sample("region-a/read", "region-a", "read", 10.05, 10.0502, 0.012, 200, "")]
-    writer = SampleWriter(tmp_path / "samples.csv")
+    log = CsvLog(tmp_path / "samples.csv", SAMPLE_COLUMNS)
     for row in rows:
-        writer.add(row)
-    writer.close()
+        log.add(sample_row(row))
+    log.close()
     assert read_samples(tmp_path / "samples.csv") == rows
 
 

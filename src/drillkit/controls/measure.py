@@ -41,7 +41,8 @@ from chaoslib import substitute
 
 from drillkit import durable
 from drillkit.faults.environment import environment
-from drillkit.measure.session import Fault, MeasurementSession, MeasureSettings
+from drillkit.measure.samples import FaultEvent
+from drillkit.measure.session import MeasurementSession, MeasureSettings
 from drillkit.model.objectives import Objectives, load_objectives
 
 logger = logging.getLogger("drillkit")
@@ -60,7 +61,7 @@ class _Run:
         self.session = session
         self.run_id = run_id
         self.fault_log = fault_log
-        self.from_outputs: list[tuple[str | None, Fault]] = []  # (fault_id, fault)
+        self.from_outputs: list[tuple[str | None, FaultEvent]] = []  # (fault_id, fault)
         self.interrupted = False
 
 
@@ -165,15 +166,15 @@ def out_dir(configuration: dict | None, run_id: str) -> Path:
     return Path(chosen) if chosen else REPORTS / run_id
 
 
-def fault_of_output(output: dict[str, Any], activity: str) -> Fault:
+def fault_of_output(output: dict[str, Any], activity: str) -> FaultEvent:
     delay = float(output.get("effective_after_s", 0))  # a fault that bites some time after its action
     confirmed = float(output["injected_monotonic"]) + delay
     issued = float(output.get("issued_monotonic", output["injected_monotonic"])) + delay
-    return Fault(fault=str(output.get("fault") or activity), activity=activity, issued=issued,
+    return FaultEvent(fault=str(output.get("fault") or activity), activity=activity, issued=issued,
                  confirmed=confirmed)
 
 
-def merged_faults(from_outputs: list[tuple[str | None, Fault]], marks: list[dict[str, Any]]) -> list[Fault]:
+def merged_faults(from_outputs: list[tuple[str | None, FaultEvent]], marks: list[dict[str, Any]]) -> list[FaultEvent]:
     """The faults of the run: each activity output, plus every fault-log mark no output accounts for
     (a fault whose activity never returned: a signal in its pause, a crash). Ordered by issue time."""
     seen = {fault_id for fault_id, _ in from_outputs if fault_id}
@@ -182,7 +183,7 @@ def merged_faults(from_outputs: list[tuple[str | None, Fault]], marks: list[dict
         if mark.get("fault_id") in seen or mark.get("issued") is None:
             continue
         confirmed = mark.get("confirmed")
-        faults.append(Fault(fault=str(mark.get("fault", "")), activity="", issued=float(mark["issued"]),
+        faults.append(FaultEvent(fault=str(mark.get("fault", "")), activity="", issued=float(mark["issued"]),
                             confirmed=None if confirmed is None else float(confirmed), error=mark.get("error")))
     return sorted(faults, key=lambda f: f.issued)
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import importlib.util
 import json
 import logging
@@ -38,6 +37,7 @@ import httpx
 from drillkit import durable
 from drillkit.measure import clock, prober, writers
 from drillkit.measure.raw import SAMPLE_COLUMNS, WRITE_COLUMNS, sample_row, write_row
+from drillkit.measure.samples import CsvLog
 
 logger = logging.getLogger("drillkit")
 CONFIG_FILE = "probe-config.json"
@@ -66,32 +66,13 @@ class ProbeConfig:
         return cls(**json.loads(path.read_text()))
 
 
-class RowLog:
-    """A CSV file with the clock's anchor on its first line; flushed by the caller's timer."""
-
-    def __init__(self, path: Path, columns: list[str]) -> None:
-        self._handle = path.open("w", newline="")
-        self._handle.write(f"# anchor {json.dumps(clock.anchor())}\n")
-        self._csv = csv.writer(self._handle)
-        self._csv.writerow(columns)
-
-    def add(self, row: tuple) -> None:
-        self._csv.writerow(row)
-
-    def flush(self) -> None:
-        self._handle.flush()
-
-    def close(self) -> None:
-        self._handle.close()
-
-
 class ProbeProcess:
     def __init__(self, out_dir: Path, config: ProbeConfig) -> None:
         self.out_dir = out_dir
         self.config = config
-        self.samples = RowLog(out_dir / "samples.csv", SAMPLE_COLUMNS)
-        self.ledger = RowLog(out_dir / "ledger.csv", WRITE_COLUMNS)
-        self.leaders = RowLog(out_dir / "leaders.csv", ["at", "leader", "lag_bytes_max"])
+        self.samples = CsvLog(out_dir / "samples.csv", SAMPLE_COLUMNS)
+        self.ledger = CsvLog(out_dir / "ledger.csv", WRITE_COLUMNS)
+        self.leaders = CsvLog(out_dir / "leaders.csv", ["at", "leader", "lag_bytes_max"])
         self.stop = asyncio.Event()
         self.send_errors = 0
         self.origin = time.monotonic()

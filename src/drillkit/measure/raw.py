@@ -1,8 +1,5 @@
-"""The raw rows the instrument produces, and their CSV form.
-
-The dataclasses Sample and Write belong to the analysis (measure/samples.py, measure/ledger.py); the
-instrument only fills them. Until those modules carry the agreed fields, compatible local ones stand
-in, so that the probe process and the files it writes already speak the agreed format.
+"""The instrument's rows in their CSV form: one codec for the probe process that writes them, the
+session that tails them and the readers that analyse a run again.
 
     samples.csv  prober,endpoint,kind,intended,sent,latency,status,error
     ledger.csv   writer,seq,intended,sent,acked_at,note
@@ -14,70 +11,27 @@ cell means None. The first line of each file is `# anchor {...}`, the UTC anchor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from drillkit.measure.ledger import WRITE_FIELDS, Write
+from drillkit.measure.samples import FIELDS, Sample
 
-from drillkit.measure import ledger, samples
-
-SAMPLE_COLUMNS = ["prober", "endpoint", "kind", "intended", "sent", "latency", "status", "error"]
-WRITE_COLUMNS = ["writer", "seq", "intended", "sent", "acked_at", "note"]
-
-
-def _has_fields(cls: type, names: list[str]) -> bool:
-    return [f.name for f in fields(cls)][: len(names)] == names
+SAMPLE_COLUMNS = FIELDS
+WRITE_COLUMNS = WRITE_FIELDS
 
 
-@dataclass(frozen=True)
-class _Sample:
-    prober: str
-    endpoint: str
-    kind: str
-    intended: float
-    sent: float | None
-    latency: float
-    status: int
-    error: str
-
-    @property
-    def completed(self) -> float:
-        return self.intended + self.latency
-
-    @property
-    def succeeded(self) -> bool:
-        return not self.error and 200 <= self.status < 400
-
-
-@dataclass(frozen=True)
-class _Write:
-    writer: str
-    seq: int
-    intended: float
-    sent: float | None = None
-    acked_at: float | None = None
-    note: str = ""
-
-    @property
-    def acknowledged(self) -> bool:
-        return self.acked_at is not None
-
-
-Sample = samples.Sample if _has_fields(samples.Sample, SAMPLE_COLUMNS) else _Sample
-Write = ledger.Write if _has_fields(ledger.Write, WRITE_COLUMNS) else _Write
-
-
-def sample_row(sample: _Sample) -> tuple:
+def sample_row(sample: Sample) -> tuple:
     return tuple(_cell(getattr(sample, name)) for name in SAMPLE_COLUMNS)
 
 
-def write_row(write: _Write) -> tuple:
+def write_row(write: Write) -> tuple:
     return tuple(_cell(getattr(write, name)) for name in WRITE_COLUMNS)
 
 
-def sample_of(row: list[str]) -> _Sample:
+def sample_of(row: list[str]) -> Sample:
     prober, endpoint, kind, intended, sent, latency, status, error = row
     return Sample(prober, endpoint, kind, float(intended), _optional(sent), float(latency), int(status), error)
 
 
-def write_of(row: list[str]) -> _Write:
+def write_of(row: list[str]) -> Write:
     writer, seq, intended, sent, acked_at, note = row
     return Write(writer, int(seq), float(intended), _optional(sent), _optional(acked_at), note)
 

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import csv
 import json
-import threading
-import time
 from collections.abc import Iterable
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from drillkit.measure import clock
@@ -76,55 +74,23 @@ FIELDS = [f.name for f in fields(Sample)]
 
 
 class CsvLog:
-    """Appends rows to a CSV file from any thread; flushes at most once a second."""
+    """A CSV file with the clock's anchor on its first line; the writer flushes it on its own timer."""
 
     def __init__(self, path: Path, columns: list[str]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
         self._handle = path.open("w", newline="")
         self._handle.write(f"# anchor {json.dumps(clock.anchor())}\n")
         self._csv = csv.writer(self._handle)
         self._csv.writerow(columns)
-        self._lock = threading.Lock()
-        self._flushed = time.monotonic()
 
     def add(self, row: tuple) -> None:
-        with self._lock:
-            self._csv.writerow(tuple(_cell(v) for v in row))
-            if time.monotonic() - self._flushed > 1.0:
-                self._handle.flush()
-                self._flushed = time.monotonic()
+        self._csv.writerow(row)
+
+    def flush(self) -> None:
+        self._handle.flush()
 
     def close(self) -> None:
-        with self._lock:
-            self._handle.close()
-
-
-def _cell(value: object) -> object:
-    if value is None:
-        return ""
-    return round(value, 6) if isinstance(value, float) else value
-
-
-class SampleWriter:
-    """Keeps samples in memory for the live timeline and on disk so that none is lost."""
-
-    def __init__(self, path: Path) -> None:
-        self._log = CsvLog(path, FIELDS)
-        self._lock = threading.Lock()
-        self.samples: list[Sample] = []
-
-    def add(self, sample: Sample) -> None:
-        with self._lock:
-            self.samples.append(sample)
-        self._log.add(astuple(sample))
-
-    def snapshot(self) -> list[Sample]:
-        with self._lock:
-            return list(self.samples)
-
-    def close(self) -> None:
-        self._log.close()
+        self._handle.close()
 
 
 class SamplesFormatError(ValueError):

@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import drillkit
-from drillkit.measure import clock
+from drillkit.measure import analysis
+from drillkit.measure.ledger import Write
 from drillkit.measure.probe_process import CONFIG_FILE, ProbeConfig
-from drillkit.measure.raw import Sample, Write, sample_of, write_of
+from drillkit.measure.raw import sample_of, write_of
+from drillkit.measure.samples import FaultEvent, Sample
 from drillkit.model.objectives import Objectives
 from drillkit.model.target import Target
 
@@ -48,17 +50,6 @@ class MeasureSettings:
     min_coverage: float = 0.9         # share of a second's requests that must conclude to judge it
     sustain_s: float = 2.0            # badness this long is an incident
     impact_within_s: float = 30.0     # an incident this soon after a fault's T0 is attributed to it
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A fault's T0 interval, as the analysis's FaultEvent takes it."""
-
-    fault: str
-    activity: str
-    issued: float
-    confirmed: float | None
-    error: str | None = None
 
 
 class CsvTail:
@@ -101,7 +92,7 @@ class MeasurementSession:
         self.writes: list[Write] = []
         self.leaders: list[tuple[float, str]] = []
         self.lags: list[int] = []
-        self.faults: list[Fault] = []
+        self.faults: list[FaultEvent] = []
         self.rollbacks_started: float | None = None
         self.rollbacks_ended: float | None = None
         self.stored: dict[str, set[int]] | None = None
@@ -134,7 +125,7 @@ class MeasurementSession:
                     "%.0f writes/s", self._process.pid, len(self._probe_config().probes),
                     1 / self.settings.interval_s, len(self.writer_ids), 1 / self.settings.write_interval_s)
 
-    def note_fault(self, fault: Fault) -> None:
+    def note_fault(self, fault: FaultEvent) -> None:
         self.faults.append(fault)
 
     def note_rollbacks_started(self, at: float) -> None:
@@ -213,16 +204,11 @@ class MeasurementSession:
         """measurements.json's content: the analysis of everything recorded."""
         ended = self.ended or time.monotonic()
         reason = f"{stopped}; {self.died}" if self.died else stopped
-        try:
-            from drillkit.measure import analysis
-        except ImportError:
-            logger.error("drillkit.measure.analysis is missing: measurements hold the raw record only")
-            return self._raw_summary(ended, reason)
         measured = analysis.analyze(
             samples=list(self.samples), writes=list(self.writes), stored=self.stored,
-            reconcile_error=self.reconcile_error, faults=[_fault_event(f) for f in self.faults],
+            reconcile_error=self.reconcile_error, faults=list(self.faults),
             rollbacks=self.rollbacks, leaders=_changes(self.leaders), lags=list(self.lags),
-            settings=self.analysis_settings(analysis), objectives=self.objectives, origin=self.origin,
+            settings=self.analysis_settings(), objectives=self.objectives, origin=self.origin,
             ended=ended, stopped=reason,
         )
         data = measured.model_dump(mode="json", by_alias=True)
@@ -238,7 +224,7 @@ class MeasurementSession:
         names = ("samples.csv", "ledger.csv", "leaders.csv", "stored.json", "probe.log")
         return {name.split(".")[0]: name for name in names if (self.out_dir / name).exists()}
 
-    def analysis_settings(self, analysis: Any) -> Any:
+    def analysis_settings(self) -> analysis.AnalysisSettings:
         wanted = {f.name for f in fields(analysis.AnalysisSettings)}
         return analysis.AnalysisSettings(**{k: v for k, v in asdict(self.settings).items() if k in wanted})
 
@@ -272,12 +258,8 @@ class MeasurementSession:
                            f"(see {self.out_dir / 'probe.log'})")
 
     def _recovered(self, now: float, settled_after: float) -> bool:
-        try:
-            from drillkit.measure import analysis
-        except ImportError:
-            return now >= settled_after + self.settings.stable_window_s + self.settings.timeout_s
         user = [s for s in self.samples if s.prober == USER_PROBER]
-        return analysis.recovered(user, settings=self.analysis_settings(analysis), objectives=self.objectives,
+        return analysis.recovered(user, settings=self.analysis_settings(), objectives=self.objectives,
                                   origin=self.origin, now=now, since=settled_after)
 
     def _read_stored(self) -> None:
@@ -295,18 +277,6 @@ class MeasurementSession:
         else:
             self.reconcile_error = str(record.get("error"))
 
-    def _raw_summary(self, ended: float, stopped: str) -> dict[str, Any]:
-        return {"schema": "drillkit.measurements/raw", "origin_utc": clock.utc_of(self.origin).isoformat(),
-                "origin_monotonic": self.origin, "duration_s": round(ended - self.origin, 3), "stopped": stopped,
-                "faults": [asdict(f) for f in self.faults], "rollbacks": self.rollbacks,
-                "reconcile_error": self.reconcile_error, "files": self.files}
-
-
-def _fault_event(fault: Fault) -> Any:
-    from drillkit.measure import samples
-
-    event = getattr(samples, "FaultEvent", None)
-    return fault if event is None else event(**asdict(fault))
 
 
 def _changes(leaders: list[tuple[float, str]]) -> list[tuple[float, str]]:
