@@ -20,6 +20,7 @@ from drillkit.faults.environment import new_run_id
 from drillkit.lock import target_lock
 from drillkit.measure.session import MeasurementSession, MeasureSettings
 from drillkit.model.drill import Drill
+from drillkit.model.measurements import Measurements
 from drillkit.model.objectives import Objectives, load_objectives
 from drillkit.model.result import DrillRun, RunRecord
 from drillkit.model.target import Target, load_target
@@ -115,7 +116,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def _baseline(drill: Drill, target: Target, objectives: Objectives, out_dir: Path,
-              progress: DrillProgress) -> dict[str, Any]:
+              progress: DrillProgress) -> Measurements:
     progress.say(f"measuring a {drill.baseline.duration_s:.0f} s baseline")
     session = MeasurementSession(target=target, out_dir=out_dir, settings=MeasureSettings(),
                                  objectives=objectives)
@@ -124,9 +125,9 @@ def _baseline(drill: Drill, target: Target, objectives: Objectives, out_dir: Pat
         time.sleep(drill.baseline.duration_s)
     finally:
         session.stop()
-    summary = session.summary()
+    summary = session.summary(stopped="baseline over")
     durable.write_json(out_dir / "measurements.json", summary)
-    return summary
+    return Measurements.model_validate(summary)
 
 
 def _experiments(drill: Drill, target_file: Path, run_dir: Path, progress: DrillProgress,
@@ -138,13 +139,14 @@ def _experiments(drill: Drill, target_file: Path, run_dir: Path, progress: Drill
             if drill.leader:
                 _lead_with(target, drill.leader, progress)
             out = run_dir / "experiments" / f"{entry.name}-{repetition}"
-            ran = run_experiment(entry.path, target_file, out, entry.variables, [progress.handler()],
-                                 run_id=f"{result.run_id}/{entry.name}-{repetition}")
+            run_id = f"{result.run_id}/{entry.name}-{repetition}"
+            ran = run_experiment(entry.path, target_file, out, entry.variables, [progress.handler()], run_id=run_id)
             result.runs.append(RunRecord(
-                experiment=entry.name, repetition=repetition, status=ran.status,
+                experiment=entry.name, repetition=repetition, run_id=run_id, status=ran.status,
                 rollbacks_ok=ran.status not in ("rollback failed", "interrupted", "aborted"),
                 steady_state_ok=not ran.journal.get("deviated") and ran.journal.get("status") == "completed",
-                measurements=ran.journal.get("measurements"), run_dir=str(out.relative_to(run_dir)),
+                causes=causes(ran.journal), measurements=ran.journal.get("measurements"),
+                run_dir=str(out.relative_to(run_dir)),
             ))
             result.save(run_dir)
             if ran.journal.get("status") == "interrupted":
