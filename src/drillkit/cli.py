@@ -360,13 +360,22 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="A drill's run folder (holds results.json).")],
     history_file: Annotated[Path, typer.Option("--history", help="The trend file to read.")] = Path(
         "reports/history.jsonl"),
+    from_results: Annotated[bool, typer.Option(
+        "--from-results", help="Score the figures saved in results.json; do not analyse the raw files again.")] = False,
 ) -> None:
-    """Score and render a drill's reports again from its saved results, without running anything.
+    """Score and render a drill's reports again, without running anything: every measurement is
+    analysed again from the raw samples and ledger kept in the run folder (--from-results: take the
+    figures saved in results.json instead).
 
     Exit 0 passed, 1 an objective breached, 3 aborted or invalid."""
+    from drillkit.drill.drill import reanalyzed
     from drillkit.model.result import DrillRun
 
-    raise typer.Exit(_publish(DrillRun.load(run_dir), history_file, append=False))
+    run = DrillRun.load(run_dir)
+    if not from_results:
+        run, again = reanalyzed(run, run_dir)
+        err.print(f"analysed {again} measurement folder(s) again from their raw samples", highlight=False)
+    raise typer.Exit(_publish(run, history_file, append=False))
 
 
 def _publish(result, history_file: Path, append: bool) -> int:

@@ -18,6 +18,7 @@ from drillkit.errors import Aborted, InvalidInput
 from drillkit.faults.database import cluster
 from drillkit.faults.environment import new_run_id
 from drillkit.lock import target_lock
+from drillkit.measure import replay
 from drillkit.measure.session import MeasurementSession, MeasureSettings
 from drillkit.model.drill import Drill
 from drillkit.model.measurements import Measurements
@@ -180,3 +181,22 @@ def _error_of(run: dict[str, Any]) -> str:
         return "no error recorded"
     message = lines[-1].split(": ", 1)[-1] if lines[-1].startswith("chaoslib.") else lines[-1]
     return message.removeprefix("ActivityFailed: ")
+
+
+def reanalyzed(run: DrillRun, run_dir: Path) -> tuple[DrillRun, int]:
+    """RUN with each measurement analysed again from the raw files in RUN_DIR (where they are kept),
+    and how many were; the reports then go to RUN_DIR, wherever the run was first written."""
+    objectives = Objectives.model_validate(run.objectives)
+    again = 0
+
+    def measured(folder: Path, kept: Measurements | None) -> Measurements | None:
+        nonlocal again
+        if not replay.replayable(folder):
+            return kept
+        again += 1
+        return replay.reanalyze(folder, objectives)
+
+    runs = [r.model_copy(update={"measurements": measured(run_dir / r.run_dir, r.measurements)})
+            for r in run.runs]
+    baseline = measured(run_dir / "baseline", run.baseline) if run.baseline else None
+    return run.model_copy(update={"runs": runs, "baseline": baseline, "run_dir": str(run_dir)}), again

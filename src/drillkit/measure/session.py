@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import drillkit
-from drillkit.measure import analysis
+from drillkit import durable
+from drillkit.measure import analysis, replay
 from drillkit.measure.ledger import Write
 from drillkit.measure.probe_process import CONFIG_FILE, ProbeConfig
 from drillkit.measure.raw import sample_of, write_of
@@ -207,10 +208,13 @@ class MeasurementSession:
         measured = analysis.analyze(
             samples=list(self.samples), writes=list(self.writes), stored=self.stored,
             reconcile_error=self.reconcile_error, faults=list(self.faults),
-            rollbacks=self.rollbacks, leaders=_changes(self.leaders), lags=list(self.lags),
+            rollbacks=self.rollbacks, leaders=replay.leader_changes(self.leaders), lags=list(self.lags),
             settings=self.analysis_settings(), objectives=self.objectives, origin=self.origin,
             ended=ended, stopped=reason,
         )
+        facts = replay.record(origin=self.origin, ended=ended, stopped=reason, faults=list(self.faults),
+                              rollbacks=self.rollbacks, settings=self.analysis_settings(), writers=self.writer_ids)
+        durable.write_json(self.out_dir / replay.RECORD_FILE, facts)  # what `drillkit report` analyses again
         data = measured.model_dump(mode="json", by_alias=True)
         data["files"] = self.files
         return data
@@ -221,7 +225,7 @@ class MeasurementSession:
 
     @property
     def files(self) -> dict[str, str]:
-        names = ("samples.csv", "ledger.csv", "leaders.csv", "stored.json", "probe.log")
+        names = ("samples.csv", "ledger.csv", "leaders.csv", "stored.json", replay.RECORD_FILE, "probe.log")
         return {name.split(".")[0]: name for name in names if (self.out_dir / name).exists()}
 
     def analysis_settings(self) -> analysis.AnalysisSettings:
@@ -263,29 +267,12 @@ class MeasurementSession:
                                   origin=self.origin, now=now, since=settled_after)
 
     def _read_stored(self) -> None:
-        path = self.out_dir / "stored.json"
-        if not self.writer_ids:
-            return
-        try:
-            record = json.loads(path.read_text())
-        except (FileNotFoundError, ValueError) as exc:
-            self.reconcile_error = f"{path}: no ledger read-back ({self.died or exc})"
-            logger.error("ledger reconciliation failed: %s", self.reconcile_error)
-            return
-        if "stored" in record:
-            self.stored = {writer: set(seqs) for writer, seqs in record["stored"].items()}
-        else:
-            self.reconcile_error = str(record.get("error"))
+        if self.writer_ids:
+            self.stored, self.reconcile_error = replay.read_stored(self.out_dir / "stored.json")
+        if self.reconcile_error:
+            logger.error("ledger reconciliation failed: %s%s", self.reconcile_error,
+                         f" ({self.died})" if self.died else "")
 
-
-
-def _changes(leaders: list[tuple[float, str]]) -> list[tuple[float, str]]:
-    """The polls at which the leader changed (the first poll included)."""
-    changes: list[tuple[float, str]] = []
-    for at, name in leaders:
-        if not changes or changes[-1][1] != name:
-            changes.append((at, name))
-    return changes
 
 
 def _child_env() -> dict[str, str]:
