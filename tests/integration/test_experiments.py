@@ -10,10 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from drillkit.model.measurements import Measurements
+
 from .conftest import ROOT, drillkit, wait_until
 
 SHORT = ["--var", "fault_duration=8", "--var", "recovery_timeout=120", "--var", "stable_window=5"]
-PROBE_INTERVAL = 0.05
 
 
 def run(experiment: str, target_file: Path, out: Path, *extra: str) -> dict:
@@ -42,16 +43,17 @@ def test_db_primary_outage_fails_over_and_comes_back(sandbox, target_file, tmp_p
     assert "injected_at" in killed and "injected_monotonic" in killed
     assert outputs(journal)["wait-until-users-are-served-again"]["recovered_after_s"] > 0
     assert [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
-    measured = json.loads((tmp_path / "measurements.json").read_text())
-    assert measured == journal["measurements"]
-    rto, rpo, line = measured["rto"], measured["rpo"], measured["timeline"]
-    assert rto["bounded"] and 0 < rto["lower"] <= rto["seconds"] <= rto["upper"]
-    assert rto["upper"] - rto["lower"] <= PROBE_INTERVAL + 1e-6
-    assert line["impact"] and 0 <= line["detect"] < line["first_ok"] <= line["stable"]
+    measured = Measurements.model_validate_json((tmp_path / "measurements.json").read_text())
+    assert measured == Measurements.model_validate(journal["measurements"])
+    line = measured.headline()
+    assert line.status == "measured" and 0 < line.rto.lower <= line.rto.upper, line
+    assert 0 <= line.detect_after_t0 < line.first_ok_after_t0 <= line.stable_after_t0
     # T_promoted is observed by polling Patroni, so users may see the new primary a poll earlier
-    assert line["detect"] < line["promoted"] <= line["first_ok"] + 0.5
-    assert rpo["reconciled"] and rpo["acknowledged_writes"] > 50
-    assert rpo["lost_writes"] == 0, f"a streaming replica lost acknowledged writes: {rpo['lost']}"
+    assert line.detect_after_t0 < line.promoted_after_t0 <= line.first_ok_after_t0 + 0.5
+    assert line.recovery_mode == "before rollbacks", "Patroni's failover, not the rollback, brought users back"
+    rpo = measured.rpo
+    assert rpo.status == "measured" and rpo.acknowledged > 50
+    assert rpo.lost == 0 and rpo.split_brain.count == 0, f"a streaming replica lost acknowledged writes: {rpo}"
     assert (tmp_path / "samples.csv").stat().st_size > 0 and (tmp_path / "ledger.csv").stat().st_size > 0
     assert_left_clean(sandbox)
 
@@ -79,12 +81,13 @@ def test_replica_lag_failover_reports_what_patroni_did(sandbox, target_file, tmp
     isolated = outputs(journal)["isolate-the-replica"]
     assert isolated["replica"] != isolated["primary"]
     assert all(r["status"] == "succeeded" for r in journal["rollbacks"])
-    rpo, rto, line = (journal["measurements"][key] for key in ("rpo", "rto", "timeline"))
-    assert rpo["reconciled"]
-    if line["promoted"] is not None and rpo["lost_writes"]:
-        assert rpo["seconds"] > 0, "writes lost to a lagging replica must show in the RPO"
-    if line["promoted"] is None:
-        assert not rto["bounded"] or rto["upper"] > 0  # refused promotion: recovery only by restore
+    measured = Measurements.model_validate(journal["measurements"])
+    rpo, line = measured.rpo, measured.headline()
+    assert rpo.status == "measured"
+    if line.promoted_after_t0 is not None and rpo.lost:
+        assert rpo.seconds > 0, "writes lost to a lagging replica must show in the RPO"
+    if line.promoted_after_t0 is None:
+        assert line.status in ("not recovered", "measured")  # refused promotion: recovery only by restore
     assert_left_clean(sandbox)
 
 
@@ -119,8 +122,9 @@ def test_plain_chaos_run_works_against_the_sandbox(sandbox, target_file, tmp_pat
     assert result.returncode == 0, result.stdout + result.stderr
     journal = json.loads((tmp_path / "journal.json").read_text())
     assert journal["status"] == "completed" and not journal["deviated"]
-    measured = json.loads((tmp_path / "measurements.json").read_text())  # the control works under chaos too
-    assert measured["rto"]["bounded"] and journal["measurements"]["rto"] == measured["rto"]
+    measured = Measurements.model_validate_json((tmp_path / "measurements.json").read_text())  # under chaos too
+    assert measured.headline().status == "measured" and measured.headline().rto.upper is not None
+    assert Measurements.model_validate(journal["measurements"]) == measured
     assert_left_clean(sandbox)
 
 

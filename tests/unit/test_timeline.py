@@ -124,7 +124,8 @@ def test_an_incident_after_two_faults_is_attributed_to_the_latest_and_says_why()
     assert measured.incidents[0].attributed_to == "kill_primary"
     assert "isolate_replica" in measured.incidents[0].attribution
     assert [line.incident for line in measured.timelines] == [None, 0]
-    assert measured.timelines[0].status == "not measured"  # its own impact cannot be told apart
+    first = measured.timelines[0]  # silent until the next fault: its window ends where kill_primary began
+    assert first.status == "no impact" and "until the next fault" in first.reason
 
 
 def test_an_incident_long_after_the_fault_is_not_attributed_to_it():

@@ -58,10 +58,20 @@ def attribute(faults: list[FaultEvent], incident: Found, impact_within_s: float)
 
 def timelines(faults: list[FaultEvent], context: Context) -> list[FaultTimeline]:
     owners = [attribute(faults, found, context.impact_within_s)[0] for found in context.incidents]
-    return [_timeline(fault, owners, context) for fault in faults]
+    return [_timeline(fault, owners, context, _window_end(fault, faults, context)) for fault in faults]
 
 
-def _timeline(fault: FaultEvent, owners: list[FaultEvent | None], context: Context) -> FaultTimeline:
+def _window_end(fault: FaultEvent, faults: list[FaultEvent], context: Context) -> float | None:
+    """Where the fault's impact window ends: impact_within_s after T0, or earlier when the next fault was
+    issued before that (what follows belongs to the next fault; this one was silent until then)."""
+    if fault.confirmed is None:
+        return None
+    later = [f.issued for f in faults if f is not fault and f.confirmed is not None and f.issued > fault.confirmed]
+    return min([fault.confirmed + context.impact_within_s, *later])
+
+
+def _timeline(fault: FaultEvent, owners: list[FaultEvent | None], context: Context,
+              window_end: float | None) -> FaultTimeline:
     mark = mark_of(fault, context.origin)
     if fault.confirmed is None:
         return FaultTimeline(fault=mark, status="not measured", reason=f"not injected: {fault.error or 'unconfirmed'}")
@@ -74,18 +84,19 @@ def _timeline(fault: FaultEvent, owners: list[FaultEvent | None], context: Conte
     if ongoing is not None:
         return FaultTimeline(fault=mark, status="not measured", **common,
                              reason=f"incident {ongoing} was already under way at T0: its impact cannot be told apart")
-    masked = next((i for i, f in enumerate(context.incidents)
-                   if fault.issued <= f.detect <= fault.confirmed + context.impact_within_s), None)
+    masked = next((i for i, f in enumerate(context.incidents) if fault.issued <= f.detect <= window_end), None)
     if masked is not None:
         return FaultTimeline(fault=mark, status="not measured", **common,
                              reason=f"incident {masked} began within its impact window but is attributed to "
                                     f"{_name(owners[masked]) if owners[masked] else 'no fault'}")
-    covered, needed = _coverage(fault.confirmed, context)
+    covered, needed = _coverage(fault.confirmed, context, until=window_end)
     if covered < context.min_coverage * needed:
         return FaultTimeline(fault=mark, status="not measured", **common,
                              reason=f"the user path was observed for {covered} of the {needed} s after T0")
+    cut_short = window_end < fault.confirmed + context.impact_within_s
     return FaultTimeline(fault=mark, status="no impact", **common,
-                         reason=f"no incident began within {context.impact_within_s:g} s after T0")
+                         reason=f"no incident began within {window_end - fault.confirmed:.3g} s after T0"
+                                + (" (until the next fault was injected)" if cut_short else ""))
 
 
 def _impact(fault: FaultEvent, index: int, context: Context, mark: FaultMark, common: dict) -> FaultTimeline:
