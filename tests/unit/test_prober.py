@@ -75,7 +75,7 @@ def test_the_write_read_prober_yields_two_rows_per_slot():
     assert {r.prober for r in rows} == {"global/write_read"}
 
 
-def test_a_failed_write_yields_a_read_back_that_was_not_sent():
+def test_a_failed_write_yields_a_read_back_that_was_not_sent_in_the_same_slot():
     async def unavailable(request: httpx.Request) -> httpx.Response:
         return httpx.Response(503)
 
@@ -85,6 +85,8 @@ def test_a_failed_write_yields_a_read_back_that_was_not_sent():
     assert len(writes) == len(read_backs) >= 5
     assert all(w.error == "http" and w.status == 503 for w in writes)
     assert all(r.error == "not_sent" and r.sent is None and r.status == 0 for r in read_backs)
+    # it speaks of its slot, not of when the write gave up: a timed-out write must not move recovery later
+    assert [(r.intended, r.latency) for r in read_backs] == [(w.intended, w.latency) for w in writes]
 
 
 def test_a_send_task_that_raises_is_recorded_as_the_instruments_failure():

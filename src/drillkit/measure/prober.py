@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import httpx
 
-from drillkit.measure.raw import Sample
+from drillkit.measure.samples import NOT_SENT, Sample
 
 logger = logging.getLogger("drillkit")
 READ_PATHS = {"read": "/api/feed?limit=5", "live": "/livez"}
@@ -108,12 +108,12 @@ async def probe_once(
         return [read.sample]
     write = await _timed(http, "POST", f"{target.base_url}/api/items",
                          {"tenant": "drillkit-probe", "title": "probe"}, target, "write", intended, timeout)
-    answered = write.sample.completed
     if write.sample.status != 201 or write.item_id is None:
-        return [write.sample, Sample(target.name, target.endpoint, "read_back", answered, None, 0.0, 0,
-                                     "not_sent")]
+        # The user's read-back of this slot failed with its write: same slot, same instants, never sent.
+        unsent = Sample(target.name, target.endpoint, "read_back", intended, None, write.sample.latency, 0, NOT_SENT)
+        return [write.sample, unsent]
     read_back = await _timed(http, "GET", f"{target.base_url}/api/items/{write.item_id}", None, target,
-                             "read_back", answered, timeout)
+                             "read_back", write.sample.completed, timeout)
     return [write.sample, read_back.sample]
 
 
