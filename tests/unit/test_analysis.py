@@ -112,6 +112,16 @@ def test_the_series_has_one_point_per_second_with_its_state():
     assert series[5].scheduled == 40 and series[5].answered == 40 and series[5].p95_ms == pytest.approx(15.0)
 
 
+def test_a_slow_writes_read_back_in_the_next_second_leaves_its_slots_second_judged():
+    # Packets dropped for a second: each write's connection retries after 1 s, so the writes of second 20
+    # answer slowly and their read-backs are sent in second 21, yet belong to their slot: second 20 is
+    # bad, not thin, and second 21 judges only its own slots.
+    samples = user_path(0, 20) + user_path(20, 21, latency=1.0) + user_path(21, 40)
+    series = run(samples, ended=40).series
+    assert series[20].state == "bad" and series[20].answered == series[20].scheduled == 40
+    assert series[21].state == "good"
+
+
 def test_times_are_seconds_since_the_origin():
     measured = run(user_path(0, 20), ended=20)
     assert measured.origin_monotonic == ORIGIN and measured.duration_s == 20.0
