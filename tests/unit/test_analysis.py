@@ -183,3 +183,12 @@ def test_measurements_survive_their_json_round_trip_and_name_the_headline_fault(
     assert again == measured
     assert measured.headline().fault.fault == "kill_primary"
     assert measured.rpo.at_least and measured.rpo.lost == 1  # read against the headline fault's T0
+
+
+def test_a_read_back_slowed_by_its_write_does_not_push_recovery_past_the_outage():
+    # Packets to the load balancer dropped from 20 s to 23 s: the writes sent then retry after 1 s and
+    # answer slowly; their read-backs leave fast once the write answered, up to 24 s, yet are bad only
+    # because of their slot. Recovery lies at the outage's end, not where the last such read-back left.
+    samples = user_path(0, 20) + user_path(20, 23, latency=1.0) + user_path(23, 60)
+    [incident] = run(samples, ended=60).incidents
+    assert incident.recovery.lower <= 23.0 <= incident.recovery.upper
