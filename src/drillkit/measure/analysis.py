@@ -46,7 +46,7 @@ class AnalysisSettings:
     max_recovery_s: float = 300.0      # how long the session waits for recovery after T0
     min_coverage: float = 0.9          # share of a second's scheduled requests that must conclude to judge it
     sustain_s: float = 2.0             # bad seconds, with no good one between, that make an incident
-    impact_within_s: float = 30.0      # an incident beginning this soon after a fault's T0 is attributed to it
+    impact_within_s: float = 20.0      # an incident beginning this soon after a fault's T0 is attributed to it
 
 
 Rollbacks = tuple[float, float | None] | None

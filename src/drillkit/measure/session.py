@@ -50,7 +50,7 @@ class MeasureSettings:
     probe_regions: bool = True
     min_coverage: float = 0.9         # share of a second's requests that must conclude to judge it
     sustain_s: float = 2.0            # badness this long is an incident
-    impact_within_s: float = 30.0     # an incident this soon after a fault's T0 is attributed to it
+    impact_within_s: float = 20.0     # an incident this soon after a fault's T0 is attributed to it
 
 
 class CsvTail:
@@ -151,12 +151,15 @@ class MeasurementSession:
         since = min((f.issued for f in self.faults), default=settled_after)
         limit = max(since + self.settings.max_recovery_s,
                     settled_after + self.settings.stable_window_s + self.settings.timeout_s)
+        # a fault is "no impact" only once its whole impact window was watched
+        watched = max((f.confirmed + self.settings.impact_within_s + self.settings.timeout_s
+                       for f in self.faults if f.confirmed is not None), default=0.0)
         while True:
             if not self.check_alive():
                 return "probe process died"
             self.refresh()
             now = time.monotonic()
-            if self._recovered(now, settled_after):
+            if now >= watched and self._recovered(now, settled_after):
                 return "stable"
             if now >= limit:
                 logger.warning("the service was not stable within %.0f s: measurement stops",
