@@ -60,7 +60,7 @@ def analyze(
 ) -> Measurements:
     """The Measurements of one session; every monotonic time becomes seconds since ORIGIN."""
     threshold = objectives.latency_threshold_ms / 1000
-    checked = _checked_by_prober(samples, settings.interval_s, ended)
+    checked = _checked_by_prober(samples, settings.interval_s, ended, threshold)
     user = _user_rows(checked)
     judged = _seconds(user, settings, objectives, origin, ended)
     found = incidents.find(judged, threshold=threshold, sustain_s=settings.sustain_s,
@@ -96,7 +96,8 @@ def current_incidents(
     less the timeout). For the live session: cheap enough to call every half second."""
     threshold = objectives.latency_threshold_ms / 1000
     horizon = now - settings.timeout_s
-    user = _user_rows(_checked_by_prober([s for s in samples if s.prober == USER_PROBER], settings.interval_s, horizon))
+    user = _user_rows(_checked_by_prober([s for s in samples if s.prober == USER_PROBER], settings.interval_s,
+                                         horizon, threshold))
     judged = _seconds(user, settings, objectives, origin, horizon)
     found = incidents.find(judged, threshold=threshold, sustain_s=settings.sustain_s,
                            stable_window_s=settings.stable_window_s)
@@ -116,7 +117,8 @@ def recovered(
     if origin + first < since:
         return False
     rows = [s for s in samples if s.prober == USER_PROBER and s.intended >= origin + first - 1]
-    user = _user_rows(_checked_by_prober(rows, settings.interval_s, origin + last))
+    threshold = objectives.latency_threshold_ms / 1000
+    user = _user_rows(_checked_by_prober(rows, settings.interval_s, origin + last, threshold))
     judged = seconds.seconds(user, interval=settings.interval_s, origin=origin, horizon=origin + last,
                              judge=seconds.Judge.of(objectives, settings.min_coverage), start=origin + first)
     return len(judged) == window and all(s.state == "good" for s in judged)
@@ -125,11 +127,12 @@ def recovered(
 # -- parts -----------------------------------------------------------------------------------------
 
 
-def _checked_by_prober(samples: list[Sample], interval: float, horizon: float) -> dict[str, list[Checked]]:
+def _checked_by_prober(samples: list[Sample], interval: float, horizon: float,
+                       threshold: float) -> dict[str, list[Checked]]:
     by_prober: dict[str, list[Sample]] = defaultdict(list)
     for sample in samples:
         by_prober[sample.prober].append(sample)
-    return {name: instrument.with_stalls(instrument.checked(rows, interval), interval, horizon)
+    return {name: instrument.with_stalls(instrument.checked(rows, interval), interval, horizon, threshold)
             for name, rows in by_prober.items()}
 
 

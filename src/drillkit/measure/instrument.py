@@ -54,11 +54,13 @@ def checked(rows: list[Sample], interval: float) -> list[Checked]:
     return result
 
 
-def with_stalls(rows: list[Checked], interval: float, horizon: float) -> list[Checked]:
+def with_stalls(rows: list[Checked], interval: float, horizon: float, threshold: float) -> list[Checked]:
     """ROWS with the requests in flight when the instrument stalled (sent before one of its own late
-    sends or missing slots, answered during it or within an interval after it, as it caught up), and
-    the read-backs of such writes, marked late too: their answers were read when the instrument woke
-    up, so their latency is the instrument's as much as the platform's."""
+    sends or missing slots, answered during it or within an interval after it, as it caught up) marked
+    late when the stall could have changed their verdict: their answers were read when the instrument
+    woke up, so their latency is partly the instrument's. A request already slower than THRESHOLD when
+    the stall began, a failure that was not a timeout, and a good answer keep their verdict: the stall
+    cannot have made them so. The read-backs of writes held so are marked too."""
     stalls = degraded(rows, interval, horizon)
     if not stalls:
         return rows
@@ -66,8 +68,10 @@ def with_stalls(rows: list[Checked], interval: float, horizon: float) -> list[Ch
 
     def held(sample: Sample) -> bool:
         index = bisect.bisect_right(starts, sample.completed) - 1
-        return (index >= 0 and sample.left_at < stalls[index].start
-                and sample.completed <= stalls[index].end + interval)
+        if index < 0 or not (sample.left_at < stalls[index].start <= sample.completed
+                             and sample.completed <= stalls[index].end + interval):
+            return False
+        return _verdict_could_flip(sample, stalls[index].start, threshold)
 
     held_writes = {c.sample.intended for c in rows if c.sample.kind == "write" and not c.late and held(c.sample)}
 
@@ -75,6 +79,12 @@ def with_stalls(rows: list[Checked], interval: float, horizon: float) -> list[Ch
         return held(c.sample) or (c.sample.kind == "read_back" and c.sample.intended in held_writes)
 
     return [Checked(c.sample, c.lag, True, held=True) if not c.late and is_held(c) else c for c in rows]
+
+
+def _verdict_could_flip(sample: Sample, stall_start: float, threshold: float) -> bool:
+    if sample.good(threshold) or sample.error not in ("", "timeout"):
+        return False
+    return stall_start - sample.intended <= threshold  # not yet known slow when the instrument stalled
 
 
 def _judged(sample: Sample, due: float, interval: float) -> Checked:
