@@ -213,7 +213,7 @@ def _point(second: seconds.Second, threshold: float) -> SecondPoint:
     succeeded = sorted(s.latency for s in second.valid if s.succeeded)
     p95 = succeeded[math.ceil(0.95 * len(succeeded)) - 1] * 1000 if succeeded else None
     return SecondPoint(
-        t=second.t, scheduled=second.scheduled, answered=len(second.valid),
+        t=second.t, scheduled=second.scheduled, answered=second.concluded,
         ok=round(len(succeeded) / len(second.valid), 4) if second.valid else None,
         p95_ms=None if p95 is None else round(p95, 1), state=second.state,
     )

@@ -107,9 +107,15 @@ def scheduled_slots(first: float, interval: float, start: float, end: float) -> 
 def degraded(rows: list[Checked], interval: float, horizon: float) -> list[Stretch]:
     """Where ONE prober did not send on schedule: late requests, gaps between slots, and silence
     from its last slot to HORIZON (the instant by which every slot's row must have been written)."""
-    late = [Stretch(c.sample.intended, c.sample.intended + (c.lag or interval), "late sends")
-            for c in rows if c.late and not c.held]
+    late = [_late_stretch(c, interval) for c in rows if c.late and not c.held]
     return merge(late + _gaps(slots(c.sample for c in rows), interval, horizon))
+
+
+def _late_stretch(c: Checked, interval: float) -> Stretch:
+    """From when the request was due (a read-back: when its write answered) to when it left."""
+    if c.sample.sent is None or c.lag is None:
+        return Stretch(c.sample.intended, c.sample.intended + interval, "late sends")
+    return Stretch(c.sample.sent - c.lag, c.sample.sent, "late sends")
 
 
 def writer_degraded(writes: list[Write], interval: float, horizon: float) -> list[Stretch]:

@@ -1,8 +1,10 @@
 """Per-second states of one prober (the user path: the global write and its read-back).
 
-Each request belongs to the second of its intended send time, counted from the session's origin.
+Each request belongs to the second of its slot's intended time, counted from the session's origin.
+Coverage is counted in slots (a write and its read-back are one slot; a read-back left out as sent late
+by the instrument does not unjudge its slot), while the SLIs take every valid request of the second.
     degraded  the instrument did not send on schedule in that second (a late request, a gap)
-    thin      fewer than min_coverage of the second's scheduled requests concluded (answer, error or timeout)
+    thin      fewer than min_coverage of the second's scheduled slots concluded on time (answer, error or timeout)
     bad       enough observations, and the availability or latency SLI is below its objective
     good      enough observations, and both SLIs meet their objectives
 Degraded and thin seconds are neither bad nor good: they say nothing about the platform.
@@ -35,7 +37,8 @@ class Judge:
 @dataclass
 class Second:
     t: int                                   # seconds since origin
-    scheduled: int = 0                       # requests the schedule called for
+    scheduled: int = 0                       # slots the schedule called for
+    concluded: int = 0                       # of them, concluded and sent on time
     valid: list = field(default_factory=list)  # Samples sent on time (the SLIs' requests)
     degraded: bool = False
     state: str = "thin"
@@ -61,6 +64,7 @@ def seconds(
         index = math.floor(row.sample.intended - origin) - first_second
         if 0 <= index < count and not row.late:
             result[index].valid.append(row.sample)
+            result[index].concluded += row.sample.kind != "read_back"
     for stretch in degraded(rows, interval, horizon):
         _mark(result, stretch, origin, first_second)
     for second in result:
@@ -72,10 +76,9 @@ def _schedule(result: list[Second], rows: list[Checked], interval: float, origin
     times = slots(c.sample for c in rows)
     if not times:
         return
-    per_slot = 2 if any(c.sample.kind == "read_back" for c in rows) else 1
     for second in result:
         begin = origin + second.t
-        second.scheduled = per_slot * scheduled_slots(times[0], interval, begin, min(begin + 1, horizon))
+        second.scheduled = scheduled_slots(times[0], interval, begin, min(begin + 1, horizon))
 
 
 def _mark(result: list[Second], stretch: Stretch, origin: float, first_second: int) -> None:
@@ -88,7 +91,7 @@ def _mark(result: list[Second], stretch: Stretch, origin: float, first_second: i
 def _state(second: Second, judge: Judge) -> str:
     if second.degraded:
         return "degraded"
-    if not second.scheduled or len(second.valid) < judge.min_coverage * second.scheduled:
+    if not second.scheduled or second.concluded < judge.min_coverage * second.scheduled:
         return "thin"
     requests = len(second.valid)
     succeeded = sum(s.succeeded for s in second.valid)

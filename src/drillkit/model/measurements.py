@@ -151,9 +151,9 @@ class Rpo(Frozen):
 
 
 class SecondPoint(Frozen):
-    t: int                          # second since origin (by intended send time)
-    scheduled: int
-    answered: int
+    t: int                          # second since origin (by the slot's intended time)
+    scheduled: int                  # slots on the schedule (a write and its read-back are one slot)
+    answered: int                   # slots concluded on time
     ok: float | None                # share succeeded
     p95_ms: float | None            # of successful answers
     state: SecondState
