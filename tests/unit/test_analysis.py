@@ -212,3 +212,19 @@ def test_a_read_back_sent_late_marks_the_instrument_degraded_when_it_was_due_not
     assert all(span.start >= 53.0 for span in measured.instrument.degraded)
     [incident] = measured.incidents
     assert incident.recovery.lower <= 53.0 <= incident.recovery.upper
+
+
+def test_a_second_too_thin_to_judge_is_still_bad_when_its_observed_requests_fail_whatever_is_missing():
+    # The load balancer froze from 50 to 52 s; its answers came in a burst at 52.3 s, while the prober
+    # sent 0.2 s behind (from 52.1 s). The slots of 51.6-51.8 s, answered during that stall, could have
+    # been good: left out. Second 51 has 16 of 20 slots, too few to judge, yet 12 of them were already
+    # slower than the objective: bad whatever the other 4 were, and the freeze is an incident.
+    frozen = []
+    for intended in slot_times(50, 52):
+        frozen += slot(intended, latency=at(52.3) - intended)
+    samples = (user_path(0, 50) + frozen + user_path(52, 52.1) + user_path(52.1, 52.3, lag=0.2)
+               + user_path(52.3, 80))
+    measured = run(samples, ended=80)
+    second = {p.t: p for p in measured.series}[51]
+    assert (second.answered, second.state) == (16, "bad")
+    assert len(measured.incidents) == 1

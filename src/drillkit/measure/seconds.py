@@ -4,7 +4,8 @@ Each request belongs to the second of its slot's intended time, counted from the
 Coverage is counted in slots (a write and its read-back are one slot; a read-back left out as sent late
 by the instrument does not unjudge its slot), while the SLIs take every valid request of the second.
     degraded  the instrument did not send on schedule in that second (a late request, a gap)
-    thin      fewer than min_coverage of the second's scheduled slots concluded on time (answer, error or timeout)
+    thin      fewer than min_coverage of the second's scheduled slots concluded on time (answer, error or
+              timeout), and the verdict would change with what the missing ones might have been
     bad       enough observations, and the availability or latency SLI is below its objective
     good      enough observations, and both SLIs meet their objectives
 Degraded and thin seconds are neither bad nor good: they say nothing about the platform.
@@ -91,10 +92,20 @@ def _mark(result: list[Second], stretch: Stretch, origin: float, first_second: i
 def _state(second: Second, judge: Judge) -> str:
     if second.degraded:
         return "degraded"
-    if not second.scheduled or second.concluded < judge.min_coverage * second.scheduled:
+    if not second.scheduled or not second.valid:
         return "thin"
-    requests = len(second.valid)
-    succeeded = sum(s.succeeded for s in second.valid)
-    fast = sum(s.good(judge.latency_threshold) for s in second.valid)
-    meets = succeeded / requests >= judge.availability and fast / requests >= judge.latency_target
-    return "good" if meets else "bad"
+    if second.concluded >= judge.min_coverage * second.scheduled:
+        return "good" if _meets(second.valid, judge) else "bad"
+    # Too few slots concluded to judge, unless the verdict holds whatever the missing ones were.
+    per_slot = len(second.valid) / max(second.concluded, 1)
+    missing = round(per_slot * (second.scheduled - second.concluded))
+    if not _meets(second.valid, judge, missing_good=missing):
+        return "bad"
+    return "good" if _meets(second.valid, judge, missing_bad=missing) else "thin"
+
+
+def _meets(valid: list, judge: Judge, missing_good: int = 0, missing_bad: int = 0) -> bool:
+    requests = len(valid) + missing_good + missing_bad
+    succeeded = sum(s.succeeded for s in valid) + missing_good
+    fast = sum(s.good(judge.latency_threshold) for s in valid) + missing_good
+    return succeeded / requests >= judge.availability and fast / requests >= judge.latency_target
