@@ -40,6 +40,7 @@ def trial(kind: str, seconds: float, target_file: Path, state_dir: Path, port: i
                     "--out", str(out), "--var", f"quiet_s={LEAD_S + seconds + 2:.0f}"],
                    capture_output=True, text=True, check=False, cwd=ROOT)
     times = json.loads(injector.communicate(timeout=120)[0])
+    (out / "outage.json").write_text(json.dumps(times))  # the truth, kept beside what drillkit measured
     measured = Measurements.model_validate_json((out / "measurements.json").read_text())
     return judge(measured, times)
 
