@@ -68,11 +68,13 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--seconds", type=float, nargs="+", default=[2.0, 5.0])
     parser.add_argument("--kinds", nargs="+", default=["drop-lb", "freeze-lb"])
+    parser.add_argument("--keep", type=Path, help="keep every trial's run folder here (default: deleted)")
     args = parser.parse_args()
     target = load_target(args.target)
     port = target.endpoint.port or 80
     print(f"{'kind':>10} {'D s':>5} {'trial':>5} {'RTO lower':>10} {'RTO upper':>10} {'width ms':>9}  truth inside")
     with tempfile.TemporaryDirectory(prefix="drillkit-rto-bench-") as scratch:
+        scratch = args.keep or scratch
         for kind in args.kinds:
             for seconds in args.seconds:
                 results = []
