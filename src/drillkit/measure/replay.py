@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from drillkit.errors import InvalidInput
-from drillkit.measure import analysis
+from drillkit.measure import analysis, clock
 from drillkit.measure.ledger import LedgerFormatError, read_writes
 from drillkit.measure.samples import FaultEvent, SamplesFormatError, read_samples
 from drillkit.model.measurements import Measurements
@@ -27,7 +27,8 @@ def record(*, origin: float, ended: float, stopped: str, faults: list[FaultEvent
            rollbacks: tuple[float, float | None] | None, settings: analysis.AnalysisSettings,
            writers: list[str]) -> dict[str, Any]:
     """What session.json holds: the session's own facts, in monotonic seconds."""
-    return {"origin": origin, "ended": ended, "stopped": stopped, "faults": [asdict(f) for f in faults],
+    return {"origin": origin, "origin_utc": clock.utc_of(origin).isoformat(), "ended": ended, "stopped": stopped,
+            "faults": [asdict(f) for f in faults],
             "rollbacks": rollbacks, "settings": asdict(settings), "writers": writers}
 
 
@@ -48,7 +49,7 @@ def reanalyze(directory: Path, objectives: Objectives) -> Measurements:
     stored, error = read_stored(directory / "stored.json") if facts["writers"] else (None, None)
     wanted = {f.name for f in fields(analysis.AnalysisSettings)}
     rollbacks = facts["rollbacks"]
-    return analysis.analyze(
+    measured = analysis.analyze(
         samples=samples, writes=writes, stored=stored, reconcile_error=error,
         faults=[FaultEvent(**fault) for fault in facts["faults"]],
         rollbacks=None if rollbacks is None else (rollbacks[0], rollbacks[1]),
@@ -56,6 +57,8 @@ def reanalyze(directory: Path, objectives: Objectives) -> Measurements:
         settings=analysis.AnalysisSettings(**{k: v for k, v in facts["settings"].items() if k in wanted}),
         objectives=objectives, origin=facts["origin"], ended=facts["ended"], stopped=facts["stopped"],
     )
+    # UTC comes from each process's own clock anchor: keep the one the run wrote
+    return measured.model_copy(update={"origin_utc": facts.get("origin_utc", measured.origin_utc)})
 
 
 def read_leaders(path: Path) -> tuple[list[tuple[float, str]], list[int]]:
