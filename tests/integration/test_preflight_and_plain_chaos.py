@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import yaml
 
 from drillkit.sandbox import netfilter
@@ -64,8 +63,6 @@ def _settings(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.xfail(reason="measure/session.py: summary() of a run without a fault sets rpo['error'] on None "
-                   "(TypeError); the measurement rewrite owns it", strict=False)
 def test_measure_adds_drillkits_measurements_to_a_plain_experiment(sandbox, target_file, tmp_path):
     experiment = tmp_path / "plain.yaml"
     spec = yaml.safe_load(PLAIN.read_text())
