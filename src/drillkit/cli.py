@@ -235,7 +235,8 @@ def _preflight(target, experiments: list[dict], run_dir: Path | None, force: boo
 
     needs = preflight.needs_of(experiments)
     report = preflight.static_checks(target, needs, run_dir, force)
-    if live and (whole_target or preflight.uses_target(experiments)):
+    busy = any(check.name == preflight.LOCK_CHECK for check in report.failures)  # its faults are in place
+    if live and not busy and (whole_target or preflight.uses_target(experiments)):
         report += preflight.live_checks(target, needs)
     return report
 

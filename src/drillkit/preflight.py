@@ -26,7 +26,7 @@ from drillkit.errors import EXIT_ABORTED, EXIT_INVALID, DrillkitError
 from drillkit.model.target import ProcessDriver, Target
 
 SKIP_ENV = "DRILLKIT_PREFLIGHT_SKIP"  # test-only
-LOCK_FILE = "lock.json"  # written by the target lock, beside the fault log
+LOCK_CHECK = "target-lock"
 MIN_FREE_BYTES = 200 * 1024 * 1024  # journals, samples and reports of one drill fit in far less
 RUN_FOLDER_MARKERS = ("journal.json", "results.json", "drill.log", "measurements.json", "loadtest.json")
 HTTP_TIMEOUT_S = 3.0
@@ -256,22 +256,14 @@ def _user_exists(name: str) -> bool:
 
 
 def _lock_check(target: Target) -> Check:
-    """Hook for the target lock: a lock.json beside the fault log that names a live pid holds the target."""
-    import json
+    """Another live run holds the target's lock (drillkit.lock): nothing else can be judged meanwhile."""
+    from drillkit.lock import holder_of
 
-    import psutil
-
-    path = target.fault_log.parent / LOCK_FILE
-    try:
-        holder = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return Check("target-lock", target.name, True, "no other run holds the target")
-    pid = holder.get("pid") if isinstance(holder, dict) else None
-    alive = isinstance(pid, int) and pid != os.getpid() and psutil.pid_exists(pid)
-    who = ", ".join(f"{key} {holder[key]}" for key in ("pid", "run_id", "started_at") if key in holder)
-    return Check("target-lock", target.name, not alive,
-                 f"held by {who} ({path})" if alive else "no other run holds the target",
-                 "wait for that run to end" if alive else "")
+    holder = holder_of(target)
+    busy = holder is not None and holder.pid != os.getpid() and holder.alive()
+    return Check(LOCK_CHECK, target.name, not busy,
+                 f"held by {holder.describe()}" if busy else "no other run holds the target",
+                 "wait for that run to end, or stop it (Ctrl-C or SIGTERM play its rollbacks)" if busy else "")
 
 
 def _answers(name: str, subject: str, url: str) -> Check:

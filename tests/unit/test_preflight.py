@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -133,15 +132,17 @@ def test_an_earlier_run_folder_needs_force(tmp_path):
     assert preflight._folder_check(tmp_path, force=True).ok
 
 
-def test_a_live_lock_holder_is_named_and_a_dead_one_ignored(target_file, tmp_path):
+HOLD = ("import sys, time\nfrom pathlib import Path\nfrom drillkit.lock import target_lock\nfrom drillkit.model.target import load_target\n"
+        "with target_lock(load_target(Path(sys.argv[1])), 'r-1'):\n    print('held', flush=True)\n    time.sleep(30)\n")
+
+
+def test_a_live_lock_holder_is_named_and_a_dead_one_ignored(target_file):
     target = load_target(target_file)
-    lock = target.fault_log.parent / preflight.LOCK_FILE
-    lock.parent.mkdir(parents=True)
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(target_file)], stdout=subprocess.PIPE, text=True)
     try:
-        lock.write_text(json.dumps({"pid": holder.pid, "run_id": "r-1"}))
+        assert holder.stdout.readline().strip() == "held"
         check = preflight._lock_check(target)
-        assert not check.ok and f"pid {holder.pid}" in check.detail and "r-1" in check.detail
+        assert not check.ok and f"pid {holder.pid}" in check.detail and "run r-1" in check.detail
     finally:
         holder.kill()
         holder.wait()
