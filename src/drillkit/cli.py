@@ -174,20 +174,27 @@ def run(
     interrupted, or when the safety net had to heal a fault."""
     from drillkit import preflight
     from drillkit.drill.runner import chaos_settings, plan, prepare, run_experiment
+    from drillkit.faults.environment import new_run_id
+    from drillkit.lock import target_lock
 
     _log_to_console()
     variables = _parse_vars(var or [])
     checked_target, planned = prepare(experiment, target, variables, measure)
     user_settings = chaos_settings(settings)
     out_dir = out_dir or Path("reports") / "runs" / f"{time.strftime('%Y%m%dT%H%M%S')}-{experiment.stem}"
-    report = _preflight(checked_target, [planned], out_dir, force)
+    report = _preflight(checked_target, [planned], out_dir, force, live=dry_run)
     if dry_run:
         for line in plan(planned):
             out.print(line, highlight=False, markup=False, soft_wrap=True)
         _print_preflight(report)
         raise typer.Exit(report.exit_code)
     preflight.require(report)
-    result = run_experiment(experiment, target, out_dir, variables, measure=measure, settings=user_settings)
+    run_id = new_run_id()
+    with target_lock(checked_target, run_id, target_file=target):  # a dead holder's faults are healed first
+        if preflight.uses_target([planned]):
+            preflight.require(preflight.live_checks(checked_target, preflight.needs_of([planned])))
+        result = run_experiment(experiment, target, out_dir, variables, measure=measure, settings=user_settings,
+                                run_id=run_id)
     out.print(f"{experiment.name}: {result.status}; journal {result.journal_path}")
     raise typer.Exit(result.exit_code)
 
@@ -327,6 +334,8 @@ def drill(
     from drillkit.drill.drill import default_run_dir, plan, run_drill
     from drillkit.drill.progress import DrillProgress
     from drillkit.drill.runner import chaos_settings
+    from drillkit.faults.environment import new_run_id
+    from drillkit.lock import target_lock
     from drillkit.model.target import load_target
 
     spec, target_file, experiments = _checked_drill(manifest, target)
@@ -335,18 +344,19 @@ def drill(
     run_dir = out_dir or default_run_dir(Path("reports"))
     sandbox_managed = manage_sandbox and _is_sandbox(checked_target)
     needs = preflight.needs_of(experiments)
-    report = _preflight(checked_target, experiments, run_dir, force, live=not sandbox_managed)
+    report = _preflight(checked_target, experiments, run_dir, force, live=dry_run and not sandbox_managed)
     if dry_run:
         for line in plan(spec, checked_target):
             out.print(line, highlight=False, markup=False, soft_wrap=True)
         _print_preflight(report)
         raise typer.Exit(report.exit_code)
     preflight.require(report)
-    with _sandbox_for(checked_target, manage_sandbox):
-        if sandbox_managed:
-            preflight.require(preflight.live_checks(checked_target, needs))
+    run_id = new_run_id()
+    with _sandbox_for(checked_target, manage_sandbox), target_lock(checked_target, run_id, target_file=target_file):
+        preflight.require(preflight.live_checks(checked_target, needs))  # under the lock: a dead run is healed
         _log_to_file(run_dir / "drill.log")
-        result = run_drill(spec, manifest, target_file, run_dir, DrillProgress(err, spec.expected_seconds()))
+        result = run_drill(spec, manifest, target_file, run_dir, DrillProgress(err, spec.expected_seconds()),
+                           run_id=run_id)
     raise typer.Exit(_publish(result, history_file, append=True))
 
 

@@ -132,7 +132,8 @@ def test_an_earlier_run_folder_needs_force(tmp_path):
     assert preflight._folder_check(tmp_path, force=True).ok
 
 
-HOLD = ("import sys, time\nfrom pathlib import Path\nfrom drillkit.lock import target_lock\nfrom drillkit.model.target import load_target\n"
+HOLD = ("import sys, time\nfrom pathlib import Path\nfrom drillkit.lock import target_lock\n"
+        "from drillkit.model.target import load_target\n"
         "with target_lock(load_target(Path(sys.argv[1])), 'r-1'):\n    print('held', flush=True)\n    time.sleep(30)\n")
 
 

@@ -74,13 +74,14 @@ def plan(drill: Drill, target: Target) -> list[str]:
 
 def run_drill(
     drill: Drill, drill_file: Path, target_file: Path, run_dir: Path, progress: DrillProgress,
+    run_id: str | None = None,
 ) -> DrillRun:
     """Run the baseline and every experiment; stop early (aborted) on an interrupt or SIGTERM."""
     target, objectives = check(drill, drill_file, target_file)
     run_dir.mkdir(parents=True, exist_ok=True)
     result = DrillRun(drill=drill.model_dump(mode="json"), objectives=objectives.model_dump(mode="json"),
                       target=str(target_file), target_name=target.name, target_kind=target.kind,
-                      run_dir=str(run_dir), started_utc=datetime.now(UTC).isoformat(), run_id=new_run_id())
+                      run_dir=str(run_dir), started_utc=datetime.now(UTC).isoformat(), run_id=run_id or new_run_id())
     result.save(run_dir)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
