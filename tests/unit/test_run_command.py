@@ -44,7 +44,7 @@ def test_run_stops_at_preflight_with_exit_3_when_the_target_is_down(down_target,
     result = drillkit("run", str(PARTITION), "--target", str(down_target), "--out", str(tmp_path / "out"))
     assert result.returncode == 3, result.stderr
     assert "preflight:" in result.stderr and "component (app-a)" in result.stderr
-    assert not (tmp_path / "state").exists(), "no fault may be logged"
+    assert not (tmp_path / "state" / "faults.jsonl").exists(), "no fault may be logged"
     assert not (tmp_path / "out").exists()
 
 
