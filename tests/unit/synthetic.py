@@ -43,7 +43,8 @@ def slot(intended: float, *, ok: bool = True, latency: float = 0.01, lag: float 
         write = Sample(USER_PROBER, "global", "write", intended, intended + lag, write_latency, answered, error)
         return [write, Sample(USER_PROBER, "global", "read_back", intended, None, write_latency, 0, "not_sent")]
     write = Sample(USER_PROBER, "global", "write", intended, intended + lag, write_latency, 201, "")
-    read_back = Sample(USER_PROBER, "global", "read_back", intended, write.completed, write_latency + 0.005, 200, "")
+    # as the prober does: a read-back is a request of its own, due (and sent) when its write answered
+    read_back = Sample(USER_PROBER, "global", "read_back", write.completed, write.completed, 0.005, 200, "")
     return [write, read_back]
 
 

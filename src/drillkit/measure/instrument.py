@@ -39,19 +39,9 @@ class Stretch:
 
 
 def checked(rows: list[Sample], interval: float) -> list[Checked]:
-    """Every row of ONE prober with its lag. A read-back's lag counts from its write's answer, and a
-    read-back whose write left late is late too: the user's request (the pair) was the instrument's."""
-    writes = [_judged(s, s.intended, interval) for s in rows if s.kind == "write"]
-    answered = {c.sample.intended: c.sample.completed for c in writes}
-    late_slots = {c.sample.intended for c in writes if c.late}
-    result = []
-    for sample in rows:
-        if sample.kind != "read_back":
-            result.append(_judged(sample, sample.intended, interval))
-            continue
-        row = _judged(sample, max(sample.intended, answered.get(sample.intended, sample.intended)), interval)
-        result.append(Checked(sample, row.lag, row.late or sample.intended in late_slots))
-    return result
+    """Every row of ONE prober with its lag against when it was due (a read-back is due, and recorded
+    as intended, when its write answered)."""
+    return [_judged(sample, sample.intended, interval) for sample in rows]
 
 
 def with_stalls(rows: list[Checked], interval: float, horizon: float, threshold: float) -> list[Checked]:
@@ -73,12 +63,7 @@ def with_stalls(rows: list[Checked], interval: float, horizon: float, threshold:
             return False
         return _verdict_could_flip(sample, stalls[index].start, threshold)
 
-    held_writes = {c.sample.intended for c in rows if c.sample.kind == "write" and not c.late and held(c.sample)}
-
-    def is_held(c: Checked) -> bool:
-        return held(c.sample) or (c.sample.kind == "read_back" and c.sample.intended in held_writes)
-
-    return [Checked(c.sample, c.lag, True, held=True) if not c.late and is_held(c) else c for c in rows]
+    return [Checked(c.sample, c.lag, True, held=True) if not c.late and held(c.sample) else c for c in rows]
 
 
 def _verdict_could_flip(sample: Sample, stall_start: float, threshold: float) -> bool:

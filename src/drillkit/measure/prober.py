@@ -100,9 +100,9 @@ def instrument_rows(target: ProbeTarget, intended: float) -> list[Sample]:
 async def probe_once(
     http: httpx.AsyncClient, target: ProbeTarget, intended: float, timeout: float
 ) -> list[Sample]:
-    """One scheduled slot: a read, or a write and its read-back (always two rows, both of the slot: the
-    read-back is due, and its timeout runs, from the write's answer; its latency runs from the slot, as
-    the user who posted and then read waited)."""
+    """One scheduled slot: a read, or a write and its read-back (always two rows). The read-back is a
+    request of its own, due when the write answered: its latency runs from then, so the latency SLI
+    judges each request, as the objective does. One that could not be sent keeps the slot's times."""
     if target.kind in READ_PATHS:
         read = await _timed(http, "GET", f"{target.base_url}{READ_PATHS[target.kind]}", None, target,
                             target.kind, intended, timeout)
@@ -114,7 +114,7 @@ async def probe_once(
         unsent = Sample(target.name, target.endpoint, "read_back", intended, None, write.sample.latency, 0, NOT_SENT)
         return [write.sample, unsent]
     read_back = await _timed(http, "GET", f"{target.base_url}/api/items/{write.item_id}", None, target,
-                             "read_back", write.sample.completed, timeout, slot=intended)
+                             "read_back", write.sample.completed, timeout)
     return [write.sample, read_back.sample]
 
 
@@ -137,9 +137,8 @@ class SendClock:
 
 async def _timed(
     http: httpx.AsyncClient, method: str, url: str, body: dict | None, target: ProbeTarget, kind: str,
-    intended: float, timeout: float, slot: float | None = None,
+    intended: float, timeout: float,
 ) -> _Answer:
-    """One request due at INTENDED, recorded against SLOT (default: INTENDED)."""
     clock = SendClock()
     status, error, item_id = 0, "", None
     try:
@@ -155,6 +154,5 @@ async def _timed(
         error = "connect"
     except (httpx.HTTPError, ValueError):
         error = "other"
-    slot = intended if slot is None else slot
-    latency = timeout + (intended - slot) if error == "timeout" else time.monotonic() - slot
-    return _Answer(Sample(target.name, target.endpoint, kind, slot, clock.sent, latency, status, error), item_id)
+    latency = timeout if error == "timeout" else time.monotonic() - intended
+    return _Answer(Sample(target.name, target.endpoint, kind, intended, clock.sent, latency, status, error), item_id)

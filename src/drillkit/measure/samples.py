@@ -51,10 +51,8 @@ class Sample:
 
     @property
     def left_at(self) -> float:
-        """The earliest instant the row can speak of: when the request left, or (never sent) when it was
-        due. A read-back speaks for its whole slot (its latency runs from the slot, so a slow write makes
-        it bad too): its slot's due time."""
-        return self.intended if self.sent is None or self.kind == "read_back" else self.sent
+        """When the request left, or (never sent) when it was due: the earliest instant it can speak of."""
+        return self.intended if self.sent is None else self.sent
 
     def good(self, latency_threshold: float) -> bool:
         """Success within the latency objective: what a user counts as served."""
