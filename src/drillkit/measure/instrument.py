@@ -78,7 +78,7 @@ def _judged(sample: Sample, due: float, interval: float) -> Checked:
 
 
 def slots(rows: Iterable[Sample]) -> list[float]:
-    """The scheduled slots a prober's rows show (a read-back shares its write's slot)."""
+    """The scheduled slots a prober's rows show, counted by their writes (a read-back is due on its own)."""
     return sorted({s.intended for s in rows if s.kind != "read_back"})
 
 
