@@ -22,7 +22,7 @@ from rich.table import Table
 
 from drillkit import __version__
 from drillkit.errors import EXIT_ABORTED, EXIT_INVALID, DrillkitError, InvalidInput
-from drillkit.sandbox.config import DEFAULT_STATE_DIR, load_config
+from drillkit.model.sandbox import DEFAULT_STATE_DIR, load_config
 from drillkit.sandbox.supervisor import Sandbox, SandboxStatus
 
 DEFAULT_TARGET = Path("drills/targets/sandbox.yaml")
@@ -284,8 +284,8 @@ def recover(
 
     Refused (exit 3) while a live run holds the target. Exit 0 when nothing is left open, 3 when a
     fault could not be healed."""
+    from drillkit.faultlog import FaultLog
     from drillkit.faults.environment import new_run_id
-    from drillkit.faults.log import FaultLog
     from drillkit.faults.recovery import recover as heal_open_faults
     from drillkit.lock import target_lock
     from drillkit.model.target import load_target

@@ -26,7 +26,7 @@ from pathlib import Path
 import psutil
 
 from drillkit.errors import Aborted, TargetBusy
-from drillkit.faults.log import FaultLog, OpenFault
+from drillkit.faultlog import FaultLog, OpenFault
 from drillkit.model.target import Target
 
 logger = logging.getLogger("drillkit")

@@ -147,7 +147,7 @@ def static_checks(target: Target, needs: set[str], run_dir: Path | None = None, 
 def live_checks(target: Target, needs: set[str] = frozenset()) -> Report:
     """Ask the running target: every component answers, the database has a leader, the load balancer
     serves, and the sandbox's parts run as the faults need (its users exist once it was started)."""
-    from drillkit.faults.database import cluster
+    from drillkit import patroni_api
     from drillkit.validation import target_problems
 
     if target_problems(target):
@@ -157,7 +157,7 @@ def live_checks(target: Target, needs: set[str] = frozenset()) -> Report:
               for region in target.regions.values()]
     checks += [_answers("component", name, f"{str(member.patroni_api).rstrip('/')}/patroni")
                for name, member in target.members().items()]
-    leader = cluster.leader(target)
+    leader = patroni_api.leader(target.patroni_apis())
     checks.append(Check("database-leader", "database", leader is not None,
                         f"{leader} leads" if leader else "no member is the running leader",
                         "" if leader else "wait for a failover to finish, or `drillkit sandbox up`"))
@@ -240,7 +240,7 @@ def _signal_checks(target: Target) -> list[Check]:
 
 
 def _service_users(target: Target, driver: ProcessDriver) -> list[str]:
-    from drillkit.sandbox.config import load_config
+    from drillkit.model.sandbox import load_config
     from drillkit.sandbox.service_user import user_name
 
     prefix = load_config(driver.state_dir).service_user

@@ -102,7 +102,7 @@ def target_problems(target: Target) -> list[str]:
 
 
 def _sandbox_component_problems(target: Target, driver: ProcessDriver) -> list[str]:
-    from drillkit.sandbox.config import load_config
+    from drillkit.model.sandbox import load_config
     from drillkit.sandbox.topology import parts
 
     try:

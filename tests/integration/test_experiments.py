@@ -153,7 +153,7 @@ def test_a_run_killed_mid_fault_is_healed_by_recover(sandbox, target_file, tmp_p
 
 
 def _open_faults(fault_log: Path) -> list[str]:
-    from drillkit.faults.log import FaultLog
+    from drillkit.faultlog import FaultLog
 
     return [fault.fault for fault in FaultLog(fault_log).open_faults()]
 

@@ -15,10 +15,10 @@ import psutil
 import pytest
 import yaml
 
-from drillkit.faults.log import FaultLog
+from drillkit import processes
+from drillkit.faultlog import FaultLog
 from drillkit.lock import holder_of
 from drillkit.model.target import load_target
-from drillkit.sandbox import processes
 
 from .conftest import ROOT, TEST_PORTS, drillkit, wait_until
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from drillkit.measure import clock
+from drillkit import clock
 
 
 def test_utc_times_derive_from_the_monotonic_clock_and_the_anchor():

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
+from drillkit.faultlog import FaultLog
 from drillkit.faults import recovery
 from drillkit.faults.environment import RUN_ID_ENV, RUN_ID_KEY, TARGET_KEY, Environment, inject, run_id
-from drillkit.faults.log import FaultLog
 from drillkit.model.target import Target, load_target
 
 ROOT = Path(__file__).resolve().parents[2]

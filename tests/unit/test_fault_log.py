@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drillkit.faults.log import FaultLog
+from drillkit.faultlog import FaultLog
 
 
 def test_an_opened_fault_stays_open_until_its_rollback_heals_it(tmp_path):

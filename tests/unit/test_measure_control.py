@@ -66,7 +66,7 @@ def test_an_interrupted_run_still_stops_the_prober_and_writes_its_measurements(t
             return [{"fault_id": "f9", "fault": "partition_region", "issued": time.monotonic() - 0.5,
                      "confirmed": time.monotonic() - 0.4, "error": None}]
 
-    monkeypatch.setattr("drillkit.faults.log.FaultLog", FaultLog)
+    monkeypatch.setattr("drillkit.faultlog.FaultLog", FaultLog)
     measure.configure_control(configuration(target, tmp_path), interval_s=0.1, write_interval_s=0.2,
                               reconcile_timeout_s=3)
     measure.before_experiment_control({})

@@ -8,7 +8,7 @@ import sys
 
 import psutil
 
-from drillkit.sandbox import processes
+from drillkit import processes
 
 
 def _sleeper(tmp_path, seconds: int = 60) -> processes.Launch:

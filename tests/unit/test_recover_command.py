@@ -3,7 +3,7 @@ run, and never under a live run's feet."""
 
 from __future__ import annotations
 
-from drillkit.faults.log import FaultLog
+from drillkit.faultlog import FaultLog
 from drillkit.model.target import load_target
 
 from .test_cli_exit_codes import _drillkit, _target

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drillkit.drill.runner import run_experiment
-from drillkit.faults.log import FaultLog
+from drillkit.faultlog import FaultLog
 from drillkit.model.target import load_target
 
 from .test_cli_exit_codes import _target

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from drillkit.errors import InvalidInput
-from drillkit.sandbox.config import SAVED_CONFIG, PatroniTimings, SandboxConfig, load_config
+from drillkit.model.sandbox import SAVED_CONFIG, PatroniTimings, SandboxConfig, load_config
 
 
 def test_defaults_place_regions_and_witness_on_their_loopback_addresses():

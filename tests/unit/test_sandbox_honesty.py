@@ -13,8 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from drillkit.sandbox import processes
-from drillkit.sandbox.config import SandboxConfig
+from drillkit import processes
+from drillkit.model.sandbox import SandboxConfig
 from drillkit.sandbox.supervisor import Sandbox
 from drillkit.sandbox.topology import Paths, named
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import stat
 
+from drillkit.model.sandbox import SandboxConfig
 from drillkit.sandbox import caddy, feedhub, patroni
-from drillkit.sandbox.config import SandboxConfig
 from drillkit.sandbox.topology import Credentials, Kind, Paths, named, of_kind, parts
 
 

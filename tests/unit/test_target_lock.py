@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from drillkit.errors import EXIT_ABORTED, TargetBusy
-from drillkit.faults.log import FaultLog
+from drillkit.faultlog import FaultLog
 from drillkit.lock import holder_of, lock_path, target_lock
 from drillkit.model.target import Target
 

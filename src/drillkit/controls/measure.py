@@ -189,7 +189,7 @@ def merged_faults(from_outputs: list[tuple[str | None, FaultEvent]], marks: list
 
 
 def _marks(run: _Run) -> list[dict[str, Any]]:
-    from drillkit.faults.log import FaultLog
+    from drillkit.faultlog import FaultLog
 
     log = FaultLog(run.fault_log) if run.fault_log else None
     if log is None or not hasattr(log, "marks"):

@@ -11,11 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from drillkit import durable
+from drillkit import durable, patroni_api
 from drillkit.drill.progress import DrillProgress
 from drillkit.drill.runner import run_experiment
 from drillkit.errors import Aborted, InvalidInput
-from drillkit.faults.database import cluster
 from drillkit.faults.environment import new_run_id
 from drillkit.lock import target_lock
 from drillkit.measure import replay
@@ -101,13 +100,13 @@ def run_drill(
 
 def _lead_with(target: Target, member: str, progress: DrillProgress) -> None:
     """Start each experiment from the same state: MEMBER leads, every member streams."""
-    leader = cluster.wait_for_leader(target, 120)
+    leader = patroni_api.wait_for_leader(target.patroni_apis(), 120)
     if leader != member:
         progress.say(f"switching the database leader back to {member} (not measured)")
-        cluster.switchover(target, leader, member)
-        cluster.wait_for_leader(target, 60, other_than=leader)
+        patroni_api.switchover(target.patroni_api(leader), leader, member)
+        patroni_api.wait_for_leader(target.patroni_apis(), 60, other_than=leader)
     deadline = time.monotonic() + 120
-    while any(m.get("state") not in ("running", "streaming") for m in cluster.members(target)):
+    while any(m.get("state") not in ("running", "streaming") for m in patroni_api.members(target.patroni_apis())):
         if time.monotonic() > deadline:
             raise Aborted(f"the cluster did not settle with {member} leading within 120 s")
         time.sleep(1)

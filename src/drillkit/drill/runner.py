@@ -22,9 +22,9 @@ from chaoslib.types import Strategy
 from drillkit import durable
 from drillkit.controls.measure import OUT_ENV
 from drillkit.errors import EXIT_ABORTED, EXIT_BREACHED, EXIT_PASS, InvalidInput
+from drillkit.faultlog import FaultLog
 from drillkit.faults import recovery
 from drillkit.faults.environment import RUN_ID_ENV, RUN_ID_KEY, TARGET_ENV, TARGET_KEY, new_run_id
-from drillkit.faults.log import FaultLog
 from drillkit.lock import target_lock
 from drillkit.model.files import read_mapping
 from drillkit.model.target import Target, load_target

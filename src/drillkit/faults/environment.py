@@ -16,10 +16,10 @@ import httpx
 import psycopg
 from chaoslib.exceptions import ActivityFailed
 
+from drillkit import clock
 from drillkit.errors import DrillkitError
+from drillkit.faultlog import FaultLog
 from drillkit.faults.drivers.base import Driver
-from drillkit.faults.log import FaultLog
-from drillkit.measure import clock
 from drillkit.model.target import DockerDriver, KubernetesDriver, ProcessDriver, Target, load_target
 
 TARGET_KEY = "drillkit_target"

@@ -9,11 +9,11 @@ from types import MappingProxyType
 
 from chaoslib.exceptions import ActivityFailed
 
+from drillkit.faultlog import FaultLog, OpenFault
 from drillkit.faults.app import actions as app
 from drillkit.faults.database import actions as database
 from drillkit.faults.environment import RUN_ID_KEY, TARGET_KEY
 from drillkit.faults.load import actions as load
-from drillkit.faults.log import FaultLog, OpenFault
 from drillkit.faults.region import actions as region
 
 # Each rollback a fault log may name, by the name it is logged under.

@@ -9,11 +9,10 @@ import socket
 import sys
 from pathlib import Path
 
+from drillkit import processes
 from drillkit.errors import InvalidInput
-from drillkit.sandbox import processes
 
 DEFAULT_LOCUSTFILE = Path("loadtests/locustfile.py")
-LOAD_PID_FILE = Path("load") / "locust.pid"  # relative to the target's state dir
 
 
 def _package_file(name: str) -> Path:

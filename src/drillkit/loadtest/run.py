@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from drillkit import processes
 from drillkit.errors import Aborted, InvalidInput
 from drillkit.loadtest import process
 from drillkit.loadtest.judge import judge
 from drillkit.model.objectives import Objectives
 from drillkit.model.profile import LoadProfile
-from drillkit.sandbox import processes
 
 GRACE_S = 90  # beyond the profile: spawning, stopping, the final reports
 CONNECT_TIMEOUT_S = 3.0

@@ -17,7 +17,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from drillkit.measure import clock, incidents, instrument, ledger, seconds, slo, timeline
+from drillkit import clock
+from drillkit.measure import incidents, instrument, ledger, seconds, slo, timeline
 from drillkit.measure.instrument import Checked
 from drillkit.measure.samples import FaultEvent, Sample
 from drillkit.model.measurements import (

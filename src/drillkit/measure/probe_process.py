@@ -34,8 +34,8 @@ from typing import Any
 
 import httpx
 
-from drillkit import durable
-from drillkit.measure import clock, prober, writers
+from drillkit import clock, durable, patroni_api
+from drillkit.measure import prober, writers
 from drillkit.measure.raw import SAMPLE_COLUMNS, WRITE_COLUMNS, sample_row, write_row
 from drillkit.measure.samples import CsvLog
 
@@ -43,9 +43,6 @@ logger = logging.getLogger("drillkit")
 CONFIG_FILE = "probe-config.json"
 FLUSH_EVERY_S = 0.5
 START_DELAY_S = 0.05  # lets every schedule be set up before its first slot
-LEADER_ROLES = ("leader", "primary", "master", "standby_leader")
-
-
 @dataclass(frozen=True)
 class ProbeConfig:
     """What the parent asks for; written by MeasurementSession as probe-config.json."""
@@ -141,8 +138,7 @@ class ProbeProcess:
         while not self.stop.is_set():
             members = await _cluster_members(http, self.config.patroni_apis)
             if members:
-                leader = next((m["name"] for m in members
-                               if m.get("role") in LEADER_ROLES and m.get("state") == "running"), "")
+                leader = patroni_api.leader_of(members) or ""
                 lags = [m["lag"] for m in members if isinstance(m.get("lag"), int)]
                 self.leaders.add((round(time.monotonic(), 6), leader, max(lags) if lags else ""))
             with contextlib.suppress(TimeoutError):

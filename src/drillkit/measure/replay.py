@@ -13,8 +13,9 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+from drillkit import clock
 from drillkit.errors import InvalidInput
-from drillkit.measure import analysis, clock
+from drillkit.measure import analysis
 from drillkit.measure.ledger import LedgerFormatError, read_writes
 from drillkit.measure.samples import FaultEvent, SamplesFormatError, read_samples
 from drillkit.model.measurements import Measurements

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from drillkit.measure import clock
+from drillkit import clock
 
 # error: "" | "timeout" | "connect" | "http" | "other"
 #        | "not_sent"    a read-back that could not be sent because its write failed: a failed user request

@@ -13,8 +13,8 @@ from drillkit.model.drill import Drill
 from drillkit.model.objectives import Objectives
 from drillkit.model.profile import LoadProfile
 from drillkit.model.report import Report
+from drillkit.model.sandbox import SandboxConfig
 from drillkit.model.target import Target
-from drillkit.sandbox.config import SandboxConfig
 
 SCHEMAS: dict[str, type[BaseModel]] = {"target": Target, "drill": Drill, "objectives": Objectives,
                                      "profile": LoadProfile, "sandbox": SandboxConfig, "report": Report}

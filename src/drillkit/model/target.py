@@ -99,6 +99,13 @@ class Target(_Strict):
     def members(self) -> dict[str, DatabaseMember]:
         return {region.database.component: region.database for region in self.regions.values()}
 
+    def patroni_apis(self) -> list[str]:
+        """Every member's Patroni REST API, to ask whichever answers."""
+        return [str(member.patroni_api) for member in self.members().values()]
+
+    def patroni_api(self, member: str) -> str:
+        return str(self.members()[member].patroni_api)
+
 
 def load_target(path: Path) -> Target:
     return validate_mapping(Target, read_mapping(path), path)

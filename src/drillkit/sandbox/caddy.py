@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from drillkit.sandbox import processes
-from drillkit.sandbox.config import SandboxConfig
+from drillkit import processes
+from drillkit.model.sandbox import SandboxConfig
 from drillkit.sandbox.topology import Kind, Part, Paths, of_kind
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 
-from drillkit.sandbox import processes
-from drillkit.sandbox.config import SandboxConfig
+from drillkit import processes
+from drillkit.model.sandbox import SandboxConfig
 from drillkit.sandbox.topology import Part, Paths, package_dir
 
 

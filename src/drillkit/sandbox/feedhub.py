@@ -6,8 +6,8 @@ import os
 
 import httpx
 
-from drillkit.sandbox import processes
-from drillkit.sandbox.config import SandboxConfig
+from drillkit import processes
+from drillkit.model.sandbox import SandboxConfig
 from drillkit.sandbox.patroni import APP_ROLE, DATABASE
 from drillkit.sandbox.topology import Credentials, Kind, Part, Paths, of_kind
 
@@ -30,7 +30,7 @@ def launch(
     home = paths.home(app)
     home.mkdir(parents=True, exist_ok=True)
     argv = [
-        python, "-m", "uvicorn", "drillkit.app.main:create_app", "--factory",
+        python, "-m", "uvicorn", "drillkit.feedhub.main:create_app", "--factory",
         "--host", app.address, "--port", str(app.port),
         "--no-access-log", "--timeout-graceful-shutdown", "3",
     ]

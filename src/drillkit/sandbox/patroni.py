@@ -7,12 +7,11 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 import yaml
 
-from drillkit.sandbox import processes
-from drillkit.sandbox.config import SandboxConfig
+from drillkit import processes
+from drillkit.model.sandbox import SandboxConfig
 from drillkit.sandbox.topology import Credentials, Part, Paths, package_dir
 
 DATABASE = "feedhub"
@@ -111,36 +110,6 @@ def launch(config: SandboxConfig, paths: Paths, member: Part, python: str, user:
         argv=[python, "-m", "patroni", str(home / "patroni.yml")],
         env=env, cwd=home, log=paths.log(member), user=user,
     )
-
-
-def member_state(config: SandboxConfig, member: Part, timeout_s: float = 1.0) -> dict | None:
-    """Patroni's own view of one member (GET /patroni), or None when it does not answer."""
-    try:
-        response = httpx.get(f"{api_url(config, member)}/patroni", timeout=timeout_s)
-        return response.json()
-    except (httpx.HTTPError, ValueError):
-        return None
-
-
-def cluster(config: SandboxConfig, members: list[Part], timeout_s: float = 1.0) -> list[dict]:
-    """The cluster's members as any answering member sees them (GET /cluster)."""
-    for member in members:
-        try:
-            response = httpx.get(f"{api_url(config, member)}/cluster", timeout=timeout_s)
-            return list(response.json().get("members", []))
-        except (httpx.HTTPError, ValueError):
-            continue
-    return []
-
-
-def is_leader(state: dict | None) -> bool:
-    return bool(state) and state.get("role") in ("primary", "master") and state.get("state") == "running"
-
-
-def is_streaming_replica(state: dict | None) -> bool:
-    if not state or state.get("role") != "replica":
-        return False
-    return state.get("replication_state") == "streaming" or state.get("state") == "streaming"
 
 
 def postmaster(paths: Paths, member: Part) -> psutil.Process | None:

@@ -15,12 +15,12 @@ from typing import Any
 import psutil
 import psycopg
 
-from drillkit.app import schema
+from drillkit import patroni_api, processes
 from drillkit.errors import SandboxError
-from drillkit.faults.log import FaultLog
-from drillkit.loadtest.process import LOAD_PID_FILE
-from drillkit.sandbox import caddy, etcd, feedhub, netfilter, patroni, processes, service_user
-from drillkit.sandbox.config import SandboxConfig
+from drillkit.faultlog import FaultLog
+from drillkit.feedhub import schema
+from drillkit.model.sandbox import SandboxConfig
+from drillkit.sandbox import caddy, etcd, feedhub, netfilter, patroni, service_user
 from drillkit.sandbox.topology import Credentials, Kind, Part, Paths, of_kind, parts
 
 POLL_S = 0.25
@@ -143,7 +143,7 @@ class Sandbox:
 
     def _leader(self) -> Part | None:
         for member in of_kind(self.config, Kind.POSTGRES):
-            if patroni.is_leader(patroni.member_state(self.config, member)):
+            if patroni_api.is_running_leader(patroni_api.member_state(patroni.api_url(self.config, member))):
                 return member
         return None
 
@@ -183,8 +183,8 @@ class Sandbox:
             self._wait(part, "healthy", lambda p=part: feedhub.healthy(p))
 
     def _member_ok(self, member: Part) -> bool:
-        state = patroni.member_state(self.config, member)
-        return patroni.is_leader(state) or patroni.is_streaming_replica(state)
+        state = patroni_api.member_state(patroni.api_url(self.config, member))
+        return patroni_api.is_running_leader(state) or patroni_api.is_streaming_replica(state)
 
     def _ensure_started(self, part: Part, launch: processes.Launch) -> None:
         if processes.running(self.paths.pid_file(part)):
@@ -285,7 +285,7 @@ class Sandbox:
         if service_user.running_as_root() and shutil.which("iptables") and netfilter.chain_exists():
             self.report(f"removing the {netfilter.CHAIN} iptables chain")
             netfilter.remove_chain()
-        processes.stop(self.paths.root / LOAD_PID_FILE)  # a load spike aimed at this sandbox
+        processes.stop(self.paths.root / processes.LOAD_PID_FILE)  # a load spike aimed at this sandbox
         faults = FaultLog(self.paths.root / "faults.jsonl")
         for fault in faults.open_faults():
             faults.close(fault.id, "sandbox down")
@@ -353,12 +353,12 @@ class Sandbox:
         return status
 
     def _describe_member(self, member: Part, status: PartStatus) -> None:
-        state = patroni.member_state(self.config, member)
+        state = patroni_api.member_state(patroni.api_url(self.config, member))
         if state is None:
             status.detail = "Patroni API does not answer"
             return
-        status.role = "leader" if patroni.is_leader(state) else state.get("role")
-        status.healthy = patroni.is_leader(state) or patroni.is_streaming_replica(state)
+        status.role = "leader" if patroni_api.is_running_leader(state) else state.get("role")
+        status.healthy = patroni_api.is_running_leader(state) or patroni_api.is_streaming_replica(state)
         status.detail = state.get("replication_state") or state.get("state", "")
 
 

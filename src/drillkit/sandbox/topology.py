@@ -18,7 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from drillkit.errors import SandboxError
-from drillkit.sandbox.config import SandboxConfig
+from drillkit.model.sandbox import SandboxConfig
 
 
 class Kind(StrEnum):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 from chaoslib.types import Configuration, Secrets
 
-from drillkit.app.faults import ADMIN_PATH, TOKEN_HEADER
 from drillkit.faults.environment import Environment, environment, heal, inject
+from drillkit.feedhub.faults import ADMIN_PATH, TOKEN_HEADER
 
 __all__ = [
     "kill_app",

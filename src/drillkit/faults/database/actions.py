@@ -6,7 +6,7 @@ import psycopg
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from drillkit.faults.database import cluster
+from drillkit import patroni_api
 from drillkit.faults.environment import Environment, environment, heal, inject
 
 __all__ = [
@@ -55,7 +55,7 @@ def restore_database(
 
     def restore() -> dict:
         env.driver.restore()
-        return {"leader": cluster.wait_for_leader(env.target, timeout_s)}
+        return {"leader": patroni_api.wait_for_leader(env.target.patroni_apis(), timeout_s)}
 
     return heal(env, RESTORE, {}, restore)
 
@@ -99,8 +99,8 @@ def switchover(
     primary = _leader(env)
 
     def switch() -> dict:
-        answer = cluster.switchover(env.target, primary, candidate)
-        return {**answer, "new_leader": cluster.wait_for_leader(env.target, 60, other_than=primary)}
+        answer = patroni_api.switchover(env.target.patroni_api(primary), primary, candidate)
+        return {**answer, "new_leader": patroni_api.wait_for_leader(env.target.patroni_apis(), 60, other_than=primary)}
 
     return inject(env, "switchover", None, switch, previous_leader=primary)
 
@@ -125,14 +125,14 @@ def terminate_connections(
 
 
 def _leader(env: Environment) -> str:
-    name = cluster.leader(env.target)
+    name = patroni_api.leader(env.target.patroni_apis())
     if name is None:
         raise ActivityFailed("the cluster has no running leader right now")
     return name
 
 
 def _a_replica(env: Environment, primary: str) -> str:
-    names = [m["name"] for m in cluster.replicas(env.target) if m["name"] != primary]
+    names = [m["name"] for m in patroni_api.replicas(env.target.patroni_apis()) if m["name"] != primary]
     if not names:
         raise ActivityFailed("the cluster has no replica to isolate")
     return names[0]

@@ -8,9 +8,10 @@ import signal
 import time
 from pathlib import Path
 
+from drillkit import processes
 from drillkit.errors import SandboxError
-from drillkit.sandbox import netfilter, patroni, processes, service_user
-from drillkit.sandbox.config import load_config
+from drillkit.model.sandbox import load_config
+from drillkit.sandbox import netfilter, patroni, service_user
 from drillkit.sandbox.supervisor import Sandbox
 from drillkit.sandbox.topology import Credentials, Kind, Part, Paths, named, parts
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from chaoslib.types import Configuration, Secrets
 
+from drillkit import processes
 from drillkit.faults.environment import Environment, environment, heal, inject
 from drillkit.loadtest import process as locust
-from drillkit.sandbox import processes
 
 __all__ = ["start_load_spike", "stop_load"]
 
@@ -49,4 +49,4 @@ def load_dir(env: Environment) -> Path:
 
 
 def pid_file(env: Environment) -> Path:
-    return env.target.fault_log.parent / locust.LOAD_PID_FILE
+    return env.target.fault_log.parent / processes.LOAD_PID_FILE

@@ -8,9 +8,9 @@ import time
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from drillkit import processes
 from drillkit.faults.environment import environment
 from drillkit.faults.load.actions import load_dir, pid_file
-from drillkit.sandbox import processes
 
 __all__ = ["wait_for_load"]
 

@@ -8,7 +8,7 @@ import httpx
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from drillkit.faults.database import cluster
+from drillkit import patroni_api
 from drillkit.faults.environment import environment
 from drillkit.model.target import Target
 
@@ -36,6 +36,6 @@ def healthy(target: Target, region: str) -> bool:
         app_ok = httpx.get(f"{str(spec.app.url).rstrip('/')}/healthz", timeout=2.0).status_code == 200
     except httpx.HTTPError:
         app_ok = False
-    member = next((m for m in cluster.members(target) if m["name"] == spec.database.component), None)
+    member = next((m for m in patroni_api.members(target.patroni_apis()) if m["name"] == spec.database.component), None)
     db_ok = member is not None and member.get("state") in ("running", "streaming")
     return app_ok and db_ok

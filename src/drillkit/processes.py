@@ -23,6 +23,10 @@ import psutil
 
 from drillkit import durable
 
+# Where a running load spike's Locust pid is kept, relative to the target's state dir: the load
+# fault writes it, and recovery and `sandbox down` stop what it names.
+LOAD_PID_FILE = Path("load") / "locust.pid"
+
 
 @dataclass(frozen=True)
 class Launch:

@@ -2,7 +2,7 @@
 
 Settings come from the environment: FEEDHUB_DSN (a libpq multi-host DSN with
 target_session_attrs=read-write), FEEDHUB_APP (this instance's name), FEEDHUB_REGION, and
-FEEDHUB_ADMIN_TOKEN (enables fault injection, see drillkit.app.faults).
+FEEDHUB_ADMIN_TOKEN (enables fault injection, see drillkit.feedhub.faults).
 Every answer carries `X-Served-By`, so probes can tell which region served them.
 """
 
@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from drillkit.app.faults import FaultInjection
+from drillkit.feedhub.faults import FaultInjection
 
 
 class NewItem(BaseModel):

@@ -9,7 +9,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from drillkit.app.faults import ADMIN_PATH, TOKEN_HEADER, FaultInjection
+from drillkit.feedhub.faults import ADMIN_PATH, TOKEN_HEADER, FaultInjection
 
 
 def _client(token: str | None = "secret") -> TestClient:

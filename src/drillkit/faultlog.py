@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from drillkit import durable
-from drillkit.measure import clock
+from drillkit import clock, durable
 
 CLOSING_EVENTS = ("healed", "not_injected")
 
