@@ -94,7 +94,7 @@ class FaultLog:
             if record.get("event") == "opened":
                 opened[record["id"]] = _open_fault(record)
             elif record.get("event") in CLOSING_EVENTS:
-                opened.pop(record.get("id"), None)
+                opened.pop(record.get("id", ""), None)
         faults = list(opened.values())
         return faults if run_id is None else [f for f in faults if belongs_to(f.run_id, run_id)]
 
@@ -104,7 +104,7 @@ class FaultLog:
         fault was never confirmed in place; error None unless its action failed)."""
         marks: dict[str, dict[str, Any]] = {}
         for record in self._records():
-            fault_id = record.get("id")
+            fault_id: str = record.get("id", "")
             if record.get("event") == "opened" and belongs_to(record.get("run_id", ""), run_id):
                 marks[fault_id] = {"fault_id": fault_id, "fault": record["fault"],
                                    "issued": record.get("issued_monotonic"), "confirmed": None, "error": None}

@@ -106,7 +106,7 @@ def target_lock(
         _held[path] = taken
     try:
         if taken.previous is not None:
-            _take_over(taken, target, target_file)
+            _take_over(taken, taken.previous, target, target_file)
         yield taken
     finally:
         with _held_guard:
@@ -141,9 +141,8 @@ def _claim(path: Path, descriptor: int, target: Target, me: Holder) -> Taken:
     return Taken(path, me, previous=previous)
 
 
-def _take_over(taken: Taken, target: Target, target_file: Path | None) -> None:
-    """The previous holder died holding the target: say so, and deal with what it left open."""
-    previous = taken.previous
+def _take_over(taken: Taken, previous: Holder, target: Target, target_file: Path | None) -> None:
+    """The PREVIOUS holder died holding the target: say so, and deal with what it left open."""
     taken.inherited = FaultLog(target.fault_log).open_faults(previous.run_id)
     left = ", ".join(f"{f.fault} ({f.run_id})" for f in taken.inherited) or "none"
     logger.warning("took over the lock of %s, which ended without releasing it; its open faults: %s",

@@ -21,7 +21,7 @@ Member = dict[str, Any]
 
 def is_running_leader(member: Member | None) -> bool:
     """A member (of GET /cluster) or a member's own state (GET /patroni) that leads and runs."""
-    return bool(member) and member.get("role") in LEADER_ROLES and member.get("state") == "running"
+    return member is not None and member.get("role") in LEADER_ROLES and member.get("state") == "running"
 
 
 def is_streaming_replica(state: Member | None) -> bool:

@@ -16,6 +16,7 @@ import os
 import pwd
 import shutil
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -144,7 +145,7 @@ def static_checks(target: Target, needs: set[str], run_dir: Path | None = None, 
     return _with_skips(Report(checks))
 
 
-def live_checks(target: Target, needs: set[str] = frozenset()) -> Report:
+def live_checks(target: Target, needs: AbstractSet[str] = frozenset()) -> Report:
     """Ask the running target: every component answers, the database has a leader, the load balancer
     serves, and the sandbox's parts run as the faults need (its users exist once it was started)."""
     from drillkit import patroni_api
@@ -214,7 +215,7 @@ def _network_checks() -> list[Check]:
     return checks
 
 
-def _process_checks(target: Target, needs: set[str]) -> list[Check]:
+def _process_checks(target: Target, needs: AbstractSet[str]) -> list[Check]:
     if not isinstance(target.driver, ProcessDriver):
         return []
     checks = [_service_users_check(target, target.driver)] if NETWORK in needs else []
@@ -260,10 +261,10 @@ def _lock_check(target: Target) -> Check:
     from drillkit.lock import holder_of
 
     holder = holder_of(target)
-    busy = holder is not None and holder.pid != os.getpid() and holder.alive()
-    return Check(LOCK_CHECK, target.name, not busy,
-                 f"held by {holder.describe()}" if busy else "no other run holds the target",
-                 "wait for that run to end, or stop it (Ctrl-C or SIGTERM play its rollbacks)" if busy else "")
+    if holder is None or holder.pid == os.getpid() or not holder.alive():
+        return Check(LOCK_CHECK, target.name, True, "no other run holds the target", "")
+    return Check(LOCK_CHECK, target.name, False, f"held by {holder.describe()}",
+                 "wait for that run to end, or stop it (Ctrl-C or SIGTERM play its rollbacks)")
 
 
 def _answers(name: str, subject: str, url: str) -> Check:

@@ -108,8 +108,9 @@ def listeners() -> dict[tuple[str, int], int] | None:
         connections = psutil.net_connections(kind="tcp")
     except psutil.AccessDenied:
         return None
+    # A TCP socket always has a local address; the empty tuple psutil allows is for Unix sockets.
     return {(c.laddr.ip, c.laddr.port): c.pid for c in connections
-            if c.status == psutil.CONN_LISTEN and c.pid is not None}
+            if c.status == psutil.CONN_LISTEN and c.pid is not None and c.laddr}
 
 
 def listener(table: dict[tuple[str, int], int], address: str, port: int) -> int | None:

@@ -73,6 +73,15 @@ def _write(row: dict[str, str]) -> Write:
 
 
 @dataclass(frozen=True)
+class _Lost:
+    """An acknowledged write missing after recovery."""
+
+    writer: str
+    seq: int
+    acked_at: float
+
+
+@dataclass(frozen=True)
 class T0:
     issued: float
     confirmed: float
@@ -99,8 +108,9 @@ def rpo(
 
 
 def _classified(writes: list[Write], stored: dict[str, set[int]], t0: T0, counts: dict) -> Rpo:
-    lost = sorted((w for w in writes if w.acknowledged and w.seq not in stored.get(w.writer, set())),
-                  key=lambda w: w.acked_at)
+    lost = sorted((_Lost(w.writer, w.seq, w.acked_at) for w in writes
+                   if w.acked_at is not None and w.seq not in stored.get(w.writer, set())),
+                  key=lambda loss: loss.acked_at)
     sent = {(w.writer, w.seq) for w in writes}
     before = [w for w in lost if w.acked_at <= t0.confirmed]
     after = [w for w in lost if w.acked_at > t0.confirmed]
@@ -114,18 +124,18 @@ def _classified(writes: list[Write], stored: dict[str, set[int]], t0: T0, counts
     )
 
 
-def _rpo_seconds(writes: list[Write], lost: list[Write], t0: T0) -> tuple[float, bool]:
+def _rpo_seconds(writes: list[Write], lost: list[_Lost], t0: T0) -> tuple[float, bool]:
     if not lost:
         return 0.0, False
     first_lost = lost[0].acked_at
-    kept = [w.acked_at for w in writes if w.acknowledged and w.acked_at < first_lost]
+    kept = [w.acked_at for w in writes if w.acked_at is not None and w.acked_at < first_lost]
     end = max(t0.issued, lost[-1].acked_at)
     if not kept:
         return round(end - min(w.intended for w in writes), 3), True
     return round(end - max(kept), 3), False
 
 
-def _split_brain(lost: list[Write], t0: T0) -> SplitBrain:
+def _split_brain(lost: list[_Lost], t0: T0) -> SplitBrain:
     if not lost:
         return SplitBrain()
     first, last = lost[0].acked_at - t0.confirmed, lost[-1].acked_at - t0.confirmed

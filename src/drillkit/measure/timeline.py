@@ -43,14 +43,14 @@ class Context:
 
 def attribute(faults: list[FaultEvent], incident: Found, impact_within_s: float) -> tuple[FaultEvent | None, str]:
     """The fault INCIDENT is attributed to, and why (or why none)."""
-    eligible = [f for f in faults if f.confirmed is not None
+    eligible = [(f, f.confirmed) for f in faults if f.confirmed is not None
                 and f.issued <= incident.detect <= f.confirmed + impact_within_s]
     if not eligible:
         return None, f"no fault was injected in the {impact_within_s:g} s before it began"
-    chosen = max(eligible, key=lambda f: f.issued)
-    why = (f"began {incident.detect - chosen.confirmed:.2f} s after {_name(chosen)} was confirmed, "
+    chosen, confirmed = max(eligible, key=lambda pair: pair[0].issued)
+    why = (f"began {incident.detect - confirmed:.2f} s after {_name(chosen)} was confirmed, "
            f"within the {impact_within_s:g} s an impact is attributed")
-    others = [_name(f) for f in eligible if f is not chosen]
+    others = [_name(f) for f, _ in eligible if f is not chosen]
     if others:
         why += f"; the latest of {len(eligible)} faults injected before it (also: {', '.join(others)})"
     return chosen, why
@@ -58,57 +58,59 @@ def attribute(faults: list[FaultEvent], incident: Found, impact_within_s: float)
 
 def timelines(faults: list[FaultEvent], context: Context) -> list[FaultTimeline]:
     owners = [attribute(faults, found, context.impact_within_s)[0] for found in context.incidents]
-    return [_timeline(fault, owners, context, _window_end(fault, faults, context)) for fault in faults]
+    return [_timeline(fault, faults, owners, context) for fault in faults]
 
 
-def _window_end(fault: FaultEvent, faults: list[FaultEvent], context: Context) -> float | None:
-    """Where the fault's impact window ends: impact_within_s after T0, or earlier when the next fault was
-    issued before that (what follows belongs to the next fault; this one was silent until then)."""
-    if fault.confirmed is None:
-        return None
-    later = [f.issued for f in faults if f is not fault and f.confirmed is not None and f.issued > fault.confirmed]
-    return min([fault.confirmed + context.impact_within_s, *later])
+def _window_end(fault: FaultEvent, confirmed: float, faults: list[FaultEvent], context: Context) -> float:
+    """Where the fault's impact window ends: impact_within_s after T0 (CONFIRMED), or earlier when the next
+    fault was issued before that (what follows belongs to the next fault; this one was silent until then)."""
+    later = [f.issued for f in faults if f is not fault and f.confirmed is not None and f.issued > confirmed]
+    return min([confirmed + context.impact_within_s, *later])
 
 
-def _timeline(fault: FaultEvent, owners: list[FaultEvent | None], context: Context,
-              window_end: float | None) -> FaultTimeline:
+def _timeline(fault: FaultEvent, faults: list[FaultEvent], owners: list[FaultEvent | None],
+              context: Context) -> FaultTimeline:
     mark = mark_of(fault, context.origin)
     if fault.confirmed is None:
         return FaultTimeline(fault=mark, status="not measured", reason=f"not injected: {fault.error or 'unconfirmed'}")
-    common = _instants(fault, context)
+    confirmed = fault.confirmed
+    common = _instants(fault, confirmed, context)
     mine = [index for index, owner in enumerate(owners) if owner is fault]
     if mine:
-        return _impact(fault, mine[0], context, mark, common)
+        return _impact(fault, confirmed, mine[0], context, mark, common)
     ongoing = next((i for i, f in enumerate(context.incidents) if f.detect < fault.issued
                     and (f.recovery_upper is None or f.recovery_upper > fault.issued)), None)
     if ongoing is not None:
         return FaultTimeline(fault=mark, status="not measured", **common,
                              reason=f"incident {ongoing} was already under way at T0: its impact cannot be told apart")
+    window_end = _window_end(fault, confirmed, faults, context)
     masked = next((i for i, f in enumerate(context.incidents) if fault.issued <= f.detect <= window_end), None)
     if masked is not None:
+        owner = owners[masked]
         return FaultTimeline(fault=mark, status="not measured", **common,
                              reason=f"incident {masked} began within its impact window but is attributed to "
-                                    f"{_name(owners[masked]) if owners[masked] else 'no fault'}")
-    covered, needed = _coverage(fault.confirmed, context, until=window_end)
+                                    f"{_name(owner) if owner else 'no fault'}")
+    covered, needed = _coverage(confirmed, context, until=window_end)
     if covered < context.min_coverage * needed:
         return FaultTimeline(fault=mark, status="not measured", **common,
                              reason=f"the user path was observed for {covered} of the {needed} s after T0")
-    cut_short = window_end < fault.confirmed + context.impact_within_s
+    cut_short = window_end < confirmed + context.impact_within_s
     return FaultTimeline(fault=mark, status="no impact", **common,
-                         reason=f"no incident began within {window_end - fault.confirmed:.3g} s after T0"
+                         reason=f"no incident began within {window_end - confirmed:.3g} s after T0"
                                 + (" (until the next fault was injected)" if cut_short else ""))
 
 
-def _impact(fault: FaultEvent, index: int, context: Context, mark: FaultMark, common: dict) -> FaultTimeline:
+def _impact(fault: FaultEvent, t0_upper: float, index: int, context: Context, mark: FaultMark,
+            common: dict) -> FaultTimeline:
     found = context.incidents[index]
-    t0_upper = fault.confirmed
     rto = Bounds(lower=round(found.recovery_lower - t0_upper, 3),
                  upper=None if found.recovery_upper is None else round(found.recovery_upper - fault.issued, 3))
     fields = dict(fault=mark, incident=index, rto=rto, detect_after_t0=_after(found.detect, t0_upper),
                   first_ok_after_t0=_after(found.first_ok, t0_upper),
                   stable_after_t0=_after(found.recovery_upper, t0_upper), **common)
     if found.recovery_upper is not None:
-        return FaultTimeline(status="measured", recovery_mode=_mode(found, context.rollbacks), **fields)
+        mode = _mode(found.recovery_lower, found.recovery_upper, context.rollbacks)
+        return FaultTimeline(status="measured", recovery_mode=mode, **fields)
     covered, needed = _coverage(found.recovery_lower, context, until=context.ended)
     if covered < context.min_coverage * needed:
         return FaultTimeline(status="not measured", **fields,
@@ -117,11 +119,11 @@ def _impact(fault: FaultEvent, index: int, context: Context, mark: FaultMark, co
     return FaultTimeline(status="not recovered", **fields, reason="no stable window before measurement stopped")
 
 
-def _instants(fault: FaultEvent, context: Context) -> dict:
+def _instants(fault: FaultEvent, confirmed: float, context: Context) -> dict:
     started, ended = context.rollbacks or (None, None)
-    return dict(promoted_after_t0=_after(promoted(context.leaders, fault.issued), fault.confirmed),
-                rollbacks_started_after_t0=_after(started, fault.confirmed),
-                rollbacks_ended_after_t0=_after(ended, fault.confirmed))
+    return dict(promoted_after_t0=_after(promoted(context.leaders, fault.issued), confirmed),
+                rollbacks_started_after_t0=_after(started, confirmed),
+                rollbacks_ended_after_t0=_after(ended, confirmed))
 
 
 def _coverage(since: float, context: Context, until: float | None = None) -> tuple[int, int]:
@@ -132,13 +134,13 @@ def _coverage(since: float, context: Context, until: float | None = None) -> tup
     return judged, max(high - low, 1)
 
 
-def _mode(found: Found, rollbacks: tuple[float, float | None] | None) -> RecoveryMode:
+def _mode(recovery_lower: float, recovery_upper: float, rollbacks: tuple[float, float | None] | None) -> RecoveryMode:
     if rollbacks is None:
         return "no rollbacks"
     started, ended = rollbacks
-    if found.recovery_upper <= started:
+    if recovery_upper <= started:
         return "before rollbacks"
-    if ended is not None and found.recovery_lower >= ended:
+    if ended is not None and recovery_lower >= ended:
         return "after rollbacks"
     return "during rollbacks"
 

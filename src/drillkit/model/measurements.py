@@ -186,4 +186,5 @@ class Measurements(Frozen):
         else the first fault injected."""
         attributed = [t for t in self.timelines if t.incident is not None]
         injected = [t for t in self.timelines if t.fault.confirmed is not None]
-        return (attributed or injected or [None])[0]
+        candidates = attributed or injected
+        return candidates[0] if candidates else None
