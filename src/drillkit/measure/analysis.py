@@ -205,9 +205,9 @@ def _rollbacks(rollbacks: Rollbacks, origin: float, ended: float) -> Span | None
 def _rpo_t0(faults: list[FaultEvent], lines: list) -> ledger.T0 | None:
     """The RPO is read against the fault whose incident the headline RTO is: the first fault with an
     attributed incident, else the first one injected."""
-    injected = [(f, line) for f, line in zip(faults, lines, strict=True) if f.confirmed is not None]
-    chosen = next((f for f, line in injected if line.incident is not None), injected[0][0] if injected else None)
-    return None if chosen is None else ledger.T0(chosen.issued, chosen.confirmed)
+    injected = [(ledger.T0(f.issued, f.confirmed), line) for f, line in zip(faults, lines, strict=True)
+                if f.confirmed is not None]
+    return next((t0 for t0, line in injected if line.incident is not None), injected[0][0] if injected else None)
 
 
 def _point(second: seconds.Second, threshold: float) -> SecondPoint:

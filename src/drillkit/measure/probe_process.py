@@ -48,7 +48,7 @@ class ProbeConfig:
     """What the parent asks for; written by MeasurementSession as probe-config.json."""
 
     endpoint: str                           # the global endpoint (ledger writes go there)
-    probes: list[dict[str, str]]            # ProbeTarget fields
+    probes: list[prober.ProbeFields]
     writers: list[str]
     patroni_apis: list[str] = field(default_factory=list)
     interval_s: float = 0.05

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import httpx
 
@@ -34,11 +34,22 @@ SENT_EVENTS = ("connection.connect_tcp.started", "http11.send_request_headers.st
                "http2.send_request_headers.started")
 
 
+ProbeKind = Literal["read", "write_read", "live"]
+
+
+class ProbeFields(TypedDict):
+    """A ProbeTarget as plain data (the probe process's configuration file)."""
+
+    endpoint: str
+    base_url: str
+    kind: ProbeKind
+
+
 @dataclass(frozen=True)
 class ProbeTarget:
     endpoint: str                          # "global", "region-a", …
     base_url: str
-    kind: Literal["read", "write_read", "live"]  # write_read: a write and its read-back, the user's path;
+    kind: ProbeKind                        # write_read: a write and its read-back, the user's path;
     # live: the app's liveness endpoint only (no database), to time the process rather than the service
 
     @property

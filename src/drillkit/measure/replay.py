@@ -64,7 +64,8 @@ def reanalyze(directory: Path, objectives: Objectives) -> Measurements:
 
 def read_leaders(path: Path) -> tuple[list[tuple[float, str]], list[int]]:
     """leaders.csv: every poll's (time, leader) and the replication lags seen."""
-    leaders, lags = [], []
+    leaders: list[tuple[float, str]] = []
+    lags: list[int] = []
     if not path.is_file():
         return leaders, lags
     with path.open(newline="") as handle:

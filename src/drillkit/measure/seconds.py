@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 
 from drillkit.measure.instrument import Checked, Stretch, degraded, scheduled_slots, slots
+from drillkit.model.measurements import SecondState
 from drillkit.model.objectives import Objectives
 
 
@@ -42,7 +43,7 @@ class Second:
     concluded: int = 0                       # of them, concluded and sent on time
     valid: list = field(default_factory=list)  # Samples sent on time (the SLIs' requests)
     degraded: bool = False
-    state: str = "thin"
+    state: SecondState = "thin"
 
     def bad_requests(self, threshold: float) -> list:
         return [s for s in self.valid if not s.good(threshold)]
@@ -89,7 +90,7 @@ def _mark(result: list[Second], stretch: Stretch, origin: float, first_second: i
         result[index].degraded = True
 
 
-def _state(second: Second, judge: Judge) -> str:
+def _state(second: Second, judge: Judge) -> SecondState:
     if second.degraded:
         return "degraded"
     if not second.scheduled or not second.valid:

@@ -27,6 +27,7 @@ from drillkit import durable
 from drillkit.measure import analysis, replay
 from drillkit.measure.ledger import Write
 from drillkit.measure.probe_process import CONFIG_FILE, ProbeConfig
+from drillkit.measure.prober import ProbeFields
 from drillkit.measure.raw import sample_of, write_of
 from drillkit.measure.samples import FaultEvent, Sample
 from drillkit.model.objectives import Objectives
@@ -239,7 +240,7 @@ class MeasurementSession:
 
     def _probe_config(self) -> ProbeConfig:
         endpoint = str(self.target.endpoint).rstrip("/")
-        probes = [{"endpoint": "global", "base_url": endpoint, "kind": "write_read"},
+        probes: list[ProbeFields] = [{"endpoint": "global", "base_url": endpoint, "kind": "write_read"},
                   {"endpoint": "global", "base_url": endpoint, "kind": "read"}]
         if self.settings.probe_regions:
             probes += [{"endpoint": name, "base_url": str(region.app.url).rstrip("/"), "kind": "read"}
