@@ -56,8 +56,9 @@ unit: $(STAMP) ## unit tests only (no servers)
 integration: $(STAMP) test-packages ## integration tests on the real sandbox
 	$(PY) -m pytest tests/integration
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff over src, tests and bench; mypy over src
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy src
 
 drill-quarterly: $(STAMP) system-packages ## the quarterly drill against the sandbox (brought up and down as needed)
 	$(DK) drill drills/quarterly.yaml --manage-sandbox

@@ -15,9 +15,10 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pydantic import BaseModel, Field, ValidationError
+from pydantic_core import ErrorDetails
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -86,8 +87,8 @@ class _ServedBy:
 
 
 @asynccontextmanager
-async def _connection(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
-    pool: AsyncConnectionPool = request.app.state.pool
+async def _connection(request: Request) -> AsyncIterator[psycopg.AsyncConnection[DictRow]]:
+    pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]] = request.app.state.pool
     try:
         async with pool.connection() as conn:
             try:
@@ -107,7 +108,7 @@ async def _json_body(request: Request, model: type[BaseModel]) -> Any:
 
 
 class _BadRequest(Exception):
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, errors: list[ErrorDetails]) -> None:
         super().__init__("invalid request body")
         self.errors = errors
 
@@ -140,6 +141,8 @@ async def create_item(request: Request) -> JSONResponse:
             (item.tenant, item.title, item.body),
         )
         row = await cursor.fetchone()
+    if row is None:  # INSERT … RETURNING answers its row: only a broken server says nothing
+        raise Unavailable("the insert returned no row")
     return JSONResponse(_jsonable(row), status_code=201)
 
 
@@ -178,11 +181,11 @@ async def ledger_write(request: Request) -> JSONResponse:
             (write.writer, write.seq),
         )
         row = await cursor.fetchone()
-    created = row is not None
-    body = {"writer": write.writer, "seq": write.seq, "created": created}
-    if created:
-        body["written_at"] = row["written_at"].isoformat()
-    return JSONResponse(body, status_code=201 if created else 200)
+    body = {"writer": write.writer, "seq": write.seq, "created": row is not None}
+    if row is None:
+        return JSONResponse(body, status_code=200)
+    body["written_at"] = row["written_at"].isoformat()
+    return JSONResponse(body, status_code=201)
 
 
 async def ledger_read(request: Request) -> JSONResponse:

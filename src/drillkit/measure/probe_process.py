@@ -207,6 +207,7 @@ def _cache_the_missing_sniffio() -> None:
     installed, each failed import searches sys.path anew: a third of the probe's CPU per request.
     A None entry in sys.modules makes the import fail at once, and httpcore then assumes asyncio."""
     if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        # None is the import system's own "not importable" entry; typeshed types the values as modules.
         sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -178,9 +179,9 @@ class Sandbox:
             self._ensure_started(app, launch)
         self._ensure_started(lb, caddy.launch(self.config, self.paths, lb))
         for member in of_kind(self.config, Kind.POSTGRES):
-            self._wait(member, "leader or streaming replica", lambda m=member: self._member_ok(m))
+            self._wait(member, "leader or streaming replica", partial(self._member_ok, member))
         for part in [*apps, lb]:
-            self._wait(part, "healthy", lambda p=part: feedhub.healthy(p))
+            self._wait(part, "healthy", partial(feedhub.healthy, part))
 
     def _member_ok(self, member: Part) -> bool:
         state = patroni_api.member_state(patroni.api_url(self.config, member))
