@@ -12,6 +12,7 @@ import os
 import shlex
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from drillkit.errors import PrivilegeError, SandboxError
@@ -91,7 +92,7 @@ def require() -> str:
     return found
 
 
-def add(tag: str, rules: list[DropRule | PortDropRule | RejectRule]) -> None:
+def add(tag: str, rules: Sequence[DropRule | PortDropRule | RejectRule]) -> None:
     _ensure_chain()
     for rule in rules:
         _iptables("-A", CHAIN, *rule.spec(tag))
