@@ -30,6 +30,7 @@ def kill_app(region: str, configuration: Configuration = None, secrets: Secrets 
 
 @activity
 def restart_app(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """Start REGION's app again (and whatever else is down): the rollback of kill_app."""
     env = environment(configuration)
     _app(env, region)
     return heal(env, "restart_app", {"region": region}, env.driver.restore)
@@ -46,6 +47,7 @@ def pause_app(region: str, configuration: Configuration = None, secrets: Secrets
 
 @activity
 def resume_app(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """Thaw REGION's app (SIGCONT): the rollback of pause_app."""
     env = environment(configuration)
     app = _app(env, region)
     return heal(env, "resume_app", {"region": region}, lambda: env.driver.resume(app))
@@ -66,6 +68,7 @@ def inject_http_faults(
 
 @activity
 def remove_http_faults(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """Clear the latency and errors injected into REGION's app: the rollback of inject_http_faults."""
     env = environment(configuration)
     return heal(env, "remove_http_faults", {"region": region}, lambda: _admin(env, region, "DELETE"))
 
