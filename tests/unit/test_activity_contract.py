@@ -16,6 +16,7 @@ import pytest
 from chaoslib.exceptions import ActivityFailed, InterruptExecution
 
 import drillkit.faults
+from drillkit.faults import environment as faults_environment
 from drillkit.faults import recovery
 from drillkit.faults.boundary import activity, is_activity
 from drillkit.faults.heal_actions import HEAL_ACTIONS
@@ -73,7 +74,8 @@ def test_an_unexpected_error_inside_any_activity_leaves_it_as_activity_failed(mo
     def broken_environment(configuration):
         raise RuntimeError("the target could not be read (a bug, say)")
 
-    monkeypatch.setattr(loaded, "environment", broken_environment)
+    for where in (loaded, faults_environment):  # an activity may reach it through a shared rollback
+        monkeypatch.setattr(where, "environment", broken_environment)
     func = getattr(loaded, name)
     required = {p.name: "region-a" for p in inspect.signature(func).parameters.values() if p.default is p.empty}
     with pytest.raises(ActivityFailed, match=r"^RuntimeError: the target could not be read") as failed:

@@ -162,3 +162,11 @@ def heal(env: Environment, heal_action: HealAction, heal_args: dict[str, Any], a
     if isinstance(result, dict):
         output.update(result)
     return output
+
+
+def restart_region(configuration: dict[str, Any] | None, heal_action: HealAction, region: str) -> dict:
+    """The rollback of a kill in REGION: start every component that does not run and wait until the
+    environment is healthy (what is killed in a region, a restart brings back, whatever it was)."""
+    env = environment(configuration)
+    env.target.region(region)
+    return heal(env, heal_action, {"region": region}, env.driver.restore)

@@ -6,7 +6,7 @@ import httpx
 from chaoslib.types import Configuration, Secrets
 
 from drillkit.faults.boundary import activity
-from drillkit.faults.environment import Environment, environment, heal, inject
+from drillkit.faults.environment import Environment, environment, heal, inject, restart_region
 from drillkit.feedhub.faults import ADMIN_PATH, TOKEN_HEADER
 
 __all__ = [
@@ -31,9 +31,7 @@ def kill_app(region: str, configuration: Configuration = None, secrets: Secrets 
 @activity
 def restart_app(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
     """Start REGION's app again (and whatever else is down): the rollback of kill_app."""
-    env = environment(configuration)
-    _app(env, region)
-    return heal(env, "restart_app", {"region": region}, env.driver.restore)
+    return restart_region(configuration, "restart_app", region)
 
 
 @activity

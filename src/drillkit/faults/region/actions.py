@@ -5,7 +5,7 @@ from __future__ import annotations
 from chaoslib.types import Configuration, Secrets
 
 from drillkit.faults.boundary import activity
-from drillkit.faults.environment import Environment, environment, heal, inject
+from drillkit.faults.environment import Environment, environment, heal, inject, restart_region
 from drillkit.faults.region.health import wait_until_healthy
 
 __all__ = ["fail_region", "restore_region", "partition_region", "heal_partition"]
@@ -31,9 +31,7 @@ def fail_region(
 @activity
 def restore_region(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
     """Start the region's components again and wait until the environment is healthy."""
-    env = environment(configuration)
-    _components(env, region)
-    return heal(env, "restore_region", {"region": region}, env.driver.restore)
+    return restart_region(configuration, "restore_region", region)
 
 
 @activity
