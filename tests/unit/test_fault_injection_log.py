@@ -10,6 +10,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from drillkit.faultlog import FaultLog
 from drillkit.faults import recovery
+from drillkit.faults.app.actions import remove_http_faults, restart_app
 from drillkit.faults.environment import RUN_ID_ENV, RUN_ID_KEY, TARGET_KEY, Environment, inject, run_id
 from drillkit.model.target import Target, load_target
 
@@ -35,7 +36,7 @@ def test_the_run_id_comes_from_the_configuration_then_the_environment_then_the_p
 
 def test_a_fault_is_opened_before_its_action_and_confirmed_after_it(env):
     seen_open = []
-    output = inject(env, "kill_app", ("restart_app", {"region": "region-a"}),
+    output = inject(env, "kill_app", (restart_app, {"region": "region-a"}),
                     lambda: seen_open.append(len(env.faults.open_faults())), region="region-a")
     assert seen_open == [1]
     (mark,) = env.faults.marks("run-7")
@@ -44,28 +45,29 @@ def test_a_fault_is_opened_before_its_action_and_confirmed_after_it(env):
     assert output["run_id"] == "run-7" and mark["error"] is None
 
 
-def test_a_failed_injection_is_healed_once_then_closed_as_not_injected(env, monkeypatch):
+def test_a_failed_injection_is_healed_once_then_closed_as_not_injected(env):
     healed = []
-    monkeypatch.setattr(recovery, "HEALERS", {"restart_app": lambda **kw: healed.append(kw)})
+
+    def restart_app(**kwargs) -> None:
+        healed.append(kwargs)
 
     def fail() -> None:
         raise OSError("no such process")
 
     with pytest.raises(ActivityFailed, match="no such process"):
-        inject(env, "kill_app", ("restart_app", {"region": "region-a"}), fail, region="region-a")
+        inject(env, "kill_app", (restart_app, {"region": "region-a"}), fail, region="region-a")
     assert [call["region"] for call in healed] == ["region-a"]
     assert env.faults.open_faults() == []
     (mark,) = env.faults.marks("run-7")
     assert mark["confirmed"] is None and "no such process" in mark["error"]
 
 
-def test_a_failed_injection_whose_heal_fails_too_stays_open_and_says_to_recover(env, monkeypatch):
-    def broken_heal(**kwargs):
+def test_a_failed_injection_whose_heal_fails_too_stays_open_and_says_to_recover(env):
+    def restart_app(**kwargs):
         raise ActivityFailed("cannot reach the app")
 
-    monkeypatch.setattr(recovery, "HEALERS", {"restart_app": broken_heal})
     with pytest.raises(ActivityFailed, match="drillkit recover --run run-7"):
-        inject(env, "kill_app", ("restart_app", {"region": "region-a"}),
+        inject(env, "kill_app", (restart_app, {"region": "region-a"}),
                lambda: (_ for _ in ()).throw(OSError("boom")), region="region-a")
     assert [f.fault for f in env.faults.open_faults("run-7")] == ["kill_app"]
 
@@ -73,7 +75,7 @@ def test_a_failed_injection_whose_heal_fails_too_stays_open_and_says_to_recover(
 @pytest.mark.parametrize("details", [{"region": "${region}"}, {"component": "app-z"}])
 def test_a_fault_naming_what_the_target_lacks_fails_before_it_is_logged(env, details):
     with pytest.raises(ActivityFailed, match="has no"):
-        inject(env, "inject_http_faults", ("remove_http_faults", {"region": "x"}), lambda: None, **details)
+        inject(env, "inject_http_faults", (remove_http_faults, {"region": "x"}), lambda: None, **details)
     assert not env.faults.path.exists()
 
 
@@ -82,20 +84,30 @@ def test_a_fault_whose_driver_cannot_be_built_fails_before_it_is_logged(tmp_path
     target = Target.model_validate({**data, "driver": {"type": "kubernetes", "namespace": "feedhub"}})
     env = Environment(target, FaultLog(tmp_path / "faults.jsonl"), "run-7", {})
     with pytest.raises(ActivityFailed, match="kubernetes driver"):
-        inject(env, "kill_app", ("restart_app", {"region": "region-a"}), lambda: None, region="region-a")
+        inject(env, "kill_app", (restart_app, {"region": "region-a"}), lambda: None, region="region-a")
     assert env.faults.open_faults() == []
 
 
 @pytest.mark.parametrize("error", [KeyError("no region 'x'"), ValueError("negative latency")])
-def test_key_and_value_errors_of_an_action_become_activity_failures_with_a_sentence(env, error, monkeypatch):
-    monkeypatch.setattr(recovery, "HEALERS", {"remove_http_faults": lambda **kw: None})
+def test_key_and_value_errors_of_an_action_become_activity_failures_with_a_sentence(env, error):
+    def remove_http_faults(**kwargs) -> None:
+        pass
 
     def fail() -> None:
         raise error
 
     with pytest.raises(ActivityFailed, match=type(error).__name__):
-        inject(env, "inject_http_faults", ("remove_http_faults", {"region": "region-a"}), fail,
+        inject(env, "inject_http_faults", (remove_http_faults, {"region": "region-a"}), fail,
                region="region-a")
+
+
+def test_a_heal_that_is_no_known_rollback_fails_before_anything_is_logged(env):
+    def tidy_up(**kwargs) -> None:
+        pass
+
+    with pytest.raises(ActivityFailed, match="'tidy_up' is not a rollback"):
+        inject(env, "kill_app", (tidy_up, {"region": "region-a"}), lambda: None, region="region-a")
+    assert not env.faults.path.exists()
 
 
 def test_recover_heals_only_the_runs_faults_when_asked_and_survives_a_healer_that_crashes(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from drillkit.model.target import KubernetesDriver, ProcessDriver, Target, load_target
+from drillkit.model.target import KubernetesDriver, NotInTarget, ProcessDriver, Target, load_target
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,6 +47,23 @@ def test_asking_for_an_unknown_region_says_which_exist():
     target = load_target(ROOT / "drills" / "targets" / "sandbox.yaml")
     with pytest.raises(KeyError, match="region-a, region-b"):
         target.region("region-c")
+
+
+@pytest.mark.parametrize("lookup, kind", [("region", "region"), ("component", "component"),
+                                          ("member", "database member"), ("patroni_api", "database member")])
+def test_a_lookup_of_a_name_the_target_lacks_names_the_target_its_file_and_what_it_has(lookup, kind):
+    path = ROOT / "drills" / "targets" / "sandbox.yaml"
+    with pytest.raises(NotInTarget) as lacking:
+        getattr(load_target(path), lookup)("nowhere")
+    assert str(lacking.value).startswith(f"target 'sandbox' ({path}) has no {kind} 'nowhere' (it has: ")
+    assert lacking.value.exit_code == 2  # invalid input, like every name a file gets wrong
+
+
+def test_lookups_find_what_the_target_has():
+    target = load_target(ROOT / "drills" / "targets" / "sandbox.yaml")
+    assert target.component("app-b") == "app-b"
+    assert target.member("pg-a").component == "pg-a"
+    assert target.patroni_api("pg-b") == "http://127.0.20.1:8008/"
 
 
 def test_the_published_json_schemas_match_the_models():

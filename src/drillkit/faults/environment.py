@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-import psycopg
 from chaoslib.exceptions import ActivityFailed
 
 from drillkit import clock
 from drillkit.errors import DrillkitError
 from drillkit.faultlog import FaultLog
+from drillkit.faults.boundary import guarded, translated
 from drillkit.faults.drivers.base import Driver
+from drillkit.faults.heal_actions import HealAction, heal_action_of
 from drillkit.model.target import DockerDriver, KubernetesDriver, ProcessDriver, Target, load_target
 
 TARGET_KEY = "drillkit_target"
@@ -76,7 +76,7 @@ def driver_for(target: Target) -> Driver:
         case ProcessDriver(state_dir=state_dir):
             from drillkit.faults.drivers.process import ProcessControl
 
-            return _guarded(lambda: ProcessControl(state_dir))
+            return guarded(lambda: ProcessControl(state_dir))
         case DockerDriver() | KubernetesDriver():
             raise ActivityFailed(
                 f"target {target.name!r} uses the {target.driver.type} driver, which this drillkit "
@@ -85,28 +85,32 @@ def driver_for(target: Target) -> Driver:
     raise ActivityFailed(f"unknown driver {target.driver!r}")
 
 
+Rollback = tuple[Callable[..., Any], dict[str, Any]]  # a heal activity and the arguments it is called with
+
+
 def inject(
-    env: Environment, fault: str, heal: tuple[str, dict[str, Any]] | None, action: Callable[[], Any],
-    **details: Any,
+    env: Environment, fault: str, heal: Rollback | None, action: Callable[[], Any], **details: Any,
 ) -> dict[str, Any]:
     """Log the fault (fsynced), carry it out, confirm it in the log, and return its T0 interval:
     issued_monotonic (just before the action) and injected_monotonic (once it returned).
 
-    HEAL names the rollback that repairs it (None: nothing to repair, nothing logged). Names in
-    DETAILS that the target does not have fail the activity before anything is logged. When the
-    action fails, its heal is played once: if that succeeds the fault is closed as not injected,
-    otherwise it stays open for the rollbacks or `drillkit recover`; the failure propagates either way."""
+    HEAL is the rollback activity that repairs it and its arguments, logged under the activity's name
+    (None: nothing to repair, nothing logged). Names in DETAILS that the target does not have fail the
+    activity before anything is logged. When the action fails, its heal is played once: if that
+    succeeds the fault is closed as not injected, otherwise it stays open for the rollbacks or
+    `drillkit recover`; the failure propagates either way."""
     _resolve(env, details)
     fault_id = None
     issued = clock.now()
     if heal is not None:
-        heal_action, heal_args = heal
+        healer, heal_args = heal
+        heal_action = guarded(lambda: heal_action_of(healer))
         fault_id = env.faults.opened(fault, heal_action, heal_args, env.run_id, issued.monotonic, **details)
         issued = clock.now()  # the fsync took time: the action is issued now
     try:
-        result = _guarded(action)
+        result = guarded(action)
     except ActivityFailed as exc:
-        if fault_id is not None:
+        if heal is not None and fault_id is not None:
             _close_failed(env, fault_id, heal, str(exc))
         raise
     confirmed = clock.now()
@@ -122,18 +126,13 @@ def inject(
     return output
 
 
-def _close_failed(env: Environment, fault_id: str, heal: tuple[str, dict[str, Any]], error: str) -> None:
+def _close_failed(env: Environment, fault_id: str, heal: Rollback, error: str) -> None:
     """The action failed: make sure nothing of the fault is in place (play its heal once), then close
     it as not injected; when the heal fails too, leave it open and say why."""
-    from drillkit.faults.recovery import HEALERS  # the healers are activities built on this module
-
-    heal_action, heal_args = heal
+    healer, heal_args = heal
     env.faults.failed(fault_id, env.run_id, error)
-    healer = HEALERS.get(heal_action)
     try:
-        if healer is None:
-            raise ActivityFailed(f"no rollback named {heal_action!r}")
-        _guarded(lambda: healer(**heal_args, configuration=env.configuration))
+        guarded(lambda: healer(**heal_args, configuration=env.configuration))
     except ActivityFailed as heal_error:
         raise ActivityFailed(f"{error}; checking that nothing of it is in place failed too "
                              f"({heal_error}): run `drillkit recover --run {env.run_id}`") from heal_error
@@ -144,23 +143,20 @@ def _resolve(env: Environment, details: dict[str, Any]) -> None:
     """Every region and component a fault names must exist in the target, and the driver that acts on
     them must be at hand (a sandbox that is up, a supported driver), checked before logging: a fault
     logged that cannot be acted on could never be healed."""
-    regions = env.target.regions
-    components = {c for r in regions.values() for c in (r.app.component, r.database.component)}
     if any(name in details for name in (*_REGION_FIELDS, *_COMPONENT_FIELDS, "member")):
         env.driver  # noqa: B018 - a fault on a component acts through the driver: it must exist first
-    for name in _REGION_FIELDS:
-        if name in details and details[name] not in regions:
-            raise ActivityFailed(f"target {env.target.name!r} has no region {details[name]!r} "
-                                 f"(it has: {', '.join(regions)})")
-    for name in _COMPONENT_FIELDS:
-        if details.get(name) is not None and details[name] not in components:
-            raise ActivityFailed(f"target {env.target.name!r} has no component {details[name]!r} "
-                                 f"(it has: {', '.join(sorted(components))})")
+    with translated():  # the target names itself, its file and what it has
+        for name in _REGION_FIELDS:
+            if name in details:
+                env.target.region(details[name])
+        for name in _COMPONENT_FIELDS:
+            if details.get(name) is not None:
+                env.target.component(details[name])
 
 
-def heal(env: Environment, heal_action: str, heal_args: dict[str, Any], action: Callable[[], Any]) -> dict:
+def heal(env: Environment, heal_action: HealAction, heal_args: dict[str, Any], action: Callable[[], Any]) -> dict:
     """Carry out a rollback and mark healed the faults it repairs."""
-    result = _guarded(action)
+    result = guarded(action)
     healed = env.faults.healed(heal_action, heal_args)
     output = {"healed": healed, "healed_at": clock.now().utc.isoformat(), "action": heal_action}
     if isinstance(result, dict):
@@ -168,11 +164,9 @@ def heal(env: Environment, heal_action: str, heal_args: dict[str, Any], action: 
     return output
 
 
-def _guarded(action: Callable[[], Any]) -> Any:
-    """Translate drillkit's and the libraries' errors into Chaos Toolkit's, at the boundary."""
-    try:
-        return action()
-    except (DrillkitError, httpx.HTTPError, psycopg.Error, OSError) as exc:
-        raise ActivityFailed(f"{type(exc).__name__}: {exc}") from exc
-    except (KeyError, ValueError) as exc:  # a name or a value the target or the action cannot use
-        raise ActivityFailed(f"{type(exc).__name__}: {exc.args[0] if exc.args else exc}") from exc
+def restart_region(configuration: dict[str, Any] | None, heal_action: HealAction, region: str) -> dict:
+    """The rollback of a kill in REGION: start every component that does not run and wait until the
+    environment is healthy (what is killed in a region, a restart brings back, whatever it was)."""
+    env = environment(configuration)
+    env.target.region(region)
+    return heal(env, heal_action, {"region": region}, env.driver.restore)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -16,8 +16,8 @@ from drillkit.faults.environment import RUN_ID_KEY, TARGET_KEY
 from drillkit.faults.load import actions as load
 from drillkit.faults.region import actions as region
 
-# Each rollback a fault log may name, by the name it is logged under.
-HEALERS: MappingProxyType[str, Callable[..., dict]] = MappingProxyType({
+# Each rollback a fault log may name (heal_actions.HealAction, a test holds the two equal), mapped to its activity.
+HEALERS: Mapping[str, Callable[..., dict]] = MappingProxyType({
     "restore_database": database.restore_database,
     "rejoin_replica": database.rejoin_replica,
     "restore_region": region.restore_region,

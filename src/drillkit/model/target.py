@@ -3,12 +3,21 @@ the load balancer) to one real environment, and says which driver controls them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, PrivateAttr, field_validator
 
+from drillkit.errors import InvalidInput
 from drillkit.model.files import read_mapping, validate_mapping
+
+
+class NotInTarget(InvalidInput, KeyError):
+    """A region, component or database member the target does not have (a KeyError too, for lookups)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class _Strict(BaseModel):
@@ -67,6 +76,7 @@ class Target(_Strict):
     state_dir: Path | None = Field(
         None, description="where the fault log lives; the process driver's state dir by default"
     )
+    _source: Path | None = PrivateAttr(None)  # the file it was read from, for errors that name it
 
     @field_validator("regions")
     @classmethod
@@ -86,8 +96,14 @@ class Target(_Strict):
 
     def region(self, name: str) -> Region:
         if name not in self.regions:
-            raise KeyError(f"target {self.name!r} has no region {name!r} (it has {', '.join(self.regions)})")
+            raise self._lacks("region", name, self.regions)
         return self.regions[name]
+
+    def component(self, name: str) -> str:
+        """NAME, when a region's app or database member is that component."""
+        if name not in self.components().values():
+            raise self._lacks("component", name, sorted(self.components().values()))
+        return name
 
     def components(self) -> dict[str, str]:
         """Every component the target names, by its field path (regions.region-a.app.component)."""
@@ -103,9 +119,21 @@ class Target(_Strict):
         """Every member's Patroni REST API, to ask whichever answers."""
         return [str(member.patroni_api) for member in self.members().values()]
 
+    def member(self, name: str) -> DatabaseMember:
+        members = self.members()
+        if name not in members:
+            raise self._lacks("database member", name, members)
+        return members[name]
+
     def patroni_api(self, member: str) -> str:
-        return str(self.members()[member].patroni_api)
+        return str(self.member(member).patroni_api)
+
+    def _lacks(self, kind: str, name: str, known: Iterable[str]) -> NotInTarget:
+        source = f" ({self._source})" if self._source is not None else ""
+        return NotInTarget(f"target {self.name!r}{source} has no {kind} {name!r} (it has: {', '.join(known)})")
 
 
 def load_target(path: Path) -> Target:
-    return validate_mapping(Target, read_mapping(path), path)
+    target = validate_mapping(Target, read_mapping(path), path)
+    target._source = path
+    return target

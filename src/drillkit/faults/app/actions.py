@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 from chaoslib.types import Configuration, Secrets
 
-from drillkit.faults.environment import Environment, environment, heal, inject
+from drillkit.faults.boundary import activity
+from drillkit.faults.environment import Environment, environment, heal, inject, restart_region
 from drillkit.feedhub.faults import ADMIN_PATH, TOKEN_HEADER
 
 __all__ = [
@@ -18,34 +19,39 @@ __all__ = [
 ]
 
 
+@activity
 def kill_app(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
     """SIGKILL the app of REGION."""
     env = environment(configuration)
     app = _app(env, region)
-    return inject(env, "kill_app", ("restart_app", {"region": region}),
+    return inject(env, "kill_app", (restart_app, {"region": region}),
                   lambda: env.driver.kill(app, graceful=False), region=region, component=app)
 
 
+@activity
 def restart_app(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
-    env = environment(configuration)
-    _app(env, region)
-    return heal(env, "restart_app", {"region": region}, env.driver.restore)
+    """Start REGION's app again (and whatever else is down): the rollback of kill_app."""
+    return restart_region(configuration, "restart_app", region)
 
 
+@activity
 def pause_app(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
     """Freeze the app of REGION (SIGSTOP): its sockets stay open and nothing answers."""
     env = environment(configuration)
     app = _app(env, region)
-    return inject(env, "pause_app", ("resume_app", {"region": region}),
+    return inject(env, "pause_app", (resume_app, {"region": region}),
                   lambda: env.driver.pause(app), region=region, component=app)
 
 
+@activity
 def resume_app(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """Thaw REGION's app (SIGCONT): the rollback of pause_app."""
     env = environment(configuration)
     app = _app(env, region)
     return heal(env, "resume_app", {"region": region}, lambda: env.driver.resume(app))
 
 
+@activity
 def inject_http_faults(
     region: str, latency_ms: float = 0, error_rate: float = 0.0, path_prefix: str = "/api/",
     configuration: Configuration = None, secrets: Secrets = None,
@@ -54,11 +60,13 @@ def inject_http_faults(
     Health checks stay untouched, so the load balancer keeps sending users there."""
     env = environment(configuration)
     faults = {"latency_ms": latency_ms, "error_rate": error_rate, "path_prefix": path_prefix}
-    return inject(env, "inject_http_faults", ("remove_http_faults", {"region": region}),
+    return inject(env, "inject_http_faults", (remove_http_faults, {"region": region}),
                   lambda: _admin(env, region, "PUT", faults), region=region, **faults)
 
 
+@activity
 def remove_http_faults(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """Clear the latency and errors injected into REGION's app: the rollback of inject_http_faults."""
     env = environment(configuration)
     return heal(env, "remove_http_faults", {"region": region}, lambda: _admin(env, region, "DELETE"))
 

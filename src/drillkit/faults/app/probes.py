@@ -8,11 +8,13 @@ import httpx
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from drillkit.faults.boundary import activity
 from drillkit.faults.environment import environment
 
 __all__ = ["http_ok_ratio", "wait_for_recovery"]
 
 
+@activity
 def http_ok_ratio(
     path: str = "/api/feed", requests: int = 20, region: str | None = None, timeout_s: float = 2.0,
     configuration: Configuration = None, secrets: Secrets = None,
@@ -25,6 +27,7 @@ def http_ok_ratio(
     return ok / requests if requests else 0.0
 
 
+@activity
 def wait_for_recovery(
     timeout_s: float = 120, consecutive: int = 5, interval_s: float = 0.5,
     configuration: Configuration = None, secrets: Secrets = None,

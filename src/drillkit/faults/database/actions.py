@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Literal, get_args
+
 import psycopg
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from drillkit import patroni_api
+from drillkit.faults.boundary import activity
+from drillkit.faults.drivers.base import Driver
 from drillkit.faults.environment import Environment, environment, heal, inject
 
 __all__ = [
@@ -19,34 +24,42 @@ __all__ = [
     "terminate_connections",
 ]
 
-RESTORE = "restore_database"
+_KillScope = Literal["node", "postgres"]
+# What dies with each scope: the whole node (Patroni and PostgreSQL), or the postmaster alone.
+_KILLS: dict[_KillScope, Callable[[Driver, str], None]] = {
+    "node": lambda driver, member: driver.kill(member, graceful=False),
+    "postgres": lambda driver, member: driver.kill_postgres(member),
+}
 
 
-def kill_primary(scope: str = "node", configuration: Configuration = None, secrets: Secrets = None) -> dict:
+@activity
+def kill_primary(
+    scope: _KillScope = "node", configuration: Configuration = None, secrets: Secrets = None
+) -> dict:
     """SIGKILL the current leader, found at run time from Patroni.
 
     scope "node": Patroni and PostgreSQL die together, as in a host crash: the leader lock expires
     after ttl and a replica is promoted. scope "postgres": only the postmaster dies and Patroni,
     still holding the lock, restarts it (crash recovery, no failover)."""
-    if scope not in ("node", "postgres"):
-        raise ValueError(f"scope must be 'node' or 'postgres', not {scope!r}")
+    if scope not in _KILLS:
+        raise ValueError(f"scope must be {' or '.join(map(repr, get_args(_KillScope)))}, not {scope!r}")
     env = environment(configuration)
     primary = _leader(env)
-    if scope == "node":
-        action = lambda: env.driver.kill(primary, graceful=False)  # noqa: E731
-    else:
-        action = lambda: env.driver.kill_postgres(primary)  # noqa: E731
-    return inject(env, "kill_primary", (RESTORE, {}), action, member=primary, scope=scope)
+    kill = _KILLS[scope]
+    return inject(env, "kill_primary", (restore_database, {}), lambda: kill(env.driver, primary),
+                  member=primary, scope=scope)
 
 
+@activity
 def stop_primary(configuration: Configuration = None, secrets: Secrets = None) -> dict:
     """Stop the leader node cleanly: Patroni fast-shuts PostgreSQL down and releases the lock."""
     env = environment(configuration)
     primary = _leader(env)
-    return inject(env, "stop_primary", (RESTORE, {}),
+    return inject(env, "stop_primary", (restore_database, {}),
                   lambda: env.driver.kill(primary, graceful=True), member=primary)
 
 
+@activity
 def restore_database(
     timeout_s: float = 90, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict:
@@ -57,9 +70,10 @@ def restore_database(
         env.driver.restore()
         return {"leader": patroni_api.wait_for_leader(env.target.patroni_apis(), timeout_s)}
 
-    return heal(env, RESTORE, {}, restore)
+    return heal(env, "restore_database", {}, restore)
 
 
+@activity
 def isolate_replica(
     replica: str | None = None, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict:
@@ -69,11 +83,12 @@ def isolate_replica(
     primary = _leader(env)
     replica = replica or _a_replica(env, primary)
     tag = f"drillkit:isolate:{replica}"
-    return inject(env, "isolate_replica", ("rejoin_replica", {"replica": replica}),
+    return inject(env, "isolate_replica", (rejoin_replica, {"replica": replica}),
                   lambda: env.driver.cut_replication(tag, replica, primary),
                   replica=replica, primary=primary)
 
 
+@activity
 def rejoin_replica(
     replica: str | None = None, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict:
@@ -90,7 +105,7 @@ def _rejoin(env: Environment, replica: str) -> dict:
     return heal(env, "rejoin_replica", {"replica": replica}, lambda: {"rules_removed": env.driver.mend(tag)})
 
 
-
+@activity
 def switchover(
     candidate: str | None = None, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict:
@@ -105,6 +120,7 @@ def switchover(
     return inject(env, "switchover", None, switch, previous_leader=primary)
 
 
+@activity
 def terminate_connections(
     database: str = "feedhub", configuration: Configuration = None, secrets: Secrets = None
 ) -> dict:

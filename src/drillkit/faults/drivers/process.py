@@ -60,7 +60,9 @@ class ProcessControl:
         outside = [self._uid(p) for p in parts(self.config) if p.region in others]
         region_address = self.config.regions[region]
         other_addresses = [self.config.regions[name] for name in others] + [self.config.witness]
-        rules = [netfilter.DropRule(uid, address) for uid in inside for address in other_addresses]
+        rules: list[netfilter.DropRule | netfilter.PortDropRule | netfilter.RejectRule] = [
+            netfilter.DropRule(uid, address) for uid in inside for address in other_addresses
+        ]
         rules += [netfilter.DropRule(uid, region_address) for uid in outside]
         netfilter.add(tag, rules)
 

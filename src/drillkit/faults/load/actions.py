@@ -7,12 +7,15 @@ from pathlib import Path
 from chaoslib.types import Configuration, Secrets
 
 from drillkit import processes
-from drillkit.faults.environment import Environment, environment, heal, inject
+from drillkit.faults.boundary import activity
+from drillkit.faults.environment import environment, heal, inject
+from drillkit.faults.load.paths import load_dir, pid_file
 from drillkit.loadtest import process as locust
 
 __all__ = ["start_load_spike", "stop_load"]
 
 
+@activity
 def start_load_spike(
     base_users: int = 5, multiplier: float = 8.0, baseline_s: float = 10, spike_s: float = 60,
     spawn_rate: float = 50, locustfile: str = str(locust.DEFAULT_LOCUSTFILE),
@@ -30,23 +33,16 @@ def start_load_spike(
 
     def start() -> dict:
         launch = locust.launch(host=str(env.target.endpoint).rstrip("/"), stages=stages,
-                               locustfile=Path(locustfile), out_dir=load_dir(env))
-        tracked = processes.start(launch, pid_file(env))
+                               locustfile=Path(locustfile), out_dir=load_dir(env.target))
+        tracked = processes.start(launch, pid_file(env.target))
         return {"pid": tracked.pid, "effective_after_s": baseline_s}  # T0 is the spike, not the baseline
 
-    return inject(env, "start_load_spike", ("stop_load", {}), start, stages=stages)
+    return inject(env, "start_load_spike", (stop_load, {}), start, stages=stages)
 
 
+@activity
 def stop_load(configuration: Configuration = None, secrets: Secrets = None) -> dict:
     """Stop the Locust run (SIGTERM lets it write its final stats)."""
     env = environment(configuration)
-    return heal(env, "stop_load", {}, lambda: processes.stop(pid_file(env), grace_s=10))
+    return heal(env, "stop_load", {}, lambda: processes.stop(pid_file(env.target), grace_s=10))
 
-
-def load_dir(env: Environment) -> Path:
-    """Where Locust's log, statistics and pid file go: beside the target's fault log."""
-    return pid_file(env).parent
-
-
-def pid_file(env: Environment) -> Path:
-    return env.target.fault_log.parent / processes.LOAD_PID_FILE

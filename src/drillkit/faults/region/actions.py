@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from drillkit.faults.environment import Environment, environment, heal, inject
-from drillkit.faults.region.probes import wait_until_healthy
+from drillkit.faults.boundary import activity
+from drillkit.faults.environment import Environment, environment, heal, inject, restart_region
+from drillkit.faults.region.health import wait_until_healthy
 
 __all__ = ["fail_region", "restore_region", "partition_region", "heal_partition"]
 
 
+@activity
 def fail_region(
     region: str, graceful: bool = False, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict:
@@ -23,27 +24,28 @@ def fail_region(
         for component in components:
             env.driver.kill(component, graceful=graceful)
 
-    return inject(env, "fail_region", ("restore_region", {"region": region}), fail,
+    return inject(env, "fail_region", (restore_region, {"region": region}), fail,
                   region=region, components=components, graceful=graceful)
 
 
+@activity
 def restore_region(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
     """Start the region's components again and wait until the environment is healthy."""
-    env = environment(configuration)
-    _components(env, region)
-    return heal(env, "restore_region", {"region": region}, env.driver.restore)
+    return restart_region(configuration, "restore_region", region)
 
 
+@activity
 def partition_region(region: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
     """Cut REGION off from the other regions and the witness with real packet drops, both ways.
     Clients outside the regions (the load balancer, probes) still reach both sides."""
     env = environment(configuration)
     _components(env, region)
     others = [name for name in env.target.regions if name != region]
-    return inject(env, "partition_region", ("heal_partition", {"region": region}),
+    return inject(env, "partition_region", (heal_partition, {"region": region}),
                   lambda: env.driver.cut(_tag(region), region, others), region=region, cut_from=others)
 
 
+@activity
 def heal_partition(
     region: str, wait_s: float = 90, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict:
@@ -63,8 +65,5 @@ def _tag(region: str) -> str:
 
 
 def _components(env: Environment, region: str) -> list[str]:
-    if region not in env.target.regions:
-        known = ", ".join(env.target.regions)
-        raise ActivityFailed(f"target {env.target.name!r} has no region {region!r} (it has {known})")
-    spec = env.target.regions[region]
+    spec = env.target.region(region)
     return [spec.app.component, spec.database.component]

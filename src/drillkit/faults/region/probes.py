@@ -2,40 +2,16 @@
 
 from __future__ import annotations
 
-import time
-
-import httpx
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from drillkit import patroni_api
+from drillkit.faults.boundary import activity
 from drillkit.faults.environment import environment
-from drillkit.model.target import Target
+from drillkit.faults.region.health import healthy
 
 __all__ = ["region_healthy"]
 
 
+@activity
 def region_healthy(region: str, configuration: Configuration = None, secrets: Secrets = None) -> bool:
     """True when the region's app answers /healthz and its database member is leader or streaming."""
     return healthy(environment(configuration).target, region)
-
-
-def wait_until_healthy(target: Target, region: str, timeout_s: float) -> float:
-    """Seconds until REGION is healthy again; ActivityFailed after TIMEOUT_S."""
-    started = time.monotonic()
-    while not healthy(target, region):
-        if time.monotonic() - started > timeout_s:
-            raise ActivityFailed(f"{region} was not healthy again within {timeout_s:.0f} s")
-        time.sleep(0.5)
-    return round(time.monotonic() - started, 3)
-
-
-def healthy(target: Target, region: str) -> bool:
-    spec = target.region(region)
-    try:
-        app_ok = httpx.get(f"{str(spec.app.url).rstrip('/')}/healthz", timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        app_ok = False
-    member = next((m for m in patroni_api.members(target.patroni_apis()) if m["name"] == spec.database.component), None)
-    db_ok = member is not None and member.get("state") in ("running", "streaming")
-    return app_ok and db_ok
