@@ -450,10 +450,10 @@ def loadtest(
 
     Writes loadtest.json, junit.xml and loadtest.html. Exit 0 every SLO met, 1 an SLO breached,
     2 invalid input (the message names the file and the field), 3 aborted."""
-    from drillkit.loadtest.report import write_all
     from drillkit.loadtest.run import check_host, run_loadtest
     from drillkit.model.objectives import load_objectives
     from drillkit.model.profile import load_profile
+    from drillkit.report.loadtest import sli_lines, write_all
 
     spec = load_profile(profile)
     if duration is not None:
@@ -468,9 +468,8 @@ def loadtest(
     result = run_loadtest(profile=spec, host=host, locustfile=locustfile, out_dir=out_dir, workers=workers,
                           objectives=objectives, say=lambda line: err.print(line, highlight=False))
     write_all(result, out_dir)
-    for sli in result["slis"]:
-        mark = "[green]met[/]" if sli["met"] else "[red]BREACHED[/]"
-        out.print(f"{sli['name']}: {sli['value']:.4%} (objective {sli['objective']}) {mark}", highlight=False)
+    for line in sli_lines(result):
+        out.print(line, highlight=False)
     out.print(f"{result['requests']} requests, p95 {result['p95_ms']} ms; results in {out_dir}")
     raise typer.Exit(0 if result["passed"] else 1)
 
