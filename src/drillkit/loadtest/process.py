@@ -14,7 +14,6 @@ from drillkit.errors import InvalidInput
 from drillkit.loadtest.records import PROGRESS_ENV, RESULTS_ENV, STAGES_ENV, THRESHOLD_ENV
 from drillkit.model.objectives import Objectives
 
-DEFAULT_LOCUSTFILE = Path("loadtests/locustfile.py")
 RESULTS_FILE = "locust-results.json"
 PROGRESS_FILE = "progress.json"
 

@@ -9,13 +9,14 @@ from chaoslib.types import Configuration, Secrets
 from drillkit import processes
 from drillkit.faults.environment import Environment, environment, heal, inject
 from drillkit.loadtest import process as locust
+from drillkit.model import paths
 
 __all__ = ["start_load_spike", "stop_load"]
 
 
 def start_load_spike(
     base_users: int = 5, multiplier: float = 8.0, baseline_s: float = 10, spike_s: float = 60,
-    spawn_rate: float = 50, locustfile: str = str(locust.DEFAULT_LOCUSTFILE),
+    spawn_rate: float = 50, locustfile: str = str(paths.LOCUSTFILE),
     configuration: Configuration = None, secrets: Secrets = None,
 ) -> dict:
     """Run BASE_USERS for BASELINE_S, jump to BASE_USERS x MULTIPLIER for SPIKE_S, drop back for
