@@ -11,7 +11,7 @@ DRILL_DEBS := iptables
 TEST_DEBS  := iptables chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap system-packages test-packages test unit integration lint drill-quarterly loadtest k8s-configmap sandbox-up sandbox-down \
+.PHONY: help bootstrap system-packages test-packages test unit integration lint drill-quarterly loadtest k8s-configmap experiments sandbox-up sandbox-down \
 	sandbox-status clean
 
 help: ## list the targets
@@ -69,6 +69,9 @@ loadtest: $(STAMP) test-packages ## the steady load profile against the sandbox 
 
 k8s-configmap: $(STAMP) ## regenerate the Locust ConfigMap from loadtests/locustfile.py
 	$(PY) deploy/kubernetes/locust/render_configmap.py
+
+experiments: $(STAMP) ## write experiments/shared/common.yaml into every experiment that carries its block
+	$(PY) experiments/shared/render.py
 
 sandbox-up: $(STAMP) ## start the embedded staging sandbox (idempotent)
 	$(DK) sandbox up

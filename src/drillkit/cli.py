@@ -22,10 +22,11 @@ from rich.table import Table
 
 from drillkit import __version__
 from drillkit.errors import EXIT_ABORTED, EXIT_INVALID, DrillkitError, InvalidInput
+from drillkit.model import paths
 from drillkit.model.sandbox import DEFAULT_STATE_DIR, load_config
 from drillkit.sandbox.supervisor import Sandbox, SandboxStatus
 
-DEFAULT_TARGET = Path("drills/targets/sandbox.yaml")
+DEFAULT_TARGET = paths.TARGET
 
 app = typer.Typer(
     help="Chaos and disaster-recovery drills for InteliFeed Hub, measured from the user's side.\n\n"
@@ -181,7 +182,7 @@ def run(
     variables = _parse_vars(var or [])
     checked_target, planned = prepare(experiment, target, variables, measure)
     user_settings = chaos_settings(settings)
-    out_dir = out_dir or Path("reports") / "runs" / f"{time.strftime('%Y%m%dT%H%M%S')}-{experiment.stem}"
+    out_dir = out_dir or paths.RUNS / f"{time.strftime('%Y%m%dT%H%M%S')}-{experiment.stem}"
     report = _preflight(checked_target, [planned], out_dir, force, live=dry_run)
     if dry_run:
         for line in plan(planned):
@@ -319,8 +320,7 @@ def drill(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and the preflight; touch nothing.")
                        ] = False,
     force: ForceOption = False,
-    history_file: Annotated[Path, typer.Option("--history", help="The trend file to read and append.")] = Path(
-        "reports/history.jsonl"),
+    history_file: Annotated[Path, typer.Option("--history", help="The trend file to read and append.")] = paths.HISTORY,
     manage_sandbox: Annotated[bool, typer.Option(
         help="Bring the sandbox up if the target is the sandbox and it is down, and down again after.")] = False,
 ) -> None:
@@ -341,7 +341,7 @@ def drill(
     spec, target_file, experiments = _checked_drill(manifest, target)
     checked_target = load_target(target_file)
     chaos_settings()  # an unreadable settings file stops the drill now, not at its first experiment
-    run_dir = out_dir or default_run_dir(Path("reports"))
+    run_dir = out_dir or default_run_dir(paths.REPORTS)
     sandbox_managed = manage_sandbox and _is_sandbox(checked_target)
     needs = preflight.needs_of(experiments)
     report = _preflight(checked_target, experiments, run_dir, force, live=dry_run and not sandbox_managed)
@@ -369,8 +369,7 @@ def _is_sandbox(target) -> bool:
 @app.command("report")
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A drill's run folder (holds results.json).")],
-    history_file: Annotated[Path, typer.Option("--history", help="The trend file to read.")] = Path(
-        "reports/history.jsonl"),
+    history_file: Annotated[Path, typer.Option("--history", help="The trend file to read.")] = paths.HISTORY,
     from_results: Annotated[bool, typer.Option(
         "--from-results", help="Score the figures saved in results.json; do not analyse the raw files again.")] = False,
 ) -> None:
@@ -442,18 +441,18 @@ def loadtest(
     workers: Annotated[
         int, typer.Option(min=0, max=64, help="Run Locust distributed: one master and N worker processes.")] = 0,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Where the results go.")] = None,
-    slo: Annotated[Path, typer.Option(help="The objectives to judge against.")] = Path("probes/objectives.yaml"),
-    locustfile: Annotated[Path, typer.Option(help="The user journeys.")] = Path("loadtests/locustfile.py"),
+    slo: Annotated[Path, typer.Option(help="The objectives to judge against.")] = paths.OBJECTIVES,
+    locustfile: Annotated[Path, typer.Option(help="The user journeys.")] = paths.LOCUSTFILE,
     allow_remote: Annotated[bool, typer.Option(help="Allow a host that is not a loopback address.")] = False,
 ) -> None:
     """Run a Locust load profile headless and judge availability, error rate and the latency SLI.
 
     Writes loadtest.json, junit.xml and loadtest.html. Exit 0 every SLO met, 1 an SLO breached,
     2 invalid input (the message names the file and the field), 3 aborted."""
-    from drillkit.loadtest.report import write_all
     from drillkit.loadtest.run import check_host, run_loadtest
     from drillkit.model.objectives import load_objectives
     from drillkit.model.profile import load_profile
+    from drillkit.report.loadtest import sli_lines, write_all
 
     spec = load_profile(profile)
     if duration is not None:
@@ -462,15 +461,14 @@ def loadtest(
         spec = spec.scaled_to(duration)
     check_host(host, allow_remote)
     objectives = load_objectives(slo)
-    out_dir = out_dir or Path("reports") / "loadtests" / f"{time.strftime('%Y%m%dT%H%M%S')}-{spec.name}"
+    out_dir = out_dir or paths.LOADTESTS / f"{time.strftime('%Y%m%dT%H%M%S')}-{spec.name}"
     err.print(f"load profile {spec.name}: {spec.duration_s:.0f} s against {host}"
               f"{f' with {workers} workers' if workers else ''}", highlight=False)
     result = run_loadtest(profile=spec, host=host, locustfile=locustfile, out_dir=out_dir, workers=workers,
                           objectives=objectives, say=lambda line: err.print(line, highlight=False))
     write_all(result, out_dir)
-    for sli in result["slis"]:
-        mark = "[green]met[/]" if sli["met"] else "[red]BREACHED[/]"
-        out.print(f"{sli['name']}: {sli['value']:.4%} (objective {sli['objective']}) {mark}", highlight=False)
+    for line in sli_lines(result):
+        out.print(line, highlight=False)
     out.print(f"{result['requests']} requests, p95 {result['p95_ms']} ms; results in {out_dir}")
     raise typer.Exit(0 if result["passed"] else 1)
 

@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"measure", "score"},
     {"model", "feedhub"},
     {"faultlog", "processes", "patroni_api"},
-    {"clock", "durable", "errors"},
+    {"clock", "durable", "errors", "histograms"},
 ]
 FLOOR = {name: floor for floor, names in enumerate(LAYERS) for name in names}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from drillkit.measure import histograms
+from drillkit import histograms
 from drillkit.measure.samples import Sample
 from drillkit.measure.slo import Rate, budget, burn_alerts, sli
 from drillkit.model.objectives import Objectives

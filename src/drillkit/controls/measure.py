@@ -43,6 +43,7 @@ from drillkit import durable
 from drillkit.faults.environment import environment
 from drillkit.measure.samples import FaultEvent
 from drillkit.measure.session import MeasurementSession, MeasureSettings
+from drillkit.model import paths
 from drillkit.model.objectives import Objectives, load_objectives
 
 logger = logging.getLogger("drillkit")
@@ -50,8 +51,6 @@ OUT_KEY = "drillkit_out"
 OUT_ENV = "DRILLKIT_OUT"
 RUN_ID_KEY = "drillkit_run_id"
 RUN_ID_ENV = "DRILLKIT_RUN_ID"
-REPORTS = Path("reports")
-DEFAULT_OBJECTIVES = Path("probes/objectives.yaml")
 
 
 class _Run:
@@ -163,7 +162,7 @@ def ensure_run_id(configuration: dict | None) -> str:
 def out_dir(configuration: dict | None, run_id: str) -> Path:
     """Never the working directory: a run without a chosen folder gets reports/<run id>/."""
     chosen = (configuration or {}).get(OUT_KEY) or os.environ.get(OUT_ENV)
-    return Path(chosen) if chosen else REPORTS / run_id
+    return Path(chosen) if chosen else paths.REPORTS / run_id
 
 
 def fault_of_output(output: dict[str, Any], activity: str) -> FaultEvent:
@@ -238,5 +237,5 @@ def _cast(kind: type, name: str, value: Any) -> Any:
 
 
 def _objectives(path: str | None) -> Objectives:
-    chosen = Path(path) if path else DEFAULT_OBJECTIVES
+    chosen = Path(path) if path else paths.OBJECTIVES
     return load_objectives(chosen) if chosen.exists() else Objectives()

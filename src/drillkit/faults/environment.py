@@ -20,11 +20,11 @@ from drillkit.faultlog import FaultLog
 from drillkit.faults.boundary import guarded, translated
 from drillkit.faults.drivers.base import Driver
 from drillkit.faults.heal_actions import HealAction, heal_action_of
+from drillkit.model import paths
 from drillkit.model.target import DockerDriver, KubernetesDriver, ProcessDriver, Target, load_target
 
 TARGET_KEY = "drillkit_target"
 TARGET_ENV = "DRILLKIT_TARGET"
-DEFAULT_TARGET = Path("drills/targets/sandbox.yaml")
 RUN_ID_KEY = "drillkit_run_id"
 RUN_ID_ENV = "DRILLKIT_RUN_ID"
 # Names in a fault's details that must resolve in the target before the fault is logged.
@@ -47,7 +47,7 @@ class Environment:
 
 def environment(configuration: dict[str, Any] | None) -> Environment:
     """The target named by the `drillkit_target` configuration key (or DRILLKIT_TARGET)."""
-    path = Path((configuration or {}).get(TARGET_KEY) or os.environ.get(TARGET_ENV) or DEFAULT_TARGET)
+    path = Path((configuration or {}).get(TARGET_KEY) or os.environ.get(TARGET_ENV) or paths.TARGET)
     try:
         target = load_target(path)
     except DrillkitError as exc:

@@ -5,6 +5,8 @@ import it into drillkit's own process (importing locust monkey-patches the stand
 Workers ship their histograms to the master with each report; the master (or a lone local process)
 merges them and writes DRILLKIT_LOAD_RESULTS when it quits, and DRILLKIT_LOAD_PROGRESS every few
 seconds. Requests at or under DRILLKIT_LATENCY_THRESHOLD_MS are counted exactly, not from histograms.
+The records and their histogram settings are drillkit's own (records.py, histograms.py): only the
+wiring to Locust's events lives here.
 """
 
 from __future__ import annotations
@@ -15,65 +17,17 @@ import threading
 import time
 from typing import Any
 
-from hdrh.histogram import HdrHistogram
 from locust import events
 from locust.runners import WorkerRunner
 
-THRESHOLD_MS = float(os.environ.get("DRILLKIT_LATENCY_THRESHOLD_MS", "500"))
-RESULTS = os.environ.get("DRILLKIT_LOAD_RESULTS")
-PROGRESS = os.environ.get("DRILLKIT_LOAD_PROGRESS")
+from drillkit.loadtest.records import PROGRESS_ENV, RESULTS_ENV, THRESHOLD_ENV, Buckets
 
+THRESHOLD_MS = float(os.environ[THRESHOLD_ENV])  # drillkit always sets it (process.py)
+RESULTS = os.environ.get(RESULTS_ENV)
+PROGRESS = os.environ.get(PROGRESS_ENV)
 
-def _histogram() -> HdrHistogram:
-    return HdrHistogram(1, 120_000_000, 3)  # microseconds, 3 significant digits
-
-
-class Buckets:
-    """Per-second request counts, failures, fast requests, errors and latency histograms."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.seconds: dict[int, dict[str, Any]] = {}
-
-    def record(self, second: int, latency_ms: float, error: str | None) -> None:
-        with self.lock:
-            bucket = self._bucket(second)
-            bucket["requests"] += 1
-            bucket["fast"] += error is None and latency_ms <= THRESHOLD_MS
-            bucket["histogram"].record_value(min(max(round(latency_ms * 1000), 1), 120_000_000))
-            if error is not None:
-                bucket["failures"] += 1
-                bucket["errors"][error] = bucket["errors"].get(error, 0) + 1
-
-    def drain(self) -> list[dict[str, Any]]:
-        """Everything recorded so far, encoded for the wire, and forgotten here."""
-        with self.lock:
-            seconds, self.seconds = self.seconds, {}
-        return [{**b, "t": t, "histogram": b["histogram"].encode().decode()} for t, b in sorted(seconds.items())]
-
-    def merge(self, payload: list[dict[str, Any]]) -> None:
-        with self.lock:
-            for item in payload:
-                bucket = self._bucket(item["t"])
-                for key in ("requests", "failures", "fast"):
-                    bucket[key] += item[key]
-                for error, count in item["errors"].items():
-                    bucket["errors"][error] = bucket["errors"].get(error, 0) + count
-                bucket["histogram"].add(HdrHistogram.decode(item["histogram"].encode()))
-
-    def totals(self) -> dict[str, int]:
-        with self.lock:
-            return {key: sum(b[key] for b in self.seconds.values()) for key in ("requests", "failures", "fast")}
-
-    def _bucket(self, second: int) -> dict[str, Any]:
-        if second not in self.seconds:
-            self.seconds[second] = {"requests": 0, "failures": 0, "fast": 0, "errors": {},
-                                    "histogram": _histogram()}
-        return self.seconds[second]
-
-
-unsent = Buckets()   # this process's records not yet merged or shipped
-merged = Buckets()   # on the master or a lone process: everything
+unsent = Buckets(THRESHOLD_MS)   # this process's records not yet merged or shipped
+merged = Buckets(THRESHOLD_MS)   # on the master or a lone process: everything
 _is_worker = False
 _workers_reported: set[str] = set()
 

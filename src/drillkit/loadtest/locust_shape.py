@@ -12,11 +12,13 @@ import os
 
 from locust import LoadTestShape
 
+from drillkit.loadtest.records import STAGES_ENV
+
 
 class StagedShape(LoadTestShape):
     def __init__(self) -> None:
         super().__init__()
-        self.stages = json.loads(os.environ["DRILLKIT_LOAD_STAGES"])
+        self.stages = json.loads(os.environ[STAGES_ENV])
 
     def tick(self) -> tuple[int, float] | None:
         elapsed = self.get_run_time()

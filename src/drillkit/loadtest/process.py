@@ -11,8 +11,11 @@ from pathlib import Path
 
 from drillkit import processes
 from drillkit.errors import InvalidInput
+from drillkit.loadtest.records import PROGRESS_ENV, RESULTS_ENV, STAGES_ENV, THRESHOLD_ENV
+from drillkit.model.objectives import Objectives
 
-DEFAULT_LOCUSTFILE = Path("loadtests/locustfile.py")
+RESULTS_FILE = "locust-results.json"
+PROGRESS_FILE = "progress.json"
 
 
 def _package_file(name: str) -> Path:
@@ -31,9 +34,10 @@ def locustfiles(locustfile: Path) -> str:
 
 def launch(
     *, host: str, stages: list[dict], locustfile: Path, out_dir: Path, name: str = "locust",
-    role: list[str] | None = None, latency_threshold_ms: float = 500,
+    role: list[str] | None = None, latency_threshold_ms: float | None = None,
 ) -> processes.Launch:
-    """A headless Locust process following STAGES; ROLE adds --master/--worker arguments."""
+    """A headless Locust process following STAGES; ROLE adds --master/--worker arguments. A request
+    is fast within LATENCY_THRESHOLD_MS (default: the objectives' default threshold)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "locust", "-f", locustfiles(locustfile), "--headless", "--host", host,
             "--only-summary", "--exit-code-on-error", "0", *(role or [])]
@@ -41,10 +45,10 @@ def launch(
         argv += ["--csv", str(out_dir / name)]
     env = {
         **os.environ,
-        "DRILLKIT_LOAD_STAGES": json.dumps(stages),
-        "DRILLKIT_LOAD_RESULTS": str(out_dir / "locust-results.json"),
-        "DRILLKIT_LOAD_PROGRESS": str(out_dir / "progress.json"),
-        "DRILLKIT_LATENCY_THRESHOLD_MS": str(latency_threshold_ms),
+        STAGES_ENV: json.dumps(stages),
+        RESULTS_ENV: str(out_dir / RESULTS_FILE),
+        PROGRESS_ENV: str(out_dir / PROGRESS_FILE),
+        THRESHOLD_ENV: str(latency_threshold_ms or Objectives().latency_threshold_ms),
     }
     return processes.Launch(name=name, argv=argv, env=env, cwd=Path.cwd(), log=out_dir / f"{name}.log")
 

@@ -58,14 +58,14 @@ def run_loadtest(
 ) -> dict[str, Any]:
     check_answers(host)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "locust-results.json").unlink(missing_ok=True)
+    results_file = out_dir / process.RESULTS_FILE
+    results_file.unlink(missing_ok=True)
     started = _start(profile, host, locustfile, out_dir, workers, objectives)
     try:
         _wait(started[0], profile, out_dir, say)
     finally:
         for pid_file in reversed(started):  # workers first, then the master
             processes.stop(pid_file, grace_s=15)
-    results_file = out_dir / "locust-results.json"
     if not results_file.exists():
         raise Aborted(f"Locust left no results; see {out_dir / 'locust.log'}:\n"
                       f"{processes.log_tail(out_dir / 'locust.log')}")
@@ -103,7 +103,7 @@ def _wait(master_pid: Path, profile: LoadProfile, out_dir: Path, say: Callable[[
         if now > deadline:
             raise Aborted(f"Locust did not finish within {profile.duration_s + GRACE_S:.0f} s; stopped it")
         if now - last_said >= 5:
-            say(_progress_line(now - started, profile, out_dir / "progress.json"))
+            say(_progress_line(now - started, profile, out_dir / process.PROGRESS_FILE))
             last_said = now
         time.sleep(0.5)
 

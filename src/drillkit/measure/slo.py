@@ -1,11 +1,14 @@
-"""SLIs and the error budget they consumed, from raw samples, plus the multiwindow burn-rate alerts
-that would have fired (SRE workbook).
+"""SLIs and their verdicts, the error budget they consumed, and the multiwindow burn-rate alerts that
+would have fired (SRE workbook). The one SLI judge: the drill's samples and `drillkit loadtest`'s
+per-second counts go through the same functions, so an empty run reads "not measured" on both paths.
 
 Over the requests sent on time (late ones are the instrument's and excluded):
     availability  = succeeded / requests
     error_rate    = failed / requests                      (failed = requests − succeeded)
     latency_sli   = fast / requests                        (fast = succeeded within the threshold)
     percentiles   over the latencies of successful answers only; a timeout is counted, never a latency
+No request, no SLI: every ratio is None and the status "not measured", and a verdict on it is
+"not measured", which is never met.
 Budget consumed, as a share of the period's budget (the period being Objectives.budget_period_days),
 traffic outside the observed span taken to run at the observed rate with no badness:
     availability  bad seconds / (period_s × (1 − availability objective))
@@ -16,12 +19,17 @@ traffic outside the observed span taken to run at the observed rate with no badn
 from __future__ import annotations
 
 import bisect
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from drillkit.measure import histograms
+from hdrh.histogram import HdrHistogram
+
+from drillkit import histograms
 from drillkit.measure.samples import Sample
 from drillkit.model.measurements import Budget, Sli
 from drillkit.model.objectives import Objectives
+from drillkit.model.report import Verdict
 
 # (burn-rate factor, long window, short window), seconds: the SRE workbook's page and ticket pairs.
 BURN_RATE_ALERTS = (
@@ -33,20 +41,72 @@ BURN_RATE_ALERTS = (
 
 def sli(requests: list[Sample], *, excluded: int, threshold: float) -> Sli:
     """The SLIs of REQUESTS (sent on time); EXCLUDED counts the late ones left out."""
-    if not requests:
-        return Sli(status="not measured", reason="no request was sent on time", excluded=excluded)
-    total = len(requests)
     succeeded = [s for s in requests if s.succeeded]
-    fast = sum(s.good(threshold) for s in requests)
-    latencies = histograms.of_latencies(s.latency for s in succeeded)
+    return of_counts(
+        requests=len(requests), succeeded=len(succeeded), fast=sum(s.good(threshold) for s in requests),
+        latencies=histograms.of_latencies(s.latency for s in succeeded), excluded=excluded,
+        timeouts=sum(s.error == "timeout" for s in requests), unmeasured="no request was sent on time",
+    )
+
+
+def of_counts(
+    *, requests: int, succeeded: int, fast: int, latencies: HdrHistogram, excluded: int = 0, timeouts: int = 0,
+    unmeasured: str = "no request was sent",
+) -> Sli:
+    """The SLIs of REQUESTS counted requests; LATENCIES gives the percentiles. With no request at all
+    the SLIs are "not measured" for the reason UNMEASURED."""
+    if not requests:
+        return Sli(status="not measured", reason=unmeasured, excluded=excluded)
     return Sli(
-        status="measured", requests=total, excluded=excluded, succeeded=len(succeeded), fast=fast,
-        timeouts=sum(s.error == "timeout" for s in requests),
-        availability=_ratio(len(succeeded), total), error_rate=_ratio(total - len(succeeded), total),
-        latency_sli=_ratio(fast, total),
+        status="measured", requests=requests, excluded=excluded, succeeded=succeeded, fast=fast, timeouts=timeouts,
+        availability=_ratio(succeeded, requests), error_rate=_ratio(requests - succeeded, requests),
+        latency_sli=_ratio(fast, requests),
         p50_ms=histograms.percentile_ms(latencies, 50), p95_ms=histograms.percentile_ms(latencies, 95),
         p99_ms=histograms.percentile_ms(latencies, 99), histogram=histograms.encode(latencies),
     )
+
+
+@dataclass(frozen=True)
+class SliVerdict:
+    """One SLI against its objective. VALUE None: not measured, never met."""
+
+    name: str
+    value: float | None
+    objective: str
+    verdict: Verdict
+    reason: str
+
+    @property
+    def met(self) -> bool:
+        return self.verdict == "met"
+
+
+@dataclass(frozen=True)
+class Bound:
+    symbol: str
+    holds: Callable[[float, float], bool]
+
+
+AT_LEAST = Bound(">=", operator.ge)
+AT_MOST = Bound("<=", operator.le)
+
+
+def verdicts(measured: Sli, objectives: Objectives) -> list[SliVerdict]:
+    """Availability, error rate and the latency SLI of MEASURED, each against its objective."""
+    return [
+        _judge("availability", measured.availability, AT_LEAST, objectives.availability, measured),
+        _judge("error_rate", measured.error_rate, AT_MOST, objectives.error_rate, measured),
+        _judge(f"latency_{objectives.latency_threshold_ms:.0f}ms", measured.latency_sli, AT_LEAST,
+               objectives.latency_target, measured),
+    ]
+
+
+def _judge(name: str, value: float | None, bound: Bound, objective: float, measured: Sli) -> SliVerdict:
+    wanted = f"{bound.symbol} {objective}"
+    if value is None:
+        return SliVerdict(name, None, wanted, "not measured", f"{name} was not measured: {measured.reason}")
+    met = bound.holds(value, objective)
+    return SliVerdict(name, value, wanted, "met" if met else "not met", f"{name} was {value}, objective {wanted}")
 
 
 @dataclass(frozen=True)

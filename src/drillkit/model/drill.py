@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from drillkit.model import paths
 from drillkit.model.files import read_mapping, validate_mapping
 
 
@@ -36,8 +37,8 @@ class ExperimentEntry(_Strict):
 class Drill(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     description: str = ""
-    target: Path = Path("drills/targets/sandbox.yaml")
-    objectives: Path = Path("probes/objectives.yaml")
+    target: Path = paths.TARGET
+    objectives: Path = paths.OBJECTIVES
     baseline: Baseline = Baseline()
     leader: str | None = Field(
         None, description="the database member that leads at the start of every experiment: the drill "

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, PrivateAttr, field_v
 
 from drillkit.errors import InvalidInput
 from drillkit.model.files import read_mapping, validate_mapping
+from drillkit.model.sandbox import DEFAULT_STATE_DIR
 
 
 class NotInTarget(InvalidInput, KeyError):
@@ -28,7 +29,7 @@ class ProcessDriver(_Strict):
     """Local processes of the embedded sandbox, found through its state dir."""
 
     type: Literal["process"]
-    state_dir: Path = Field(Path(".drillkit/sandbox"), description="the sandbox's state dir")
+    state_dir: Path = Field(DEFAULT_STATE_DIR, description="the sandbox's state dir")
 
 
 class DockerDriver(_Strict):

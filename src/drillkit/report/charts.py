@@ -1,5 +1,6 @@
 """Inline SVG charts: no JavaScript, no network, readable in any browser and in a mail client.
-They draw a Report's chart points only; labels are placed so that no two of them overlap."""
+The one chart module: a drill run's timeline and trend (from a Report's chart points) and a load
+test's series; labels are placed so that no two of them overlap."""
 
 from __future__ import annotations
 
@@ -103,17 +104,26 @@ def _stretches(chart: Chart) -> list[tuple[str, float, float]]:
 
 
 def _axes(x, y, t_min: float, t_max: float) -> list[str]:
-    lines = [f'<line class="axis" x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}"/>',
-             f'<line class="axis" x1="{PAD}" y1="{TOP}" x2="{PAD}" y2="{HEIGHT - PAD}"/>',
-             f'<line class="axis" x1="{WIDTH - PAD}" y1="{TOP}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}"/>']
+    lines = _frame()
     for share in (0.0, 0.5, 1.0):
         lines.append(f'<text class="y-left" x="{PAD - 4}" y="{y(share) + 3:.1f}">{share:.0%}</text>')
         lines.append(f'<text class="y-right" x="{WIDTH - PAD + 4}" y="{y(share) + 3:.1f}">'
                      f'{share * LATENCY_CAP_MS:.0f} ms</text>')
-    for tick in _ticks(t_min, t_max):
-        lines.append(f'<text class="tick" x="{x(tick):.1f}" y="{HEIGHT - PAD + 18}">{tick:+g} s</text>')
-    lines.append(f'<text class="tick" x="{WIDTH / 2:.0f}" y="{HEIGHT - 6}">seconds after T0</text>')
+    lines += _time_ticks(x, t_min, t_max, "seconds after T0")
     return lines
+
+
+def _frame() -> list[str]:
+    """The time axis and the two value axes."""
+    return [f'<line class="axis" x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}"/>',
+            f'<line class="axis" x1="{PAD}" y1="{TOP}" x2="{PAD}" y2="{HEIGHT - PAD}"/>',
+            f'<line class="axis" x1="{WIDTH - PAD}" y1="{TOP}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}"/>']
+
+
+def _time_ticks(x: Callable[[float], float], t_min: float, t_max: float, title: str) -> list[str]:
+    ticks = [f'<text class="tick" x="{x(tick):.1f}" y="{HEIGHT - PAD + 18}">{tick:+g} s</text>'
+             for tick in _ticks(t_min, t_max)]
+    return [*ticks, f'<text class="tick" x="{WIDTH / 2:.0f}" y="{HEIGHT - 6}">{escape(title)}</text>']
 
 
 def _ticks(t_min: float, t_max: float) -> list[float]:
@@ -124,10 +134,17 @@ def _ticks(t_min: float, t_max: float) -> list[float]:
 
 
 def _lines(chart: Chart, x, y) -> list[str]:
-    ok = " ".join(f"{x(p.t):.1f},{y(p.ok):.1f}" for p in chart.points if p.ok is not None)
-    latency = " ".join(f"{x(p.t):.1f},{y(min(p.p95_ms, LATENCY_CAP_MS) / LATENCY_CAP_MS):.1f}"
-                       for p in chart.points if p.p95_ms is not None)
-    return [f'<polyline class="ok" points="{ok}"/>', f'<polyline class="latency" points="{latency}"/>']
+    ok = [(x(p.t), y(p.ok)) for p in chart.points if p.ok is not None]
+    latency = [(x(p.t), y(min(p.p95_ms, LATENCY_CAP_MS) / LATENCY_CAP_MS))
+               for p in chart.points if p.p95_ms is not None]
+    return [_polyline("ok", ok), _polyline("latency", latency)]
+
+
+def _polyline(css: str, points: Sequence[tuple[float, float]], title: str = "") -> str:
+    joined = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+    if not title:
+        return f'<polyline class="{css}" points="{joined}"/>'
+    return f'<polyline class="{css}" points="{joined}"><title>{escape(title)}</title></polyline>'
 
 
 def _markers(chart: Chart, x) -> list[str]:
@@ -165,7 +182,7 @@ def _trend_series(runs: Sequence[HistoryEntry], field: str, title: str, unit: st
            f'<text class="y-left" x="{TREND_PAD - 4}" y="{y(top) + 3:.1f}">{top:g}{unit}</text>',
            f'<text class="y-left" x="{TREND_PAD - 4}" y="{TREND_H - 21}">0</text>']
     points = [(TREND_PAD + i * step, y(v)) for i, v in enumerate(values) if v is not None]
-    svg.append(f'<polyline class="ok" points="{" ".join(f"{px:.1f},{py:.1f}" for px, py in points)}"/>')
+    svg.append(_polyline("ok", points))
     placed: list[Label] = []
     for i, (run, value) in enumerate(zip(runs, values, strict=True)):
         px = TREND_PAD + i * step
@@ -190,3 +207,41 @@ def _value_label(text: str, px: float, py: float, placed: list[Label]) -> Label:
         if not any(label.intersects(other) for other in placed):
             return label
     return Label(text, left, py - 6 - 3 * LINE_H, px)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a series chart: its CSS class, its name, and (seconds from the start, value) points;
+    a value of None is a second without one (no gap is drawn as zero)."""
+
+    css: str
+    name: str
+    points: Sequence[tuple[float, float | None]]
+
+
+def series_chart(lines: Sequence[Series], *, unit: str, marks: Sequence[tuple[float, str]] = ()) -> str:
+    """LINES over seconds from the start, on one axis from 0 to their highest value (in UNIT); MARKS
+    are (second, title) ticks on the time axis, for seconds with failures, say."""
+    values = [v for line in lines for _, v in line.points if v is not None]
+    if not values:
+        return '<p class="muted">no data</p>'
+    top = max(max(values), 1.0)
+    span = max(max(t for line in lines for t, _ in line.points), 1.0)
+
+    def x(t: float) -> float:
+        return PAD + t / span * (WIDTH - 2 * PAD)
+
+    def y(value: float) -> float:
+        return HEIGHT - PAD - value / top * (HEIGHT - PAD - TOP)
+
+    svg = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+           f'aria-label="{escape(", ".join(line.name for line in lines))} over time">', *_frame(),
+           f'<text class="y-left" x="{PAD - 4}" y="{y(top) + 3:.1f}">{top:.0f} {escape(unit)}</text>',
+           f'<text class="y-left" x="{PAD - 4}" y="{y(0) + 3:.1f}">0</text>',
+           *_time_ticks(x, 0.0, span, "seconds from the start")]
+    svg += [_polyline(line.css, [(x(t), y(v)) for t, v in line.points if v is not None], line.name)
+            for line in lines]
+    svg += [f'<rect class="mark" x="{x(t):.1f}" y="{HEIGHT - PAD}" width="2" height="5"><title>{escape(title)}'
+            '</title></rect>' for t, title in marks]
+    svg.append("</svg>")
+    return "".join(svg)

@@ -3,13 +3,14 @@ self-contained HTML. They read the Report model only."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
+import functools
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from drillkit.model.report import Report, RunReport
-from drillkit.report import charts
+from drillkit.report import charts, junit
 from drillkit.score import text
 
 VERDICT_MARK = {"met": "met", "not met": "**NOT MET**", "not measured": "**NOT MEASURED**"}
@@ -51,39 +52,36 @@ def to_markdown(report: Report) -> str:
 
 def to_junit(report: Report) -> str:
     """One test case per gate per run, one per objective row; aborted or invalid runs add an error."""
-    suite = ET.Element("testsuite", name=f"drill.{report.drill}")
-    failures = 0
-    for e in report.experiments:
-        for run in e.runs:
-            for gate in run.gates:
-                case = ET.SubElement(suite, "testcase", classname=f"drill.{report.drill}.{e.name}",
-                                     name=f"{gate.name}#{run.repetition}")
-                if not gate.passed:
-                    failures += 1
-                    ET.SubElement(case, "failure", message=f"{gate.verdict}: {gate.reason}").text = gate.reason
-    for row in report.objectives:
-        case = ET.SubElement(suite, "testcase", classname=f"drill.{report.drill}.objectives", name=row.name)
-        if row.verdict != "met":
-            failures += 1
-            ET.SubElement(case, "failure", message=f"{row.verdict}: {row.reason}").text = row.reason
-    errors = report.status in ("aborted", "invalid")
-    if errors:
-        case = ET.SubElement(suite, "testcase", classname=f"drill.{report.drill}", name="run_valid")
-        ET.SubElement(case, "error", message=f"{report.status}: {report.status_reason}")
-    suite.set("tests", str(len(suite)))
-    suite.set("failures", str(failures))
-    suite.set("errors", "1" if errors else "0")
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+    drill = f"drill.{report.drill}"
+    cases = [junit.Case(f"{drill}.{e.name}", f"{gate.name}#{run.repetition}",
+                        failure=None if gate.passed else f"{gate.verdict}: {gate.reason}", detail=gate.reason)
+             for e in report.experiments for run in e.runs for gate in run.gates]
+    cases += [junit.Case(f"{drill}.objectives", row.name, detail=row.reason,
+                         failure=None if row.verdict == "met" else f"{row.verdict}: {row.reason}")
+              for row in report.objectives]
+    if report.status in ("aborted", "invalid"):
+        cases.append(junit.Case(drill, "run_valid", error=f"{report.status}: {report.status_reason}"))
+    return junit.suite(drill, cases)
 
 
 def to_html(report: Report) -> str:
+    return page("report.html.j2", report=report)
+
+
+@functools.cache
+def _templates() -> Environment:
     environment = Environment(loader=PackageLoader("drillkit.report", "templates"),
                               autoescape=select_autoescape(["html", "j2"]))
     environment.filters.update(share=text.share, seconds=text.seconds, bounds=text.bounds)
     environment.globals.update(timeline_chart=charts.timeline_chart, trend_chart=charts.trend_chart,
                                headline_target=headline_target, run_rto=run_rto, run_rpo=run_rpo, lost=lost,
                                p95=p95, latency=latency, timeouts=timeouts, scored_run=scored_run)
-    return environment.get_template("report.html.j2").render(report=report)
+    return environment
+
+
+def page(template: str, **context: Any) -> str:
+    """The HTML page TEMPLATE (in report/templates) rendered with CONTEXT."""
+    return _templates().get_template(template).render(**context)
 
 
 RENDERINGS = {"report.json": to_json, "report.md": to_markdown, "junit.xml": to_junit, "report.html": to_html}

@@ -11,6 +11,7 @@ from drillkit.faults.boundary import activity
 from drillkit.faults.environment import environment, heal, inject
 from drillkit.faults.load.paths import load_dir, pid_file
 from drillkit.loadtest import process as locust
+from drillkit.model import paths
 
 __all__ = ["start_load_spike", "stop_load"]
 
@@ -18,7 +19,7 @@ __all__ = ["start_load_spike", "stop_load"]
 @activity
 def start_load_spike(
     base_users: int = 5, multiplier: float = 8.0, baseline_s: float = 10, spike_s: float = 60,
-    spawn_rate: float = 50, locustfile: str = str(locust.DEFAULT_LOCUSTFILE),
+    spawn_rate: float = 50, locustfile: str = str(paths.LOCUSTFILE),
     configuration: Configuration = None, secrets: Secrets = None,
 ) -> dict:
     """Run BASE_USERS for BASELINE_S, jump to BASE_USERS x MULTIPLIER for SPIKE_S, drop back for

@@ -1,4 +1,9 @@
-"""Latency distributions as HdrHistograms (microseconds, 3 significant digits): merged, never averaged."""
+"""Latency distributions as HdrHistograms (microseconds, 3 significant digits): merged, never averaged.
+
+The one home of the histogram settings. It sits on the ground floor and imports nothing of drillkit, so
+that the Locust plugin (loadtest/locust_plugin.py, run inside Locust's own processes) records with the
+very settings the drill measures with, without loading the rest of drillkit into Locust.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +20,15 @@ def new() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
 
 
+def record(histogram: HdrHistogram, seconds: float) -> None:
+    """Record one latency, clamped into the trackable range (a timeout is counted, never dropped)."""
+    histogram.record_value(min(max(round(seconds * 1_000_000), LOWEST_US), HIGHEST_US))
+
+
 def of_latencies(seconds: Iterable[float]) -> HdrHistogram:
     histogram = new()
     for value in seconds:
-        histogram.record_value(min(max(round(value * 1_000_000), LOWEST_US), HIGHEST_US))
+        record(histogram, value)
     return histogram
 
 
@@ -33,6 +43,10 @@ def percentile_ms(histogram: HdrHistogram, percentile: float) -> float | None:
     if histogram.get_total_count() == 0:
         return None
     return round(histogram.get_value_at_percentile(percentile) / 1000, 3)
+
+
+def max_ms(histogram: HdrHistogram) -> float | None:
+    return round(histogram.get_max_value() / 1000, 3) if histogram.get_total_count() else None
 
 
 def encode(histogram: HdrHistogram) -> str:
