@@ -3,6 +3,7 @@ progress, and judge the result against the SLOs."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import socket
@@ -75,21 +76,21 @@ def run_loadtest(
 
 def _start(profile: LoadProfile, host: str, locustfile: Path, out_dir: Path, workers: int,
            objectives: Objectives) -> list[Path]:
-    common = {"host": host, "stages": profile.locust_stages(), "locustfile": locustfile, "out_dir": out_dir,
-              "latency_threshold_ms": objectives.latency_threshold_ms}
+    launch = functools.partial(process.launch, host=host, stages=profile.locust_stages(), locustfile=locustfile,
+                               out_dir=out_dir, latency_threshold_ms=objectives.latency_threshold_ms)
     master_pid = out_dir / "locust.pid"
     if workers == 0:
-        processes.start(process.launch(**common), master_pid)
+        processes.start(launch(), master_pid)
         return [master_pid]
     port = process.free_port()
     master = ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
               "--expect-workers", str(workers), "--expect-workers-max-wait", "60"]
-    processes.start(process.launch(**common, role=master), master_pid)
+    processes.start(launch(role=master), master_pid)
     started = [master_pid]
     for number in range(1, workers + 1):
         worker = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
         pid_file = out_dir / f"locust-worker-{number}.pid"
-        processes.start(process.launch(**common, name=f"locust-worker-{number}", role=worker), pid_file)
+        processes.start(launch(name=f"locust-worker-{number}", role=worker), pid_file)
         started.append(pid_file)
     return started
 
