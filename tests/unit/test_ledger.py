@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from drillkit.measure.ledger import T0, WRITE_FIELDS, Write, read_writes, rpo
-from drillkit.measure.raw import write_row
+from drillkit.measure.ledger import T0, WRITE_FIELDS, Write, rpo
+from drillkit.measure.raw import read_writes, write_row
 from drillkit.measure.samples import CsvLog
 
 AT_100 = T0(100.0, 100.0)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from drillkit.measure.raw import SAMPLE_COLUMNS, sample_row
-from drillkit.measure.samples import CsvLog, Sample, SamplesFormatError, read_samples
+from drillkit.measure.raw import SAMPLE_COLUMNS, SamplesFormatError, read_samples, sample_row
+from drillkit.measure.samples import CsvLog, Sample
 
 
 def test_samples_round_trip_through_csv_with_unsent_requests(tmp_path: Path):

@@ -21,9 +21,7 @@ The loss is reported in two parts around the fault's T0 = [issued, confirmed]:
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 from drillkit.model.measurements import Rpo, SplitBrain
 
@@ -45,31 +43,6 @@ class Write:
 
 
 WRITE_FIELDS = [f.name for f in fields(Write)]  # the columns of ledger.csv, one row per write (astuple)
-
-
-class LedgerFormatError(ValueError):
-    """A ledger file this version cannot read: it names the file and what is wrong."""
-
-
-def read_writes(path: Path) -> list[Write]:
-    """The writes of a ledger.csv (comment lines, such as the clock anchor, skipped)."""
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(line for line in handle if not line.startswith("#"))
-        missing = [name for name in WRITE_FIELDS if name not in (reader.fieldnames or [])]
-        if missing:
-            raise LedgerFormatError(f"{path}: missing column(s) {', '.join(missing)}")
-        try:
-            return [_write(row) for row in reader]
-        except ValueError as exc:
-            raise LedgerFormatError(f"{path}, row {reader.line_num}: {exc}") from exc
-
-
-def _write(row: dict[str, str]) -> Write:
-    def instant(name: str) -> float | None:
-        return float(row[name]) if row[name] else None
-
-    return Write(writer=row["writer"], seq=int(row["seq"]), intended=float(row["intended"]),
-                 sent=instant("sent"), acked_at=instant("acked_at"), note=row["note"])
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,15 @@ cell means None. The first line of each file is `# anchor {...}`, the UTC anchor
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
 from drillkit.measure.ledger import WRITE_FIELDS, Write
 from drillkit.measure.samples import FIELDS, Sample
+
+Row = TypeVar("Row")
 
 SAMPLE_COLUMNS = FIELDS
 WRITE_COLUMNS = WRITE_FIELDS
@@ -44,3 +51,37 @@ def _cell(value: object) -> object:
 
 def _optional(cell: str) -> float | None:
     return float(cell) if cell else None
+
+
+class SamplesFormatError(ValueError):
+    """A samples file this version cannot read: it names the file and what is wrong."""
+
+
+class LedgerFormatError(ValueError):
+    """A ledger file this version cannot read: it names the file and what is wrong."""
+
+
+def read_samples(path: Path) -> list[Sample]:
+    return _read(path, SAMPLE_COLUMNS, sample_of, SamplesFormatError)
+
+
+def read_writes(path: Path) -> list[Write]:
+    return _read(path, WRITE_COLUMNS, write_of, LedgerFormatError)
+
+
+def _read(path: Path, columns: list[str], parse: Callable[[list[str]], Row],
+          error: type[ValueError]) -> list[Row]:
+    """The rows of PATH, each parsed from COLUMNS in their order (comment lines, such as the clock
+    anchor, skipped); a file without one of them was written by an older drillkit."""
+    with path.open(newline="") as handle:
+        reader = csv.reader(line for line in handle if not line.startswith("#"))
+        header = next(reader, [])
+        missing = [name for name in columns if name not in header]
+        if missing:
+            raise error(f"{path}: missing column(s) {', '.join(missing)}; "
+                        "it was written by an older drillkit and cannot be analysed")
+        order = [header.index(name) for name in columns]
+        try:
+            return [parse([row[i] for i in order]) for row in reader]
+        except (ValueError, IndexError) as exc:
+            raise error(f"{path}, row {reader.line_num}: {exc}") from exc

@@ -16,8 +16,8 @@ from typing import Any
 from drillkit import clock
 from drillkit.errors import InvalidInput
 from drillkit.measure import analysis
-from drillkit.measure.ledger import LedgerFormatError, read_writes
-from drillkit.measure.samples import FaultEvent, SamplesFormatError, read_samples
+from drillkit.measure.raw import LedgerFormatError, SamplesFormatError, read_samples, read_writes
+from drillkit.measure.samples import FaultEvent
 from drillkit.model.measurements import Measurements
 from drillkit.model.objectives import Objectives
 

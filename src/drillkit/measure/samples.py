@@ -93,31 +93,6 @@ class CsvLog:
         self._handle.close()
 
 
-class SamplesFormatError(ValueError):
-    """A samples file this version cannot read: it names the file and the missing columns."""
-
-
-def read_samples(path: Path) -> list[Sample]:
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(line for line in handle if not line.startswith("#"))
-        missing = [name for name in FIELDS if name not in (reader.fieldnames or [])]
-        if missing:
-            raise SamplesFormatError(f"{path}: missing column(s) {', '.join(missing)}; "
-                                     "it was written by an older drillkit and cannot be analysed")
-        try:
-            return [_sample(row) for row in reader]
-        except ValueError as exc:
-            raise SamplesFormatError(f"{path}, row {reader.line_num}: {exc}") from exc
-
-
-def _sample(row: dict[str, str]) -> Sample:
-    return Sample(
-        prober=row["prober"], endpoint=row["endpoint"], kind=row["kind"], intended=float(row["intended"]),
-        sent=float(row["sent"]) if row["sent"] else None, latency=float(row["latency"]),
-        status=int(row["status"]), error=row["error"],
-    )
-
-
 def of_endpoint(samples: Iterable[Sample], endpoint: str, kinds: tuple[str, ...] = ()) -> list[Sample]:
     return [s for s in samples if s.endpoint == endpoint and (not kinds or s.kind in kinds)]
 
