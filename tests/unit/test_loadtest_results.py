@@ -18,6 +18,7 @@ from drillkit.loadtest.records import Buckets
 from drillkit.measure import slo
 from drillkit.measure.samples import Sample
 from drillkit.model.objectives import Objectives
+from drillkit.model.sli_verdict import sli_verdicts
 from drillkit.report.loadtest import sli_lines, to_html, to_junit, write_all
 
 OBJECTIVES = Objectives()
@@ -51,7 +52,7 @@ def test_an_empty_run_is_not_measured_by_the_drill_and_by_the_load_test_alike():
     load = judge(locust_results(), OBJECTIVES)
     assert drill.status == "not measured" and drill.availability is None
     assert [(s["name"], s["value"], s["verdict"]) for s in load["slis"]] == [
-        (v.name, v.value, v.verdict) for v in slo.verdicts(drill, OBJECTIVES)]
+        (v.name, v.value, v.verdict) for v in sli_verdicts(drill, OBJECTIVES)]
     assert {s["verdict"] for s in load["slis"]} == {"not measured"}
     assert all(s["value"] is None for s in load["slis"]), "no request: no ratio, never 0 % or 100 %"
 

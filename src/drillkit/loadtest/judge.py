@@ -1,5 +1,6 @@
 """Judge a load test against the SLOs, from the exact counts and merged HdrHistograms, with the SLI
-judge the drill uses (measure/slo.py): a run that recorded no request is "not measured", never a pass."""
+judge the drill uses (measure/slo.py, model/sli_verdict.py): a run that recorded no request is
+"not measured", never a pass."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from drillkit import histograms
 from drillkit.measure import slo
 from drillkit.model.objectives import Objectives
+from drillkit.model.sli_verdict import SliVerdict, sli_verdicts
 
 UNMEASURED = "Locust recorded no request"
 
@@ -18,7 +20,7 @@ def judge(results: dict[str, Any], objectives: Objectives) -> dict[str, Any]:
     merged = histograms.merge(histograms.decode(s["histogram"]) for s in seconds)
     measured = slo.of_counts(requests=requests, succeeded=requests - failures, fast=fast, latencies=merged,
                              unmeasured=UNMEASURED)
-    slis = [_row(verdict) for verdict in slo.verdicts(measured, objectives)]
+    slis = [_row(verdict) for verdict in sli_verdicts(measured, objectives)]
     return {
         "passed": all(s["met"] for s in slis),
         "requests": requests, "failures": failures, "fast": fast,
@@ -33,7 +35,7 @@ def judge(results: dict[str, Any], objectives: Objectives) -> dict[str, Any]:
     }
 
 
-def _row(v: slo.SliVerdict) -> dict[str, Any]:
+def _row(v: SliVerdict) -> dict[str, Any]:
     return {"name": v.name, "value": v.value, "objective": v.objective, "met": v.met, "verdict": v.verdict,
             "reason": v.reason}
 

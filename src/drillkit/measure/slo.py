@@ -19,8 +19,6 @@ traffic outside the observed span taken to run at the observed rate with no badn
 from __future__ import annotations
 
 import bisect
-import operator
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from hdrh.histogram import HdrHistogram
@@ -29,7 +27,6 @@ from drillkit import histograms
 from drillkit.measure.samples import Sample
 from drillkit.model.measurements import Budget, Sli
 from drillkit.model.objectives import Objectives
-from drillkit.model.report import Verdict
 
 # (burn-rate factor, long window, short window), seconds: the SRE workbook's page and ticket pairs.
 BURN_RATE_ALERTS = (
@@ -64,49 +61,6 @@ def of_counts(
         p50_ms=histograms.percentile_ms(latencies, 50), p95_ms=histograms.percentile_ms(latencies, 95),
         p99_ms=histograms.percentile_ms(latencies, 99), histogram=histograms.encode(latencies),
     )
-
-
-@dataclass(frozen=True)
-class SliVerdict:
-    """One SLI against its objective. VALUE None: not measured, never met."""
-
-    name: str
-    value: float | None
-    objective: str
-    verdict: Verdict
-    reason: str
-
-    @property
-    def met(self) -> bool:
-        return self.verdict == "met"
-
-
-@dataclass(frozen=True)
-class Bound:
-    symbol: str
-    holds: Callable[[float, float], bool]
-
-
-AT_LEAST = Bound(">=", operator.ge)
-AT_MOST = Bound("<=", operator.le)
-
-
-def verdicts(measured: Sli, objectives: Objectives) -> list[SliVerdict]:
-    """Availability, error rate and the latency SLI of MEASURED, each against its objective."""
-    return [
-        _judge("availability", measured.availability, AT_LEAST, objectives.availability, measured),
-        _judge("error_rate", measured.error_rate, AT_MOST, objectives.error_rate, measured),
-        _judge(f"latency_{objectives.latency_threshold_ms:.0f}ms", measured.latency_sli, AT_LEAST,
-               objectives.latency_target, measured),
-    ]
-
-
-def _judge(name: str, value: float | None, bound: Bound, objective: float, measured: Sli) -> SliVerdict:
-    wanted = f"{bound.symbol} {objective}"
-    if value is None:
-        return SliVerdict(name, None, wanted, "not measured", f"{name} was not measured: {measured.reason}")
-    met = bound.holds(value, objective)
-    return SliVerdict(name, value, wanted, "met" if met else "not met", f"{name} was {value}, objective {wanted}")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from drillkit.model.report import (
     Status,
 )
 from drillkit.model.result import DrillRun, RunRecord
+from drillkit.model.sli_verdict import SliVerdict, sli_verdicts
 from drillkit.score import findings as say
 from drillkit.score import text, trend
 from drillkit.score.rows import objective_rows
@@ -99,21 +100,20 @@ def judge_baseline(m: Measurements | None, objectives: Objectives) -> Baseline:
     if m is None:
         return Baseline(valid=False, reason="no baseline was measured")
     sli = m.user_path
-    problems = []
-    if sli.status != "measured" or sli.availability is None or sli.latency_sli is None:
-        problems.append(f"the baseline was not measured: {sli.reason or 'no request answered'}")
-    else:
-        if sli.availability < objectives.availability:
-            problems.append(f"baseline availability {text.share(sli.availability, 3)} is under "
-                            f"{text.share(objectives.availability, 1)}")
-        if sli.latency_sli < objectives.latency_target:
-            problems.append(f"baseline latency SLI {text.share(sli.latency_sli)} is under "
-                            f"{text.share(objectives.latency_target, 0)}")
+    # one line per unmet SLI; "not measured" is said once, whichever SLIs it hides
+    problems = list(dict.fromkeys(_baseline_problem(v) for v in sli_verdicts(sli, objectives) if not v.met))
     if m.incidents:
         problems.append(f"{len(m.incidents)} incident(s) during the baseline, before any fault")
     return Baseline(valid=not problems, reason="; ".join(problems) or "the baseline met every SLO",
                     duration_s=m.duration_s, user_path=sli.model_copy(update={"histogram": ""}),
                     incidents=m.incidents)
+
+
+def _baseline_problem(verdict: SliVerdict) -> str:
+    name = verdict.name.replace("_", " ")
+    if verdict.value is None:
+        return f"the baseline was not measured: {verdict.reason}"
+    return f"baseline {name} {text.share(verdict.value, 3)} misses its objective ({verdict.objective})"
 
 
 def _experiment(name: str, weight: float, records: list[RunRecord], objectives: Objectives) -> ExperimentReport:
