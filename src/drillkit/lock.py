@@ -156,7 +156,7 @@ def _take_over(taken: Taken, target: Target, target_file: Path | None) -> None:
     from drillkit.faults import recovery  # activities import much; only a takeover needs them
 
     failed = []
-    for outcome in recovery.recover(target_file, FaultLog(target.fault_log), previous.run_id):
+    for outcome in recovery.recover(target_file, FaultLog(target.fault_log), previous.run_id, target):
         if outcome.healed:
             logger.warning("healed %s, left open by run %s", outcome.fault.fault, outcome.fault.run_id)
         else:
