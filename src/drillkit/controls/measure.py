@@ -45,6 +45,7 @@ from drillkit.faults.environment import RUN_ID_ENV, RUN_ID_KEY, environment, new
 from drillkit.measure.samples import FaultEvent
 from drillkit.measure.session import MeasurementSession, MeasureSettings
 from drillkit.model.objectives import Objectives, load_objectives
+from drillkit.model.result import RunStatus
 
 logger = logging.getLogger("drillkit")
 OUT_KEY = "drillkit_out"
@@ -130,7 +131,7 @@ def after_experiment_control(context: dict, state: dict, **arguments: Any) -> No
     if _run is None:
         return
     run, _run = _run, None
-    measurements = _finish(run, interrupted=isinstance(state, dict) and state.get("status") == "interrupted")
+    measurements = _finish(run, interrupted=isinstance(state, dict) and state.get("status") == RunStatus.INTERRUPTED)
     if isinstance(state, dict):
         state["measurements"] = measurements
 
