@@ -87,7 +87,7 @@ def plan_experiment(
     path: Path, target: Target | None, variables: dict[str, Any] | None = None, measure: bool = False,
 ) -> PlannedExperiment:
     planned, problems = _planned(path, target, variables or {}, measure)
-    if problems:
+    if planned is None:
         raise InvalidInput("\n".join(problems))
     return planned
 

@@ -179,6 +179,8 @@ class _PlanRunner(Runner):
     every activity and control receives: chaoslib keeps only the keys an experiment declares, so they
     are added once it has loaded those."""
 
+    config: dict[str, Any]
+
     def __init__(self, values: dict[str, str]) -> None:
         super().__init__(Strategy.DEFAULT)
         self.values = values
