@@ -124,10 +124,9 @@ def validate(
     ] = None,
 ) -> None:
     """Check experiments and targets. Exit 0 when all are valid, 2 with `file: field: reason` lines."""
-    from drillkit.model.target import load_target
-    from drillkit.validation import target_problems, validate_files
+    from drillkit.validation import plan_target, target_problems, validate_files
 
-    checked = load_target(target) if target else None
+    checked = plan_target(target).target if target else None
     problems = [f"{target}: {problem}" for problem in target_problems(checked)] if checked else []
     problems += validate_files(paths, checked)
     for problem in problems:
@@ -174,30 +173,33 @@ def run(
     input (nothing was injected), 3 when the preflight found the environment not ready, when
     interrupted, or when the safety net had to heal a fault."""
     from drillkit import preflight
-    from drillkit.drill.runner import chaos_settings, plan, prepare, run_experiment
+    from drillkit.drill.runner import chaos_settings, outline, run_experiment
     from drillkit.faults.environment import new_run_id
     from drillkit.lock import target_lock
+    from drillkit.validation import plan_run
 
     _log_to_console()
-    variables = _parse_vars(var or [])
-    checked_target, planned = prepare(experiment, target, variables, measure)
+    plan = plan_run(experiment, target, _parse_vars(var or []), measure)
     user_settings = chaos_settings(settings)
     out_dir = out_dir or paths.RUNS / f"{time.strftime('%Y%m%dT%H%M%S')}-{experiment.stem}"
-    report = _preflight(checked_target, [planned], out_dir, force, live=dry_run)
+    report = _preflight(plan, out_dir, force, live=dry_run)
     if dry_run:
-        for line in plan(planned):
-            out.print(line, highlight=False, markup=False, soft_wrap=True)
+        _print_lines(outline(plan.experiments[0].document()))
         _print_preflight(report)
         raise typer.Exit(report.exit_code)
     preflight.require(report)
     run_id = new_run_id()
-    with target_lock(checked_target, run_id, target_file=target):  # a dead holder's faults are healed first
-        if preflight.uses_target([planned]):
-            preflight.require(preflight.live_checks(checked_target, preflight.needs_of([planned])))
-        result = run_experiment(experiment, target, out_dir, variables, measure=measure, settings=user_settings,
-                                run_id=run_id)
+    with target_lock(plan.target, run_id, target_file=plan.target_file):  # a dead holder's faults are healed first
+        if preflight.uses_target(plan.documents()):
+            preflight.require(preflight.live_checks(plan.target, preflight.needs_of(plan.documents())))
+        result = run_experiment(plan, out_dir, settings=user_settings, run_id=run_id)
     out.print(f"{experiment.name}: {result.status}; journal {result.journal_path}")
     raise typer.Exit(result.exit_code)
+
+
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command("preflight")
@@ -216,19 +218,11 @@ def preflight_command(
     balancer serving, the run folder, free disk, no other run holding the target.
 
     Exit 0 all checks passed, 2 the input asks for something unsupported, 3 the environment is not ready."""
-    from drillkit.model.files import read_mapping
+    from drillkit import validation
 
-    experiments: list[dict] = []
-    target_file = target or DEFAULT_TARGET
-    if plan_file is not None and "experiments" in read_mapping(plan_file):
-        spec, target_file, experiments = _checked_drill(plan_file, target)
-    elif plan_file is not None:
-        from drillkit.drill.runner import prepare
-
-        experiments = [prepare(plan_file, target_file)[1]]
-    from drillkit.model.target import load_target
-
-    report = _preflight(load_target(target_file), experiments, out_dir, force, whole_target=plan_file is None)
+    plan = (validation.plan_target(target or DEFAULT_TARGET) if plan_file is None
+            else validation.plan_file(plan_file, target, DEFAULT_TARGET))
+    report = _preflight(plan, out_dir, force, whole_target=plan_file is None)
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
     else:
@@ -236,16 +230,16 @@ def preflight_command(
     raise typer.Exit(report.exit_code)
 
 
-def _preflight(target, experiments: list[dict], run_dir: Path | None, force: bool, live: bool = True,
-               whole_target: bool = False):
-    """Every check for EXPERIMENTS against TARGET; the target is asked only when they use it."""
+def _preflight(plan, run_dir: Path | None, force: bool, live: bool = True, whole_target: bool = False):
+    """Every check for the PLAN's experiments against its target; the target is asked only when they use it."""
     from drillkit import preflight
 
+    experiments = plan.documents()
     needs = preflight.needs_of(experiments)
-    report = preflight.static_checks(target, needs, run_dir, force)
+    report = preflight.static_checks(plan.target, needs, run_dir, force)
     busy = any(check.name == preflight.LOCK_CHECK for check in report.failures)  # its faults are in place
     if live and not busy and (whole_target or preflight.uses_target(experiments)):
-        report += preflight.live_checks(target, needs)
+        report += preflight.live_checks(plan.target, needs)
     return report
 
 
@@ -260,18 +254,6 @@ def _print_preflight(report) -> None:
     out.print(table)
     verdict = "all checks passed" if report.ok else f"{len(report.failures)} check(s) failed"
     out.print(f"preflight: {verdict} (exit {report.exit_code})", highlight=False)
-
-
-def _checked_drill(manifest: Path, target: Path | None):
-    """The drill, its target file and its experiments, each validated with its own variables."""
-    from drillkit.drill.drill import check
-    from drillkit.drill.runner import prepare
-    from drillkit.model.drill import load_drill
-
-    spec = load_drill(manifest)
-    target_file = target or spec.target
-    check(spec, manifest, target_file)
-    return spec, target_file, [prepare(e.path, target_file, e.variables)[1] for e in spec.experiments]
 
 
 @app.command("recover")
@@ -289,13 +271,13 @@ def recover(
     from drillkit.faults.environment import new_run_id
     from drillkit.faults.recovery import recover as heal_open_faults
     from drillkit.lock import target_lock
-    from drillkit.model.target import load_target
+    from drillkit.validation import plan_target
 
     _log_to_console()
-    checked = load_target(target)
+    plan = plan_target(target)
     failures = 0
-    with target_lock(checked, f"recover-{new_run_id()}"):  # never heal under a live run's feet
-        outcomes = list(heal_open_faults(target, FaultLog(checked.fault_log), run_id))
+    with target_lock(plan.target, f"recover-{new_run_id()}"):  # never heal under a live run's feet
+        outcomes = list(heal_open_faults(target, FaultLog(plan.target.fault_log), run_id, plan.target))
     for outcome in outcomes:
         fault = outcome.fault
         verdict = "healed" if outcome.healed else f"NOT healed: {outcome.error}"
@@ -331,32 +313,29 @@ def drill(
     Exit 0 every objective met, 1 an objective breached, 2 invalid input, 3 aborted (the environment
     not ready, an interrupt, a failed rollback or a baseline that already breached an SLO: never a pass)."""
     from drillkit import preflight
-    from drillkit.drill.drill import default_run_dir, plan, run_drill
+    from drillkit.drill.drill import default_run_dir, outline, run_drill
     from drillkit.drill.progress import DrillProgress
     from drillkit.drill.runner import chaos_settings
     from drillkit.faults.environment import new_run_id
     from drillkit.lock import target_lock
-    from drillkit.model.target import load_target
+    from drillkit.validation import plan_drill
 
-    spec, target_file, experiments = _checked_drill(manifest, target)
-    checked_target = load_target(target_file)
+    plan = plan_drill(manifest, target)
     chaos_settings()  # an unreadable settings file stops the drill now, not at its first experiment
     run_dir = out_dir or default_run_dir(paths.REPORTS)
-    sandbox_managed = manage_sandbox and _is_sandbox(checked_target)
-    needs = preflight.needs_of(experiments)
-    report = _preflight(checked_target, experiments, run_dir, force, live=dry_run and not sandbox_managed)
+    sandbox_managed = manage_sandbox and _is_sandbox(plan.target)
+    report = _preflight(plan, run_dir, force, live=dry_run and not sandbox_managed)
     if dry_run:
-        for line in plan(spec, checked_target):
-            out.print(line, highlight=False, markup=False, soft_wrap=True)
+        _print_lines(outline(plan))
         _print_preflight(report)
         raise typer.Exit(report.exit_code)
     preflight.require(report)
     run_id = new_run_id()
-    with _sandbox_for(checked_target, manage_sandbox), target_lock(checked_target, run_id, target_file=target_file):
-        preflight.require(preflight.live_checks(checked_target, needs))  # under the lock: a dead run is healed
+    with _sandbox_for(plan.target, manage_sandbox), target_lock(plan.target, run_id, target_file=plan.target_file):
+        needs = preflight.needs_of(plan.documents())
+        preflight.require(preflight.live_checks(plan.target, needs))  # under the lock: a dead run is healed
         _log_to_file(run_dir / "drill.log")
-        result = run_drill(spec, manifest, target_file, run_dir, DrillProgress(err, spec.expected_seconds()),
-                           run_id=run_id)
+        result = run_drill(plan, run_dir, DrillProgress(err, plan.drill.expected_seconds()), run_id=run_id)
     raise typer.Exit(_publish(result, history_file, append=True))
 
 

@@ -155,7 +155,7 @@ def _take_over(taken: Taken, previous: Holder, target: Target, target_file: Path
     from drillkit.faults import recovery  # activities import much; only a takeover needs them
 
     failed = []
-    for outcome in recovery.recover(target_file, FaultLog(target.fault_log), previous.run_id):
+    for outcome in recovery.recover(target_file, FaultLog(target.fault_log), previous.run_id, target):
         if outcome.healed:
             logger.warning("healed %s, left open by run %s", outcome.fault.fault, outcome.fault.run_id)
         else:

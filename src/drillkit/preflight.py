@@ -49,6 +49,7 @@ NEEDS: dict[str, str] = {
 }
 
 Kind = Literal["input", "environment"]
+Result = Literal["ok", "FAILED", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Check:
     skipped: bool = False
 
     @property
-    def result(self) -> str:
+    def result(self) -> Result:
         return "skipped" if self.skipped else "ok" if self.ok else "FAILED"
 
 

@@ -1,29 +1,34 @@
-"""`drillkit validate`: check experiments and targets before anything runs.
+"""`drillkit validate`, and the plan every command runs: check experiments and targets before anything
+runs, and build the one immutable Plan (model/plan.py) the CLI, the drill, the runner and recovery use.
 
 Every problem is one `file: field: reason` line. An experiment is checked three ways: its shape
 (pydantic), its drillkit activities (module, function in `__all__`, arguments that bind to the
 signature, regions and members the target knows), and chaoslib's own validation. The drillkit checks
 run twice: on the file as written, and after its configuration variables are substituted (the run's
 `--var` overrides included), so a `${region}` is checked like a literal region. A target is checked
-for a driver this version ships and for components that exist.
+for a driver this version ships and for components that exist. A plan reads its target file once.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from drillkit.errors import InvalidInput
-from drillkit.model.drill import Drill
+from drillkit.model.drill import Drill, load_drill
 from drillkit.model.experiment import Activity, Experiment, PythonProvider
 from drillkit.model.files import describe_errors, read_mapping
+from drillkit.model.objectives import Objectives, load_objectives
+from drillkit.model.plan import MEASURE_MODULE, DrillPlan, Plan, PlannedExperiment, declares_measurement
 from drillkit.model.profile import LoadProfile
-from drillkit.model.target import SHIPPED_DRIVERS, ProcessDriver, Target
+from drillkit.model.target import SHIPPED_DRIVERS, ProcessDriver, Target, load_target
 
 INJECTED = {"configuration", "secrets"}
 MEMBER_ARGUMENTS = ("replica", "candidate")  # drillkit arguments that name a database member
@@ -41,11 +46,126 @@ def load_experiment(
     path: Path, target: Target | None = None, variables: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The experiment as chaoslib wants it (as written), after every check passed."""
-    data = read_mapping(path)
-    problems = check_experiment(path, data, target, variables)
-    if problems:
+    return plan_experiment(path, target, variables).document()
+
+
+def plan_target(target_file: Path) -> Plan:
+    """The plan of a command that acts on the target alone (`recover`, `preflight` without a plan)."""
+    return Plan(target=load_target(target_file), target_file=target_file)
+
+
+def plan_run(
+    experiment_file: Path, target_file: Path, variables: dict[str, Any] | None = None, measure: bool = False,
+) -> Plan:
+    """The plan of `drillkit run`: the target and the experiment as it will run (with the measure control
+    when MEASURE), every check of both files passed; raises InvalidInput before anything runs."""
+    target = load_target(target_file)
+    experiment = plan_experiment(experiment_file, target, variables, measure)
+    return Plan(target=target, target_file=target_file, experiments=(experiment,))
+
+
+def plan_drill(manifest: Path, target_file: Path | None = None) -> DrillPlan:
+    """The plan of a drill: its target (TARGET_FILE, else the drill's), objectives and every experiment
+    with its own variables, all checked before anything runs."""
+    drill = load_drill(manifest)
+    target_file = target_file or drill.target
+    target = load_target(target_file)
+    objectives = _drill_objectives(drill, manifest)
+    _check_leader(drill, manifest, target)
+    return DrillPlan(target=target, target_file=target_file, drill=drill, drill_file=manifest,
+                     objectives=objectives, experiments=_drill_experiments(drill, manifest, target))
+
+
+def plan_file(path: Path, target_file: Path | None, default_target: Path) -> Plan:
+    """A drill's plan when PATH is a drill manifest, else an experiment's against TARGET_FILE (or DEFAULT_TARGET)."""
+    if kind_of(read_mapping(path)) is FileKind.DRILL:
+        return plan_drill(path, target_file)
+    return plan_run(path, target_file or default_target)
+
+
+def plan_experiment(
+    path: Path, target: Target | None, variables: dict[str, Any] | None = None, measure: bool = False,
+) -> PlannedExperiment:
+    planned, problems = _planned(path, target, variables or {}, measure)
+    if planned is None:
         raise InvalidInput("\n".join(problems))
-    return data
+    return planned
+
+
+def _planned(
+    path: Path, target: Target | None, variables: dict[str, Any], measure: bool,
+) -> tuple[PlannedExperiment | None, list[str]]:
+    """The experiment of PATH checked (one read of the file), or its problems."""
+    try:
+        data = read_mapping(path)
+    except InvalidInput as exc:
+        return None, str(exc).splitlines()
+    problems = _variable_problems(path, data, variables)
+    substituted, problems = (data, problems) if problems else _checked(path, data, target, variables)
+    if problems:
+        return None, problems
+    adding = measure and not declares_measurement(data)
+    return PlannedExperiment(path=path, variables=variables, as_written=_measured(data) if adding else data,
+                             substituted=_measured(substituted) if adding else substituted), []
+
+
+def _variable_problems(path: Path, experiment: dict[str, Any], variables: dict[str, Any]) -> list[str]:
+    declared = experiment.get("configuration", {})
+    unknown = sorted(set(variables) - set(declared))
+    if unknown:
+        return [f"{path}: configuration: no key {', '.join(unknown)} to override (it has: {', '.join(declared)})"]
+    return []
+
+
+def _measured(experiment: dict[str, Any]) -> dict[str, Any]:
+    """The experiment with drillkit's measure control added (the file is left as it is)."""
+    control = {"name": "measure", "provider": {"type": "python", "module": MEASURE_MODULE}}
+    return {**experiment, "controls": [*copy.deepcopy(experiment.get("controls", [])), control]}
+
+
+def _drill_objectives(drill: Drill, manifest: Path) -> Objectives:
+    if not drill.objectives.exists():
+        raise InvalidInput(f"{manifest}: objectives: no such file {drill.objectives}")
+    return load_objectives(drill.objectives)
+
+
+def _check_leader(drill: Drill, manifest: Path, target: Target) -> None:
+    if drill.leader and drill.leader not in target.members():
+        raise InvalidInput(f"{manifest}: leader: target {target.name!r} has no database member "
+                           f"{drill.leader!r} (it has: {', '.join(target.members())})")
+
+
+def _drill_experiments(drill: Drill, manifest: Path, target: Target) -> tuple[PlannedExperiment, ...]:
+    """Every entry's experiment, checked with its variables; all problems at once."""
+    missing = [e.path for e in drill.experiments if not e.path.exists()]
+    if missing:
+        raise InvalidInput("\n".join(f"{manifest}: experiments: no such file {p}" for p in missing))
+    planned = [_planned(entry.path, target, entry.variables, measure=False) for entry in drill.experiments]
+    problems = [problem for _, found in planned for problem in found]
+    if problems:
+        raise InvalidInput("\n".join(dict.fromkeys(problems)))  # an experiment listed twice says it once
+    return tuple(experiment for experiment, _ in planned if experiment is not None)
+
+
+class FileKind(StrEnum):
+    EXPERIMENT = "experiment"
+    TARGET = "target"
+    LOAD_PROFILE = "load profile"
+    DRILL = "drill"
+
+
+# The keys that mark each kind of file: any one of a kind's key sets, tried in this order.
+_MARKS: dict[FileKind, tuple[frozenset[str], ...]] = {
+    FileKind.EXPERIMENT: (frozenset({"method"}), frozenset({"steady-state-hypothesis"})),
+    FileKind.TARGET: (frozenset({"driver", "regions"}),),
+    FileKind.LOAD_PROFILE: (frozenset({"stages"}),),
+    FileKind.DRILL: (frozenset({"experiments"}),),
+}
+
+
+def kind_of(data: dict[str, Any]) -> FileKind | None:
+    """What DATA is, by the keys it has; None when it is none of drillkit's files."""
+    return next((kind for kind, marks in _MARKS.items() if any(keys <= data.keys() for keys in marks)), None)
 
 
 def _problems_of(path: Path, target: Target | None) -> list[str]:
@@ -53,23 +173,19 @@ def _problems_of(path: Path, target: Target | None) -> list[str]:
         data = read_mapping(path)
     except InvalidInput as exc:
         return str(exc).splitlines()
-    check = _checker_for(data)
-    if check is None:
+    kind = kind_of(data)
+    if kind is None:
         return [f"{path}: (top level): not an experiment (method), a target (driver, regions), "
                 "a load profile (stages) or a drill (experiments)"]
-    return check(path, data, target)
+    return _checker_for(kind)(path, data, target)
 
 
-def _checker_for(data: dict[str, Any]) -> Callable | None:
-    if "method" in data or "steady-state-hypothesis" in data:
-        return check_experiment
-    if "driver" in data and "regions" in data:
-        return check_target
-    if "stages" in data:
-        return _model_checker(LoadProfile)
-    if "experiments" in data:
-        return _model_checker(Drill)
-    return None
+def _checker_for(kind: FileKind) -> Callable[..., list[str]]:
+    checkers: dict[FileKind, Callable[..., list[str]]] = {
+        FileKind.EXPERIMENT: check_experiment, FileKind.TARGET: check_target,
+        FileKind.LOAD_PROFILE: _model_checker(LoadProfile), FileKind.DRILL: _model_checker(Drill),
+    }
+    return checkers[kind]
 
 
 def _model_checker(model: type[BaseModel]) -> Callable:
@@ -116,13 +232,21 @@ def _sandbox_component_problems(target: Target, driver: ProcessDriver) -> list[s
 def check_experiment(
     path: Path, data: dict[str, Any], target: Target | None = None, variables: dict[str, Any] | None = None,
 ) -> list[str]:
+    return _checked(path, data, target, variables)[1]
+
+
+def _checked(
+    path: Path, data: dict[str, Any], target: Target | None, variables: dict[str, Any] | None,
+) -> tuple[dict[str, Any], list[str]]:
+    """The experiment after `${}` substitution, and every problem of it (as written and substituted)."""
     problems = _drillkit_problems(path, data, target)
     if problems:
-        return problems
+        return data, problems
     substituted, problems = _substituted(path, data, variables or {})
     if problems:
-        return problems
-    return _drillkit_problems(path, substituted, target, after_substitution=True) or _chaoslib_problems(path, data)
+        return data, problems
+    return substituted, (_drillkit_problems(path, substituted, target, after_substitution=True)
+                         or _chaoslib_problems(path, data))
 
 
 def _drillkit_problems(

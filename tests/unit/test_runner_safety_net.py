@@ -5,6 +5,7 @@ from __future__ import annotations
 from drillkit.drill.runner import run_experiment
 from drillkit.faultlog import FaultLog
 from drillkit.model.target import load_target
+from drillkit.validation import plan_run
 
 from .test_cli_exit_codes import _target
 
@@ -24,7 +25,7 @@ def test_another_runs_open_fault_is_left_to_recover_and_does_not_fail_this_run(t
     faults = FaultLog(load_target(target_file).fault_log)
     faults.opened("pause_app", "resume_app", {"region": "region-a"}, "an-older-run")
 
-    result = run_experiment(_quick_experiment(tmp_path), target_file, tmp_path / "out", run_id="this-run")
+    result = run_experiment(plan_run(_quick_experiment(tmp_path), target_file), tmp_path / "out", run_id="this-run")
 
     assert result.status == "completed" and result.exit_code == 0
     assert result.healed_by_safety_net == [] and result.left_open == []
@@ -38,7 +39,7 @@ def test_the_runs_own_open_fault_is_healed_by_the_safety_net_or_named_as_left_op
     faults = FaultLog(load_target(target_file).fault_log)
     faults.opened("pause_app", "resume_app", {"region": "region-a"}, "this-run")  # its rollback never ran
 
-    result = run_experiment(_quick_experiment(tmp_path), target_file, tmp_path / "out", run_id="this-run")
+    result = run_experiment(plan_run(_quick_experiment(tmp_path), target_file), tmp_path / "out", run_id="this-run")
 
     assert result.left_open == ["pause_app"]  # no sandbox here: the heal fails, and says so
     assert result.status == "rollback failed" and result.exit_code == 3

@@ -17,9 +17,11 @@ window after them (or the recovery limit passes); reconciles the ledger; and wri
 measurements.json beside samples.csv and ledger.csv. An interrupted run (signal, crash) still does
 all of that, through cleanup_control.
 
-Where: the configuration's `drillkit_out`, else DRILLKIT_OUT, else reports/<run id>/. The run id is
-the configuration's `drillkit_run_id`, else DRILLKIT_RUN_ID; when neither is set, the control makes
-one and exports it, so that the fault activities of this process log their faults under it.
+Where: the configuration's `drillkit_out` (`drillkit run` and `drillkit drill` put the run folder
+there), else DRILLKIT_OUT (for plain `chaos run`), else reports/<run id>/. The run id is the
+configuration's `drillkit_run_id`, else DRILLKIT_RUN_ID; when neither is set (plain `chaos run`), the
+control makes one and exports it, so that the fault activities of this process log their faults under it.
+The target is the one the configuration carries (faults/environment.py), read from no file under drillkit.
 
 Chaos Toolkit calls controls as module functions, so the one session of the running experiment lives
 in this module between calls; it is created in configure_control and dropped once it is finished.
@@ -31,7 +33,6 @@ import functools
 import logging
 import os
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
@@ -40,17 +41,16 @@ from typing import Any
 from chaoslib import substitute
 
 from drillkit import durable
-from drillkit.faults.environment import environment
+from drillkit.faults.environment import RUN_ID_ENV, RUN_ID_KEY, environment, new_run_id
 from drillkit.measure.samples import FaultEvent
 from drillkit.measure.session import MeasurementSession, MeasureSettings
 from drillkit.model import paths
 from drillkit.model.objectives import Objectives, load_objectives
+from drillkit.model.result import RunStatus
 
 logger = logging.getLogger("drillkit")
 OUT_KEY = "drillkit_out"
-OUT_ENV = "DRILLKIT_OUT"
-RUN_ID_KEY = "drillkit_run_id"
-RUN_ID_ENV = "DRILLKIT_RUN_ID"
+OUT_ENV = "DRILLKIT_OUT"  # plain `chaos run` only: drillkit hands the folder over in the configuration
 
 
 class _Run:
@@ -130,7 +130,7 @@ def after_experiment_control(context: dict, state: dict, **arguments: Any) -> No
     if _run is None:
         return
     run, _run = _run, None
-    measurements = _finish(run, interrupted=isinstance(state, dict) and state.get("status") == "interrupted")
+    measurements = _finish(run, interrupted=isinstance(state, dict) and state.get("status") == RunStatus.INTERRUPTED)
     if isinstance(state, dict):
         state["measurements"] = measurements
 
@@ -154,7 +154,7 @@ def ensure_run_id(configuration: dict | None) -> str:
     """The run id: configuration, else environment, else a new one exported to this process."""
     run_id = (configuration or {}).get(RUN_ID_KEY) or os.environ.get(RUN_ID_ENV)
     if not run_id:
-        run_id = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        run_id = new_run_id()
         os.environ[RUN_ID_ENV] = run_id
     return str(run_id)
 

@@ -13,18 +13,18 @@ from typing import Any
 
 from drillkit import durable, patroni_api
 from drillkit.drill.progress import DrillProgress
-from drillkit.drill.runner import run_experiment
-from drillkit.errors import Aborted, InvalidInput
+from drillkit.drill.runner import STOPPED, RunResult, run_experiment
+from drillkit.errors import Aborted
 from drillkit.faults.environment import new_run_id
 from drillkit.lock import target_lock
 from drillkit.measure import replay
 from drillkit.measure.session import MeasurementSession, MeasureSettings
 from drillkit.model.drill import Drill
 from drillkit.model.measurements import Measurements
-from drillkit.model.objectives import Objectives, load_objectives
-from drillkit.model.result import DrillRun, RunRecord
-from drillkit.model.target import Target, load_target
-from drillkit.validation import validate_files
+from drillkit.model.objectives import Objectives
+from drillkit.model.plan import DrillPlan
+from drillkit.model.result import DrillRun, RunRecord, RunStatus
+from drillkit.model.target import Target
 
 
 def default_run_dir(root: Path, now: datetime | None = None) -> Path:
@@ -33,34 +33,15 @@ def default_run_dir(root: Path, now: datetime | None = None) -> Path:
     return root / f"{now.year}-Q{(now.month - 1) // 3 + 1}-{now.strftime('%Y%m%dT%H%M%SZ')}"
 
 
-def check(drill: Drill, drill_file: Path, target_file: Path) -> tuple[Target, Objectives]:
-    """Validate the drill's target, objectives and every experiment before anything runs."""
-    target = load_target(target_file)
-    objectives = load_objectives(drill.objectives) if drill.objectives.exists() else None
-    if objectives is None:
-        raise InvalidInput(f"{drill_file}: objectives: no such file {drill.objectives}")
-    if drill.leader and drill.leader not in target.members():
-        raise InvalidInput(f"{drill_file}: leader: target {target.name!r} has no database member "
-                           f"{drill.leader!r} (it has: {', '.join(target.members())})")
-    missing = [e.path for e in drill.experiments if not e.path.exists()]
-    if missing:
-        raise InvalidInput("\n".join(f"{drill_file}: experiments: no such file {p}" for p in missing))
-    problems = validate_files([e.path for e in drill.experiments], target)
-    if problems:
-        raise InvalidInput("\n".join(problems))
-    return target, objectives
-
-
-def plan(drill: Drill, target: Target) -> list[str]:
+def outline(plan: DrillPlan) -> list[str]:
     """The dry run: what would happen, in order, and how long it should take."""
-    import yaml
-
+    drill, target = plan.drill, plan.target
     lines = [f"drill {drill.name} against {target.name} ({target.kind}, {target.driver.type} driver)",
              f"  baseline: {drill.baseline.duration_s:.0f} s of steady traffic, no fault"]
     if drill.leader:
         lines.append(f"  before each experiment: {drill.leader} leads the database (switchover if needed)")
-    for entry in drill.experiments:
-        experiment = yaml.safe_load(entry.path.read_text())
+    for entry, planned in zip(drill.experiments, plan.experiments, strict=True):
+        experiment = planned.as_written
         faults = [a["provider"]["func"] for a in experiment.get("method", []) if a.get("type") == "action"]
         rollbacks = [a["provider"]["func"] for a in experiment.get("rollbacks", [])]
         overrides = f"; overrides {entry.variables}" if entry.variables else ""
@@ -71,23 +52,21 @@ def plan(drill: Drill, target: Target) -> list[str]:
     return lines
 
 
-def run_drill(
-    drill: Drill, drill_file: Path, target_file: Path, run_dir: Path, progress: DrillProgress,
-    run_id: str | None = None,
-) -> DrillRun:
-    """Run the baseline and every experiment; stop early (aborted) on an interrupt or SIGTERM."""
-    target, objectives = check(drill, drill_file, target_file)
+def run_drill(plan: DrillPlan, run_dir: Path, progress: DrillProgress, run_id: str | None = None) -> DrillRun:
+    """Run the baseline and every experiment of the drill's PLAN; stop early (aborted) on an interrupt
+    or SIGTERM."""
+    drill, target, objectives = plan.drill, plan.target, plan.objectives
     run_dir.mkdir(parents=True, exist_ok=True)
     result = DrillRun(drill=drill.model_dump(mode="json"), objectives=objectives.model_dump(mode="json"),
-                      target=str(target_file), target_name=target.name, target_kind=target.kind,
+                      target=str(plan.target_file), target_name=target.name, target_kind=target.kind,
                       run_dir=str(run_dir), started_utc=datetime.now(UTC).isoformat(), run_id=run_id or new_run_id())
     result.save(run_dir)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with target_lock(target, result.run_id, target_file=target_file):  # the whole drill, baseline included
+        with target_lock(target, result.run_id, target_file=plan.target_file):  # the whole drill, baseline included
             result.baseline = _baseline(drill, target, objectives, run_dir / "baseline", progress)
             result.save(run_dir)
-            _experiments(drill, target_file, run_dir, progress, result)
+            _experiments(plan, run_dir, progress, result)
     except KeyboardInterrupt:
         result.aborted = "interrupted (Ctrl-C or SIGTERM); rollbacks of the running experiment were played"
         progress.say("[red]interrupted[/]: the drill stops here")
@@ -131,27 +110,29 @@ def _baseline(drill: Drill, target: Target, objectives: Objectives, out_dir: Pat
     return Measurements.model_validate(summary)
 
 
-def _experiments(drill: Drill, target_file: Path, run_dir: Path, progress: DrillProgress,
-                 result: DrillRun) -> None:
-    target = load_target(target_file)
-    for entry in drill.experiments:
+def _experiments(plan: DrillPlan, run_dir: Path, progress: DrillProgress, result: DrillRun) -> None:
+    drill = plan.drill
+    for entry, planned in zip(drill.experiments, plan.experiments, strict=True):
         for repetition in range(1, entry.repetitions + 1):
             progress.experiment = entry.name + (f" #{repetition}" if entry.repetitions > 1 else "")
             if drill.leader:
-                _lead_with(target, drill.leader, progress)
+                _lead_with(plan.target, drill.leader, progress)
             out = run_dir / "experiments" / f"{entry.name}-{repetition}"
             run_id = f"{result.run_id}/{entry.name}-{repetition}"
-            ran = run_experiment(entry.path, target_file, out, entry.variables, [progress.handler()], run_id=run_id)
-            result.runs.append(RunRecord(
-                experiment=entry.name, repetition=repetition, run_id=run_id, status=ran.status,
-                rollbacks_ok=ran.status not in ("rollback failed", "interrupted", "aborted"),
-                steady_state_ok=not ran.journal.get("deviated") and ran.journal.get("status") == "completed",
-                causes=causes(ran.journal), measurements=ran.journal.get("measurements"),
-                run_dir=str(out.relative_to(run_dir)),
-            ))
+            ran = run_experiment(plan, out, [progress.handler()], experiment=planned, run_id=run_id)
+            result.runs.append(_record(ran, entry.name, repetition, run_id, str(out.relative_to(run_dir))))
             result.save(run_dir)
-            if ran.journal.get("status") == "interrupted":
+            if ran.journal_status is RunStatus.INTERRUPTED:
                 raise KeyboardInterrupt
+
+
+def _record(ran: RunResult, experiment: str, repetition: int, run_id: str, run_dir: str) -> RunRecord:
+    return RunRecord(
+        experiment=experiment, repetition=repetition, run_id=run_id, status=ran.status,
+        rollbacks_ok=ran.status not in {RunStatus.ROLLBACK_FAILED, *STOPPED},
+        steady_state_ok=not ran.journal.get("deviated") and ran.journal_status is RunStatus.COMPLETED,
+        causes=causes(ran.journal), measurements=ran.journal.get("measurements"), run_dir=run_dir,
+    )
 
 
 def causes(journal: dict[str, Any]) -> list[str]:

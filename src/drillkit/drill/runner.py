@@ -1,17 +1,17 @@
-"""Run one experiment through chaoslib against a target, with rollbacks always played and a safety
-net behind them: whatever the run leaves open in the fault log is healed before it returns.
+"""Run one experiment of a plan through chaoslib against its target, with rollbacks always played and
+a safety net behind them: whatever the run leaves open in the fault log is healed before it returns.
 
 Any Chaos Toolkit experiment runs as `chaos run` would run it, with the user's Chaos Toolkit settings
-(CHAOSTOOLKIT_SETTINGS, else ~/.chaostoolkit/settings.yaml), except that rollbacks are always played."""
+(CHAOSTOOLKIT_SETTINGS, else ~/.chaostoolkit/settings.yaml), except that rollbacks are always played.
+The run's target, run id and folder reach the activities and the measure control through the
+configuration chaoslib hands them, never through the process environment."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import os
 import signal
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,22 +20,22 @@ from chaoslib.run import RunEventHandler, Runner
 from chaoslib.types import Strategy
 
 from drillkit import durable
-from drillkit.controls.measure import OUT_ENV
+from drillkit.controls.measure import OUT_KEY
 from drillkit.errors import EXIT_ABORTED, EXIT_BREACHED, EXIT_PASS, InvalidInput
 from drillkit.faultlog import FaultLog
 from drillkit.faults import recovery
-from drillkit.faults.environment import RUN_ID_ENV, RUN_ID_KEY, TARGET_ENV, TARGET_KEY, new_run_id
+from drillkit.faults.environment import TARGET_KEY, new_run_id, plan_configuration
 from drillkit.lock import target_lock
-from drillkit.model.files import read_mapping
-from drillkit.model.target import Target, load_target
-from drillkit.validation import load_experiment
+from drillkit.model.plan import Plan, PlannedExperiment
+from drillkit.model.result import RunStatus
 
 logger = logging.getLogger("drillkit")
 SETTINGS_ENV = "CHAOSTOOLKIT_SETTINGS"
 DEFAULT_SETTINGS_FILE = Path("~/.chaostoolkit/settings.yaml")
 ROLLBACKS = "always"  # drillkit's one departure from `chaos run`: a fault is never left in place
-MEASURE_MODULE = "drillkit.controls.measure"
-MEASURE_CONTROL = {"name": "measure", "provider": {"type": "python", "module": MEASURE_MODULE}}
+STOPPED = frozenset({RunStatus.INTERRUPTED, RunStatus.ABORTED})  # chaoslib stopped the run short
+EXIT_CODES = {RunStatus.COMPLETED: EXIT_PASS, RunStatus.INTERRUPTED: EXIT_ABORTED,
+              RunStatus.ABORTED: EXIT_ABORTED, RunStatus.ROLLBACK_FAILED: EXIT_ABORTED}  # else breached
 
 
 @dataclass
@@ -46,40 +46,35 @@ class RunResult:
     left_open: list[str] = field(default_factory=list)
 
     @property
-    def status(self) -> str:
-        if self.journal.get("status") in ("interrupted", "aborted"):
-            return self.journal["status"]
+    def journal_status(self) -> RunStatus:
+        """chaoslib's own status of the run."""
+        try:
+            return RunStatus(self.journal.get("status", RunStatus.UNKNOWN))
+        except ValueError:
+            return RunStatus.UNKNOWN
+
+    @property
+    def status(self) -> RunStatus:
+        if self.journal_status in STOPPED:
+            return self.journal_status
         if self.left_open or self.healed_by_safety_net or _failed(self.journal.get("rollbacks", [])):
-            return "rollback failed"
+            return RunStatus.ROLLBACK_FAILED
         if self.journal.get("deviated"):
-            return "deviated"
+            return RunStatus.DEVIATED
         if _failed(self.journal.get("run", [])):
-            return "activity failed"
-        return self.journal.get("status", "unknown")
+            return RunStatus.ACTIVITY_FAILED
+        return self.journal_status
 
     @property
     def exit_code(self) -> int:
-        if self.status in ("interrupted", "aborted", "rollback failed"):
-            return EXIT_ABORTED
-        return EXIT_PASS if self.status == "completed" else EXIT_BREACHED
+        return EXIT_CODES.get(self.status, EXIT_BREACHED)
 
 
 def _failed(runs: list[dict[str, Any]]) -> list[str]:
     return [run["activity"]["name"] for run in runs if run.get("status") != "succeeded"]
 
 
-def prepare(
-    experiment_file: Path, target_file: Path, variables: dict[str, Any] | None = None, measure: bool = False,
-) -> tuple[Target, dict[str, Any]]:
-    """The target and the experiment as it will run (with the measure control when MEASURE), after
-    every check of both files, the variables substituted; raises InvalidInput before anything runs."""
-    target = load_target(target_file)
-    _check_variables(experiment_file, read_mapping(experiment_file), variables or {})
-    experiment = load_experiment(experiment_file, target, variables)
-    return target, with_measurement(experiment) if measure else experiment
-
-
-def plan(experiment: dict[str, Any]) -> list[str]:
+def outline(experiment: dict[str, Any]) -> list[str]:
     """The dry run of one experiment: each activity in order, what it calls, and the rollbacks."""
     hypothesis = experiment.get("steady-state-hypothesis") or {}
     sections = [("steady state", hypothesis.get("probes") or []), ("method", experiment.get("method") or []),
@@ -103,15 +98,6 @@ def _describe(activity: dict[str, Any]) -> str:
     pauses = activity.get("pauses") or {}
     waits = "".join(f", pause {when} {pauses[when]} s" for when in ("before", "after") if when in pauses)
     return f"{activity.get('type')} {activity.get('name')}: {calls}{waits}"
-
-
-def with_measurement(experiment: dict[str, Any]) -> dict[str, Any]:
-    """The experiment with drillkit's measure control added (the file is left as it is)."""
-    if _declares_measurement(experiment):
-        return experiment
-    experiment = copy.deepcopy(experiment)
-    experiment["controls"] = [*experiment.get("controls", []), copy.deepcopy(MEASURE_CONTROL)]
-    return experiment
 
 
 def chaos_settings(settings_file: Path | None = None) -> dict[str, Any]:
@@ -144,81 +130,73 @@ def _warn_if_rollbacks_never(runtime: Any, where: str) -> None:
 
 
 def run_experiment(
-    experiment_file: Path, target_file: Path, out_dir: Path, variables: dict[str, Any] | None = None,
-    handlers: list[RunEventHandler] | None = None, *, measure: bool = False,
-    settings: dict[str, Any] | None = None, run_id: str | None = None,
+    plan: Plan, out_dir: Path, handlers: list[RunEventHandler] | None = None, *,
+    experiment: PlannedExperiment | None = None, settings: dict[str, Any] | None = None, run_id: str | None = None,
 ) -> RunResult:
-    """Validate both files (nothing runs when either is invalid), take the target's lock, run, and
-    write journal.json. Every fault is logged under RUN_ID (a new one when None).
+    """Run EXPERIMENT of the validated PLAN (its only one when None) under the target's lock, and write
+    journal.json. Every fault is logged under RUN_ID (a new one when None).
 
-    MEASURE adds drillkit's measure control; SETTINGS are Chaos Toolkit settings (default: the user's,
-    see chaos_settings), whose rollback strategy is always replaced by "always"."""
-    target, experiment = prepare(experiment_file, target_file, variables, measure)
-    _warn_if_rollbacks_never(experiment.get("runtime"), f"the experiment {experiment_file}")
+    SETTINGS are Chaos Toolkit settings (default: the user's, see chaos_settings), whose rollback
+    strategy is always replaced by "always"."""
+    planned = experiment or _only(plan)
+    document = planned.document()  # chaoslib writes into the experiment it runs
+    _warn_if_rollbacks_never(document.get("runtime"), f"the experiment {planned.path}")
     settings = with_drillkit_rollbacks(chaos_settings() if settings is None else settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     journal_path = out_dir / "journal.json"
     run_id = run_id or new_run_id()
-    config_vars = {TARGET_KEY: str(target_file.absolute()), RUN_ID_KEY: run_id, **(variables or {})}
-    runner = Runner(Strategy.DEFAULT)
-    runner.register_event_handler(_JournalKeeper(journal_path))
-    for handler in handlers or []:
+    runner = _PlanRunner({**plan_configuration(plan.target, plan.target_file, run_id), OUT_KEY: str(out_dir)})
+    for handler in [_JournalKeeper(journal_path), *(handlers or [])]:
         runner.register_event_handler(handler)
-    # OUT: where the measure control writes, under chaos and drillkit alike; the run id and the target:
-    # chaoslib drops configuration values an experiment does not declare, so activities read them here
-    run_env = {OUT_ENV: str(out_dir), RUN_ID_ENV: run_id, TARGET_ENV: config_vars[TARGET_KEY]}
-    with target_lock(target, run_id, target_file=target_file), _environment(run_env):  # one run per target
+    # the target's path also as a variable: an experiment may declare drillkit_target from an unset env var
+    variables = {TARGET_KEY: str(plan.target_file.absolute()), **planned.variables}
+    with target_lock(plan.target, run_id, target_file=plan.target_file):  # one run per target
         try:
-            journal = runner.run(experiment, settings=settings, experiment_vars=(config_vars, {}))
+            journal = runner.run(document, settings=settings, experiment_vars=(variables, {}))
         finally:
-            healed, left_open = _safety_net(target, target_file, run_id)
+            healed, left_open = _safety_net(plan, run_id)
     result = RunResult(journal, journal_path, healed, left_open)
-    if _declares_measurement(experiment) and "measurements" not in journal:
+    if planned.measured and "measurements" not in journal:
         logger.error("the experiment asks for measurements, yet none were taken (see the log above)")
         result.left_open.append("measurement")
     journal["drillkit"] = {
-        "target": target.name, "run_id": run_id, "status": result.status,
+        "target": plan.target.name, "run_id": run_id, "status": result.status.value,
         "healed_by_safety_net": healed, "left_open": left_open,
-        "faults": FaultLog(target.fault_log).marks(run_id),  # each fault's T0 interval, even when interrupted
+        "faults": FaultLog(plan.target.fault_log).marks(run_id),  # each fault's T0 interval, even when interrupted
     }
     durable.write_json(journal_path, journal)
     return result
 
 
-def _check_variables(path: Path, experiment: dict[str, Any], variables: dict[str, Any]) -> None:
-    declared = experiment.get("configuration", {})
-    unknown = sorted(set(variables) - set(declared))
-    if unknown:
-        raise InvalidInput(f"{path}: configuration: no key {', '.join(unknown)} to override "
-                           f"(it has: {', '.join(declared)})")
+def _only(plan: Plan) -> PlannedExperiment:
+    if len(plan.experiments) != 1:
+        raise InvalidInput(f"the plan holds {len(plan.experiments)} experiments: name the one to run")
+    return plan.experiments[0]
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set VALUES in the process environment for the run, and put back what was there."""
-    previous = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+class _PlanRunner(Runner):
+    """chaoslib's runner, with the plan's values (target, run id, run folder) in the configuration that
+    every activity and control receives: chaoslib keeps only the keys an experiment declares, so they
+    are added once it has loaded those."""
+
+    config: dict[str, Any]
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(Strategy.DEFAULT)
+        self.values = values
+
+    def configure(self, experiment: dict, settings: dict, experiment_vars: Any) -> None:
+        super().configure(experiment, settings, experiment_vars)
+        self.config = {**(self.config or {}), **self.values}
 
 
-def _declares_measurement(experiment: dict[str, Any]) -> bool:
-    return any(c.get("provider", {}).get("module") == MEASURE_MODULE for c in experiment.get("controls", []))
-
-
-def _safety_net(target: Target, target_file: Path, run_id: str) -> tuple[list[str], list[str]]:
+def _safety_net(plan: Plan, run_id: str) -> tuple[list[str], list[str]]:
     """Heal the faults this run's rollbacks left open (a rollback failed, or was cut short); another
     run's faults are not this run's to heal (`drillkit recover` heals those)."""
     healed, left_open = [], []
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:  # a second Ctrl-C or SIGTERM waits until the heals are done; it is delivered right after
-        outcomes = list(recovery.recover(target_file, FaultLog(target.fault_log), run_id))
+        outcomes = list(recovery.recover(plan.target_file, FaultLog(plan.target.fault_log), run_id, plan.target))
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     for outcome in outcomes:

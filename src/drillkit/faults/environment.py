@@ -1,5 +1,9 @@
-"""What every activity starts from: the target named in the experiment's configuration, its driver,
-its fault log and the run id; and the two moves every fault makes: inject (logged first) and heal."""
+"""What every activity starts from: the run's target, its driver, its fault log and the run id, all
+from the experiment's configuration; and the two moves every fault makes: inject (logged first) and heal.
+
+Under `drillkit run` and `drillkit drill` the runner puts the plan's validated target into the
+configuration (`drillkit_target_spec`), so no activity reads the target file again; under plain
+`chaos run` the file named by `drillkit_target` (or DRILLKIT_TARGET) is read instead."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
+from pydantic import ValidationError
 
 from drillkit import clock
 from drillkit.errors import DrillkitError
@@ -21,9 +26,17 @@ from drillkit.faults.boundary import guarded, translated
 from drillkit.faults.drivers.base import Driver
 from drillkit.faults.heal_actions import HealAction, heal_action_of
 from drillkit.model import paths
-from drillkit.model.target import DockerDriver, KubernetesDriver, ProcessDriver, Target, load_target
+from drillkit.model.target import (
+    DockerDriver,
+    KubernetesDriver,
+    ProcessDriver,
+    Target,
+    load_target,
+    target_from_json,
+)
 
 TARGET_KEY = "drillkit_target"
+TARGET_SPEC_KEY = "drillkit_target_spec"  # the validated target as JSON, handed over by the runner
 TARGET_ENV = "DRILLKIT_TARGET"
 RUN_ID_KEY = "drillkit_run_id"
 RUN_ID_ENV = "DRILLKIT_RUN_ID"
@@ -46,13 +59,27 @@ class Environment:
 
 
 def environment(configuration: dict[str, Any] | None) -> Environment:
-    """The target named by the `drillkit_target` configuration key (or DRILLKIT_TARGET)."""
-    path = Path((configuration or {}).get(TARGET_KEY) or os.environ.get(TARGET_ENV) or paths.TARGET)
+    """The run's target: the configuration's validated target when the runner handed it over, else the
+    file named by the `drillkit_target` configuration key (or DRILLKIT_TARGET)."""
+    configuration = configuration or {}
     try:
-        target = load_target(path)
-    except DrillkitError as exc:
+        target = _target_of(configuration)
+    except (DrillkitError, ValidationError) as exc:
         raise ActivityFailed(f"cannot load the target: {exc}") from exc
     return Environment(target, FaultLog(target.fault_log), run_id(configuration), configuration)
+
+
+def _target_of(configuration: dict[str, Any]) -> Target:
+    path = Path(configuration.get(TARGET_KEY) or os.environ.get(TARGET_ENV) or paths.TARGET)
+    spec = configuration.get(TARGET_SPEC_KEY)
+    if spec:
+        return target_from_json(spec, path)  # validated once more, from memory: no file is read
+    return load_target(path)
+
+
+def plan_configuration(target: Target, target_file: Path, run_id: str) -> dict[str, str]:
+    """The configuration keys that carry a run's target and run id to its activities and controls."""
+    return {TARGET_KEY: str(target_file.absolute()), TARGET_SPEC_KEY: target.model_dump_json(), RUN_ID_KEY: run_id}
 
 
 def new_run_id() -> str:

@@ -12,9 +12,10 @@ from chaoslib.exceptions import ActivityFailed
 from drillkit.faultlog import FaultLog, OpenFault
 from drillkit.faults.app import actions as app
 from drillkit.faults.database import actions as database
-from drillkit.faults.environment import RUN_ID_KEY, TARGET_KEY
+from drillkit.faults.environment import RUN_ID_KEY, TARGET_KEY, plan_configuration
 from drillkit.faults.load import actions as load
 from drillkit.faults.region import actions as region
+from drillkit.model.target import Target
 
 # Each rollback a fault log may name (heal_actions.HealAction, a test holds the two equal), mapped to its activity.
 HEALERS: Mapping[str, Callable[..., dict]] = MappingProxyType({
@@ -39,13 +40,17 @@ class Outcome:
         return self.error is None
 
 
-def recover(target_file: Path, fault_log: FaultLog, run_id: str | None = None) -> Iterator[Outcome]:
+def recover(
+    target_file: Path, fault_log: FaultLog, run_id: str | None = None, target: Target | None = None,
+) -> Iterator[Outcome]:
     """Heal every open fault (only RUN_ID's when given), newest first (the reverse of injection),
-    one outcome each."""
+    one outcome each. Given the validated TARGET, the healers do not read TARGET_FILE again."""
     for fault in reversed(fault_log.open_faults(run_id)):
         if not any(f.id == fault.id for f in fault_log.open_faults()):
             continue  # an earlier heal in this loop repaired it too
-        yield _heal(fault, {TARGET_KEY: str(target_file), RUN_ID_KEY: fault.run_id})
+        configuration = ({TARGET_KEY: str(target_file), RUN_ID_KEY: fault.run_id} if target is None
+                         else plan_configuration(target, target_file, fault.run_id))
+        yield _heal(fault, configuration)
 
 
 def _heal(fault: OpenFault, configuration: dict) -> Outcome:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,6 +13,19 @@ from drillkit.model.measurements import Measurements
 RESULTS = "results.json"
 
 
+class RunStatus(StrEnum):
+    """How one experiment's run ended: chaoslib's journal status, or what drillkit saw beyond it."""
+
+    COMPLETED = "completed"              # chaoslib's statuses
+    FAILED = "failed"
+    ABORTED = "aborted"
+    INTERRUPTED = "interrupted"
+    ROLLBACK_FAILED = "rollback failed"  # drillkit's: a rollback failed, or the safety net had to act
+    DEVIATED = "deviated"
+    ACTIVITY_FAILED = "activity failed"
+    UNKNOWN = "unknown"
+
+
 class RunRecord(BaseModel):
     """One repetition of one experiment, as the drill runner saw it."""
 
@@ -20,7 +34,7 @@ class RunRecord(BaseModel):
     experiment: str
     repetition: int
     run_id: str = ""
-    status: str                     # completed, deviated, activity failed, rollback failed, interrupted, aborted
+    status: str                     # a RunStatus value
     rollbacks_ok: bool
     steady_state_ok: bool
     causes: list[str] = Field(default_factory=list)  # why it did not complete: failed activities with their errors

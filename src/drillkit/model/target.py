@@ -135,6 +135,14 @@ class Target(_Strict):
 
 
 def load_target(path: Path) -> Target:
-    target = validate_mapping(Target, read_mapping(path), path)
+    return _read_from(validate_mapping(Target, read_mapping(path), path), path)
+
+
+def target_from_json(spec: str, path: Path) -> Target:
+    """A target validated once already, handed over as JSON: no file is read, yet errors name PATH."""
+    return _read_from(Target.model_validate_json(spec), path)
+
+
+def _read_from(target: Target, path: Path) -> Target:
     target._source = path
     return target
