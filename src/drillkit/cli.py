@@ -13,7 +13,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol, cast
 
 import typer
 from rich.console import Console
@@ -533,9 +533,18 @@ def _usage_error(exc: Exception) -> int | None:
     if "Abort" in kinds:
         return _interrupted()
     if "ClickException" in kinds:
-        exc.show()
-        return exc.exit_code
+        error = cast(_ClickException, exc)
+        error.show()
+        return error.exit_code
     return None
+
+
+class _ClickException(Protocol):
+    """What a click exception offers, whichever copy of click typer brings."""
+
+    exit_code: int
+
+    def show(self) -> None: ...
 
 
 def _crashed(exc: Exception) -> int:

@@ -94,7 +94,7 @@ def _describe(activity: dict[str, Any]) -> str:
     provider = activity.get("provider") or {}
     calls = {"python": lambda: f"{provider.get('module')}.{provider.get('func')}",
              "http": lambda: f"{provider.get('method', 'GET')} {provider.get('url')}",
-             "process": lambda: f"run {provider.get('path')}"}.get(provider.get("type"), lambda: "?")()
+             "process": lambda: f"run {provider.get('path')}"}.get(str(provider.get("type")), lambda: "?")()
     pauses = activity.get("pauses") or {}
     waits = "".join(f", pause {when} {pauses[when]} s" for when in ("before", "after") if when in pauses)
     return f"{activity.get('type')} {activity.get('name')}: {calls}{waits}"
@@ -118,9 +118,13 @@ def chaos_settings(settings_file: Path | None = None) -> dict[str, Any]:
 
 def with_drillkit_rollbacks(settings: dict[str, Any]) -> dict[str, Any]:
     """SETTINGS with the rollback strategy "always", everything else kept."""
-    runtime = settings.get("runtime") if isinstance(settings.get("runtime"), dict) else {}
-    rollbacks = runtime.get("rollbacks") if isinstance(runtime.get("rollbacks"), dict) else {}
+    runtime = _mapping(settings.get("runtime"))
+    rollbacks = _mapping(runtime.get("rollbacks"))
     return {**settings, "runtime": {**runtime, "rollbacks": {**rollbacks, "strategy": ROLLBACKS}}}
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _warn_if_rollbacks_never(runtime: Any, where: str) -> None:
