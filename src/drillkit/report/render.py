@@ -112,12 +112,8 @@ def run_rto(run: RunReport) -> str:
     for t in run.recoveries:
         if t.fault.confirmed is None:
             shown.append("not injected")
-        elif t.status == "no impact":
-            shown.append("no impact")
-        elif t.status == "not measured":
-            shown.append("not measured")
-        else:
-            shown.append(text.bounds(t.rto))
+        else:  # a figure when there is one, else what the status says
+            shown.append(text.bounds(t.rto) if t.status in ("measured", "not recovered") else t.status)
     return "; ".join(shown)
 
 

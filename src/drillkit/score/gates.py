@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from drillkit.model.measurements import FaultTimeline, Measurements
+from drillkit.model.measurements import FaultTimeline, Measurements, RtoStatus
 from drillkit.model.objectives import Objectives
 from drillkit.model.report import Gate, GateName, Verdict
 from drillkit.model.result import RunRecord
@@ -41,17 +41,33 @@ def timeline_verdict(t: FaultTimeline, m: Measurements, objectives: Objectives) 
     name = t.fault.activity or t.fault.fault
     if t.fault.confirmed is None:
         return NOT_MEASURED, f"{name} was never injected: {t.fault.error or 'its injection was not confirmed'}"
-    if t.status == "not measured":
-        return NOT_MEASURED, f"{name}: RTO not measured: {t.reason or 'no reason recorded'}"
-    if t.status == "no impact":
-        if m.user_path.status != "measured":
-            return NOT_MEASURED, f"{name}: no impact seen, but the user path was not measured: {m.user_path.reason}"
-        return "met", f"{name}: no impact on the user path"
+    return _RTO_VERDICTS[t.status](name, t, m, objectives)
+
+
+def _rto_not_measured(name: str, t: FaultTimeline, m: Measurements, objectives: Objectives) -> tuple[Verdict, str]:
+    return NOT_MEASURED, f"{name}: RTO not measured: {t.reason or 'no reason recorded'}"
+
+
+def _no_impact(name: str, t: FaultTimeline, m: Measurements, objectives: Objectives) -> tuple[Verdict, str]:
+    if m.user_path.status != "measured":
+        return NOT_MEASURED, f"{name}: no impact seen, but the user path was not measured: {m.user_path.reason}"
+    return "met", f"{name}: no impact on the user path"
+
+
+def _rto_measured(name: str, t: FaultTimeline, m: Measurements, objectives: Objectives) -> tuple[Verdict, str]:
     if t.status == "not recovered" or t.rto is None or t.rto.upper is None:
         return "not met", f"{name}: users were not served well again: RTO {text.bounds(t.rto)}"
     met = t.rto.upper <= objectives.rto_seconds
     return ("met" if met else "not met"), (f"{name}: RTO {text.bounds(t.rto)}, objective "
                                           f"{text.seconds(objectives.rto_seconds)}")
+
+
+_RTO_VERDICTS: dict[RtoStatus, Callable[[str, FaultTimeline, Measurements, Objectives], tuple[Verdict, str]]] = {
+    "not measured": _rto_not_measured,
+    "no impact": _no_impact,
+    "not recovered": _rto_measured,
+    "measured": _rto_measured,
+}
 
 
 def rpo(m: Measurements, objectives: Objectives) -> Gate:
