@@ -76,7 +76,6 @@ class Plan(_Frozen):
         return [experiment.document() for experiment in self.experiments]
 
 
-
 class DrillPlan(Plan):
     """A drill's plan: its experiments are its entries', in order, each with the entry's variables."""
 
