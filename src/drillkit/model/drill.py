@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from drillkit.model import paths
 from drillkit.model.files import read_mapping, validate_mapping
+from drillkit.model.stop import StopCondition
 
 
 class _Strict(BaseModel):
@@ -44,6 +45,8 @@ class Drill(_Strict):
         None, description="the database member that leads at the start of every experiment: the drill "
         "switches over to it (unmeasured) when an earlier experiment left another leader")
     experiments: list[ExperimentEntry] = Field(min_length=1)
+    stop_conditions: list[StopCondition] = Field(
+        default_factory=list, description="abort the drill, rollbacks played, when one fires (model/stop.py)")
 
     def expected_seconds(self) -> float:
         return self.baseline.duration_s + sum(e.expected_seconds * e.repetitions for e in self.experiments)

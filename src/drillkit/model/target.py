@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, PrivateAttr, field_v
 from drillkit.errors import InvalidInput
 from drillkit.model.files import read_mapping, validate_mapping
 from drillkit.model.sandbox import DEFAULT_STATE_DIR
+from drillkit.model.secrets import SecretRef
 
 
 class NotInTarget(InvalidInput, KeyError):
@@ -68,6 +69,28 @@ class Region(_Strict):
     database: DatabaseMember
 
 
+class PrometheusSettings(_Strict):
+    """The Prometheus that `prometheus` stop conditions query (its HTTP API, /api/v1/query)."""
+
+    url: HttpUrl
+    token: SecretRef | None = Field(None, description="a bearer token")
+    username: str | None = Field(None, description="for basic authentication, with `password`")
+    password: SecretRef | None = None
+
+
+class MetricsOut(_Strict):
+    """Where a drill's results go as OpenMetrics, besides its report."""
+
+    textfile: Path | None = Field(None, description="a .prom file for node_exporter's textfile collector")
+    pushgateway: HttpUrl | None = Field(None, description="a Prometheus Pushgateway to push them to")
+
+
+class Notify(_Strict):
+    """A webhook told when a run starts, aborts and ends (a Slack or Teams incoming webhook)."""
+
+    webhook: SecretRef = Field(description="the webhook's URL, which carries its own credential")
+
+
 class Target(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     kind: Literal["sandbox", "staging", "production"]
@@ -77,6 +100,15 @@ class Target(_Strict):
     state_dir: Path | None = Field(
         None, description="where the fault log lives; the process driver's state dir by default"
     )
+    allowed_faults: list[str] = Field(
+        default_factory=list, description="the fault actions (activity names) a production target allows; "
+        "a production run refuses every other")
+    prometheus: PrometheusSettings | None = None
+    metrics: MetricsOut | None = None
+    notify: Notify | None = None
+    secrets: dict[str, SecretRef] = Field(
+        default_factory=dict, description="named secrets the activities use (app_admin_token, …), each "
+        "from the environment or a file")
     _source: Path | None = PrivateAttr(None)  # the file it was read from, for errors that name it
 
     @field_validator("regions")
