@@ -336,7 +336,7 @@ def drill(
         preflight.require(preflight.live_checks(plan.target, needs))  # under the lock: a dead run is healed
         _log_to_file(run_dir / "drill.log")
         result = run_drill(plan, run_dir, DrillProgress(err, plan.drill.expected_seconds()), run_id=run_id)
-    raise typer.Exit(_publish(result, history_file, append=True))
+    raise typer.Exit(_publish(result, history_file, append=True, metrics=plan.target.metrics))
 
 
 def _is_sandbox(target) -> bool:
@@ -354,7 +354,8 @@ def report(
 ) -> None:
     """Score and render a drill's reports again, without running anything: every measurement is
     analysed again from the raw samples and ledger kept in the run folder (--from-results: take the
-    figures saved in results.json instead).
+    figures saved in results.json instead). metrics.prom in the run folder is rendered again too; the
+    target's metrics textfile and Pushgateway are left alone (they hold the latest drill, not this one).
 
     Exit 0 passed, 1 an objective breached, 3 aborted or invalid."""
     from drillkit.drill.drill import reanalyzed
@@ -367,11 +368,15 @@ def report(
     raise typer.Exit(_publish(run, history_file, append=False))
 
 
-def _publish(result, history_file: Path, append: bool) -> int:
-    """Score, write the reports (an aborted run's too, marked ABORTED) and print the verdict."""
+def _publish(result, history_file: Path, append: bool, metrics=None) -> int:
+    """Score, write the reports (an aborted run's too, marked ABORTED), export the metrics to where the
+    target's METRICS settings say (a failure there is a warning) and print the verdict."""
     from drillkit.report.build import publish
+    from drillkit.report.export import export
 
     scored = publish(result, history_file, append=append)
+    for warning in export(scored, metrics):
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     style = "green" if scored.status == "passed" else "red"
     out.print(f"[bold {style}]{scored.status.upper()}[/] score {scored.score} (grade {scored.grade})",
               highlight=False)

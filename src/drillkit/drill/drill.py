@@ -6,10 +6,13 @@ after every run."""
 from __future__ import annotations
 
 import signal
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from rich.markup import escape
 
 from drillkit import durable, patroni_api
 from drillkit.drill.progress import DrillProgress
@@ -25,6 +28,7 @@ from drillkit.model.objectives import Objectives
 from drillkit.model.plan import DrillPlan
 from drillkit.model.result import DrillRun, RunRecord, RunStatus
 from drillkit.model.target import Target
+from drillkit.report.notify import Notifier
 
 
 def default_run_dir(root: Path, now: datetime | None = None) -> Path:
@@ -61,6 +65,8 @@ def run_drill(plan: DrillPlan, run_dir: Path, progress: DrillProgress, run_id: s
                       target=str(plan.target_file), target_name=target.name, target_kind=target.kind,
                       run_dir=str(run_dir), started_utc=datetime.now(UTC).isoformat(), run_id=run_id or new_run_id())
     result.save(run_dir)
+    notifier = Notifier.for_target(target, say=lambda line: progress.say(f"[yellow]warning[/]: {escape(line)}"))
+    notifier.started(result)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with target_lock(target, result.run_id, target_file=plan.target_file):  # the whole drill, baseline included
@@ -74,6 +80,7 @@ def run_drill(plan: DrillPlan, run_dir: Path, progress: DrillProgress, run_id: s
         signal.signal(signal.SIGTERM, previous)
         result.finished_utc = datetime.now(UTC).isoformat()
         result.save(run_dir)
+        notifier.ended(result, error=sys.exc_info()[1])  # an error escaping the drill aborted it
     return result
 
 

@@ -198,6 +198,7 @@ class Report(Frozen):
     target_kind: str = ""
     evidence: str = ""              # SANDBOX_NOTE for a sandbox run
     run_dir: str
+    run_id: str = ""                # the drill's run id (its experiments' are <run_id>/<experiment>-<n>)
     started_utc: str
     finished_utc: str | None = None
     status: Status

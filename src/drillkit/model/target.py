@@ -84,6 +84,13 @@ class MetricsOut(_Strict):
     textfile: Path | None = Field(None, description="a .prom file for node_exporter's textfile collector")
     pushgateway: HttpUrl | None = Field(None, description="a Prometheus Pushgateway to push them to")
 
+    @field_validator("textfile")
+    @classmethod
+    def _read_by_the_collector(cls, path: Path | None) -> Path | None:
+        if path is not None and path.suffix != ".prom":
+            raise ValueError("node_exporter's textfile collector reads only files named *.prom")
+        return path
+
 
 class Notify(_Strict):
     """A webhook told when a run starts, aborts and ends (a Slack or Teams incoming webhook)."""

@@ -10,7 +10,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from drillkit.model.report import Report, RunReport
-from drillkit.report import charts, junit
+from drillkit.report import charts, junit, openmetrics
 from drillkit.score import text
 
 VERDICT_MARK = {"met": "met", "not met": "**NOT MET**", "not measured": "**NOT MEASURED**"}
@@ -84,7 +84,8 @@ def page(template: str, **context: Any) -> str:
     return _templates().get_template(template).render(**context)
 
 
-RENDERINGS = {"report.json": to_json, "report.md": to_markdown, "junit.xml": to_junit, "report.html": to_html}
+RENDERINGS = {"report.json": to_json, "report.md": to_markdown, "junit.xml": to_junit, "report.html": to_html,
+              "metrics.prom": openmetrics.render}
 
 
 def write_all(report: Report, run_dir: Path) -> list[Path]:

@@ -49,6 +49,7 @@ def score(run: DrillRun, objectives: Objectives, history: Sequence[HistoryEntry]
     return Report(drill=now.drill, description=str(run.drill.get("description", "")), target=run.target,
                   target_name=run.target_name, target_kind=run.target_kind,
                   evidence=SANDBOX_NOTE if run.target_kind == "sandbox" else "", run_dir=run.run_dir,
+                  run_id=run.run_id,
                   started_utc=run.started_utc, finished_utc=run.finished_utc, status=status, status_reason=why,
                   score=total, grade=letter, grade_from_score=grade(total), grade_cap=cap, deductions=deductions,
                   objectives=rows, objectives_config=objectives, findings=found, fixes=say.fixes(found),
