@@ -3,7 +3,8 @@
 Settings come from the environment: FEEDHUB_DSN (a libpq multi-host DSN with
 target_session_attrs=read-write), FEEDHUB_APP (this instance's name), FEEDHUB_REGION, and
 FEEDHUB_ADMIN_TOKEN (enables fault injection, see drillkit.feedhub.faults).
-Every answer carries `X-Served-By`, so probes can tell which region served them.
+Every answer carries `X-Served-By`, so probes can tell which region served them, and /metrics serves
+Prometheus metrics (drillkit.feedhub.metrics).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from drillkit.feedhub.faults import FaultInjection
+from drillkit.feedhub.metrics import AppMetrics, RequestMetrics
 
 
 class NewItem(BaseModel):
@@ -59,14 +61,18 @@ def create_app() -> Starlette:
         )
         await pool.open(wait=False)
         app.state.pool = pool
+        metrics.watch_pool(pool.get_stats)
         yield
         await pool.close(timeout=2.0)
 
+    metrics = AppMetrics(app=served_by, region=region)
     app = Starlette(routes=ROUTES, lifespan=lifespan, exception_handlers=ERROR_HANDLERS)
     app.state.served_by = served_by
     app.state.region = region
+    app.state.metrics = metrics
     app.add_middleware(FaultInjection, token=os.environ.get("FEEDHUB_ADMIN_TOKEN"))
     app.add_middleware(_ServedBy, served_by=served_by)
+    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: counts what the user got, faults included
     return app
 
 
