@@ -17,7 +17,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
-from prometheus_client import exposition
 
 from drillkit.model.report import Report
 from drillkit.model.target import MetricsOut
@@ -27,6 +26,7 @@ __all__ = ["JOB", "export", "grouping_path", "push", "write_textfile"]
 
 JOB = "drillkit"
 PUSH_TIMEOUT_S = 10.0
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"  # what every Pushgateway version reads
 
 
 def export(report: Report, settings: MetricsOut | None, *, client: httpx.Client | None = None) -> list[str]:
@@ -66,7 +66,7 @@ def push(gateway: str, report: Report, *, client: httpx.Client | None = None) ->
     """PUT REPORT's series to the Pushgateway, replacing its group's previous ones."""
     url = gateway.rstrip("/") + grouping_path(report)
     body = openmetrics.render_text_format(report).encode()
-    headers = {"Content-Type": exposition.CONTENT_TYPE_LATEST}
+    headers = {"Content-Type": TEXT_FORMAT}
     with _client(client) as http:
         http.put(url, content=body, headers=headers).raise_for_status()
 
