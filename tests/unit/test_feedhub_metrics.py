@@ -10,10 +10,13 @@ import time
 
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from starlette.applications import Starlette
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from drillkit.feedhub.faults import ADMIN_PATH, TOKEN_HEADER
 from drillkit.feedhub.main import create_app
+from drillkit.feedhub.metrics import AppMetrics, RequestMetrics
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
@@ -98,3 +101,15 @@ def test_prometheus_text_format_is_served_to_a_scraper_that_does_not_ask_for_ope
     response = client.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain")
     assert "feedhub_db_pool_max_connections 10.0" in response.text
+
+
+def test_a_request_that_crashed_the_app_is_counted_as_the_500_the_user_got():
+    async def broken(request):
+        raise RuntimeError("a bug")
+
+    metrics = AppMetrics(app="app-a", region="region-a")
+    app = Starlette(routes=[Route("/api/broken", broken)])
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    client = TestClient(app, raise_server_exceptions=False)
+    assert client.get("/api/broken").status_code == 500
+    assert requests(scrape(client), "/api/broken", "GET", "500") == 1

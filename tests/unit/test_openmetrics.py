@@ -212,3 +212,15 @@ def test_an_unreachable_pushgateway_is_a_warning_not_an_error(report):
 
 def test_no_metrics_settings_export_nothing(report):
     assert export.export(report, None) == []
+
+
+def test_the_cli_publishes_the_metrics_after_the_report_and_a_failed_push_keeps_the_verdict(tmp_path, capsys):
+    from drillkit import cli
+
+    run = drill_run(run_id=RUN_ID, run_dir=str(tmp_path / "run"))
+    (tmp_path / "run").mkdir()
+    settings = MetricsOut(textfile=tmp_path / "drillkit.prom", pushgateway="http://127.0.0.1:9")
+    code = cli._publish(run, tmp_path / "history.jsonl", append=False, metrics=settings)
+    assert code == score(run, Objectives()).exit_code()
+    assert samples((tmp_path / "drillkit.prom").read_text()) == samples((tmp_path / "run" / "metrics.prom").read_text())
+    assert "metrics.pushgateway http://127.0.0.1:9/: not pushed" in " ".join(capsys.readouterr().err.split())
