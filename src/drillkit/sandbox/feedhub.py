@@ -41,8 +41,16 @@ def launch(
         "FEEDHUB_APP": app.name,
         "FEEDHUB_REGION": app.region,
         "FEEDHUB_ADMIN_TOKEN": creds.admin,
+        **_same_code(),
     }
     return processes.Launch(name=app.name, argv=argv, env=env, cwd=home, log=paths.log(app), user=user)
+
+
+def _same_code() -> dict[str, str]:
+    """The app runs the drillkit of the command that starts it: a checkout run with PYTHONPATH=src
+    serves its own app, not the installed one (absolute, since the app runs in a home of its own)."""
+    entries = [os.path.abspath(entry) for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    return {"PYTHONPATH": os.pathsep.join(entries)} if entries else {}
 
 
 def healthy(part: Part, timeout_s: float = 1.0) -> bool:
