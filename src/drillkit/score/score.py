@@ -50,6 +50,7 @@ def score(run: DrillRun, objectives: Objectives, history: Sequence[HistoryEntry]
                   target_name=run.target_name, target_kind=run.target_kind,
                   evidence=SANDBOX_NOTE if run.target_kind == "sandbox" else "", run_dir=run.run_dir,
                   started_utc=run.started_utc, finished_utc=run.finished_utc, status=status, status_reason=why,
+                  stopped_by=run.stopped_by,
                   score=total, grade=letter, grade_from_score=grade(total), grade_cap=cap, deductions=deductions,
                   objectives=rows, objectives_config=objectives, findings=found, fixes=say.fixes(found),
                   baseline=baseline, experiments=experiments, trend=trend.trend(now, history))
