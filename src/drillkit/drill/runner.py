@@ -276,7 +276,8 @@ class _WatchSwitch(RunEventHandler):
             return
         keep = max((getattr(c, "window_s", 0.0) for c in self.watch.conditions), default=0.0)
         live = LiveSamples(session.out_dir / "samples.csv", interval=session.settings.interval_s,
-                           objectives=session.objectives, origin=session.origin, keep_s=keep)
+                           objectives=session.objectives, origin=session.origin, keep_s=keep,
+                           min_coverage=session.settings.min_coverage)
         self.watch.start(Sources(prometheus=self.watch.sources.prometheus, live=live), origin=session.origin)
 
     def start_rollbacks(self, experiment: dict) -> None:

@@ -1,18 +1,21 @@
 """The user path's SLIs over a sliding window, live, from the samples the measurement session's probe
 process appends to samples.csv: the same definitions as measure/slo.py, over the requests sent on time.
 
-A request the instrument sent late, or one whose answer was held by the instrument's own stall, is left
-out (docs/measurement.md, "Instrument health"): the instrument lagging is never the platform failing.
-A window with no request sent on time cannot be judged: the condition cannot be evaluated."""
+A second in which the instrument did not send on schedule is "degraded" (docs/measurement.md, "Per-second
+states"): its requests are left out, as are requests held by the instrument's own stall, so the instrument
+lagging is never the platform failing. A window with nothing left to judge cannot be evaluated."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from drillkit.measure.analysis import USER_KINDS
 from drillkit.measure.instrument import checked, with_stalls
 from drillkit.measure.raw import sample_of
 from drillkit.measure.samples import Sample
+from drillkit.measure.seconds import Judge
+from drillkit.measure.seconds import seconds as per_second
 from drillkit.measure.session import USER_PROBER, CsvTail
 from drillkit.measure.slo import sli
 from drillkit.model.measurements import Sli
@@ -35,13 +38,17 @@ class Window:
         return f"over the last {self.seconds:g} s ({self.sli.requests} requests{excluded})"
 
 
-def window_of(samples: list[Sample], *, now: float, seconds: float, interval: float, threshold: float) -> Window:
-    """The SLIs of the user path's SAMPLES that concluded within SECONDS before NOW."""
-    rows = [s for s in samples if s.prober == USER_PROBER and now - seconds <= s.completed <= now]
-    horizon = max((s.completed for s in rows), default=now)  # a request still in flight has no row yet
-    judged = with_stalls(checked(rows, interval), interval, horizon, threshold)
-    on_time = [c.sample for c in judged if not c.late]
-    return Window(seconds, sli(on_time, excluded=len(judged) - len(on_time), threshold=threshold))
+def window_of(samples: list[Sample], *, now: float, seconds: float, interval: float, judge: Judge,
+              origin: float) -> Window:
+    """The SLIs of the user path's SAMPLES due within SECONDS before NOW, seconds the instrument lagged
+    in left out (as the analysis judges seconds: measure/seconds.py, from ORIGIN)."""
+    since = now - seconds
+    rows = [s for s in samples if s.prober == USER_PROBER and s.kind in USER_KINDS and since <= s.intended <= now]
+    horizon = max((s.intended for s in rows), default=now) + interval  # a request in flight has no row yet
+    judged = with_stalls(checked(rows, interval), interval, horizon, judge.latency_threshold)
+    kept = [sample for second in per_second(judged, interval=interval, origin=origin, horizon=horizon, judge=judge,
+                                            start=since) if not second.degraded for sample in second.valid]
+    return Window(seconds, sli(kept, excluded=len(rows) - len(kept), threshold=judge.latency_threshold))
 
 
 class LiveSamples:
@@ -49,7 +56,8 @@ class LiveSamples:
     the user path's rows of the last KEEP_S seconds."""
 
     def __init__(self, samples_csv: Path, *, interval: float, objectives: Objectives, origin: float,
-                 keep_s: float) -> None:
+                 keep_s: float, min_coverage: float) -> None:
+        self.judge = Judge.of(objectives, min_coverage)
         self.interval = interval
         self.objectives = objectives
         self.origin = origin
@@ -60,5 +68,5 @@ class LiveSamples:
     def window(self, seconds: float, now: float) -> Window:
         self._rows = [s for s in self._rows + self._tail.read()
                       if s.prober == USER_PROBER and s.completed >= now - self.keep_s]
-        return window_of(self._rows, now=now, seconds=seconds, interval=self.interval,
-                         threshold=self.objectives.latency_threshold_ms / 1000)
+        return window_of(self._rows, now=now, seconds=seconds, interval=self.interval, judge=self.judge,
+                         origin=self.origin)
