@@ -11,8 +11,8 @@ from pydantic import TypeAdapter
 
 from drillkit.guard.kinds import Sources, Unevaluable, evaluate
 from drillkit.guard.live import LiveSamples, window_of
-from drillkit.measure.seconds import Judge
 from drillkit.guard.watch import Watch
+from drillkit.measure.seconds import Judge
 from drillkit.model.stop import StopCondition
 from drillkit.model.target import PrometheusSettings
 
@@ -172,7 +172,8 @@ def test_an_unreachable_prometheus_or_a_missing_secret_cannot_be_evaluated(monke
 # -- command and HTTP ----------------------------------------------------------------------------------------
 
 def test_a_command_fires_when_it_exits_non_zero_and_says_its_last_line():
-    failing = condition(kind="command", command=[sys.executable, "-c", "print('replica lag 40 s'); raise SystemExit(4)"])
+    script = "print('replica lag 40 s'); raise SystemExit(4)"
+    failing = condition(kind="command", command=[sys.executable, "-c", script])
     assert evaluate(failing, Sources(), 0).value == "exit 4: replica lag 40 s"
     assert not evaluate(condition(kind="command", command=["true"]), Sources(), 0).fired
 
