@@ -214,8 +214,8 @@ def _watch(plan: Plan, conditions: tuple[StopCondition, ...]) -> Watch:
 def _refused(plan: Plan, planned: PlannedExperiment, journal_path: Path, run_id: str, firing: StopFiring) -> RunResult:
     """A run a stop condition refused before its first fault: nothing ran, nothing was injected."""
     logger.error("%s; the run does not start", firing.describe())
-    journal: dict[str, Any] = {"title": planned.as_written.get("title"), "status": RunStatus.ABORTED.value, "run": [],
-               "rollbacks": [], "deviated": False}
+    journal: dict[str, Any] = {"title": planned.as_written.get("title"), "status": RunStatus.ABORTED.value,
+                               "run": [], "rollbacks": [], "deviated": False}
     result = RunResult(journal, journal_path, stopped_by=firing)
     _close_journal(plan, result, run_id)
     return result
