@@ -129,6 +129,12 @@ def test_an_empty_prometheus_result_does_not_fire():
     assert not reading.fired
 
 
+def test_a_scalar_query_can_never_be_empty_and_cannot_be_evaluated():
+    scalar = httpx.Response(200, json={"status": "success", "data": {"resultType": "scalar", "result": [1, "0"]}})
+    with pytest.raises(Unevaluable, match="returns a scalar, not series"):
+        evaluate(condition(kind="prometheus", query="scalar(up)"), prometheus(lambda request: scalar), 0)
+
+
 def test_the_bearer_token_is_revealed_into_the_header_only(monkeypatch):
     monkeypatch.setenv("PROM_TOKEN", TOKEN)
     headers = []

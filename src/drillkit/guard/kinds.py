@@ -20,6 +20,7 @@ from drillkit.model.stop import BurnRateStop, CommandStop, HttpStop, PrometheusS
 from drillkit.model.target import PrometheusSettings
 
 PROMETHEUS_TIMEOUT_S = 5.0
+SERIES = ("vector", "matrix")  # result types that can be empty
 LIVE_KINDS = (SliStop, BurnRateStop)  # drillkit's own probes: evaluated once the measurement runs
 
 
@@ -107,6 +108,9 @@ def query(settings: PrometheusSettings, promql: str, transport: httpx.BaseTransp
         raise Unevaluable(f"Prometheus at {settings.url} answered something that is not a query result") from None
     if body.get("status") != "success" or not isinstance(result, list):
         raise Unevaluable(f"Prometheus at {settings.url} did not run the query: {_error_of(response)}")
+    if body["data"].get("resultType") not in SERIES:  # a scalar or a string always has a value
+        raise Unevaluable(f"the query returns a {body['data'].get('resultType')}, not series: it can never be "
+                          "empty (compare a vector instead, e.g. `up == 0`)")
     return result
 
 
