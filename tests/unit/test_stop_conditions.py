@@ -33,7 +33,7 @@ class Samples(LiveSamples):
         self.rows, self.interval, self.objectives, self.origin = rows, STEP, OBJECTIVES, at(0)
 
     def window(self, seconds, now):
-        return window_of(self.rows, now=now, seconds=seconds, interval=STEP, judge=Judge.of(OBJECTIVES, 0.9),
+        return window_of(self.rows, until=now, seconds=seconds, interval=STEP, judge=Judge.of(OBJECTIVES, 0.9),
                          origin=at(0))
 
 
@@ -46,7 +46,7 @@ def live(rows) -> Sources:
 def test_an_availability_floor_fires_when_the_user_path_fails_over_the_window():
     rows = user_path(0, 20) + user_path(20, 30, ok=False)
     reading = evaluate(condition(kind="sli", sli="availability", below=0.9, window_s=10), live(rows), at(30))
-    assert reading.fired and reading.value.startswith("availability 0.0000 over the last 10 s")
+    assert reading.fired and reading.value.startswith("availability 0.0000 over 10 s up to 0 s ago")
 
 
 def test_an_availability_floor_holds_while_the_user_path_is_served():
@@ -70,9 +70,12 @@ def test_seconds_the_instrument_lagged_are_left_out_and_never_count_as_failures(
         evaluate(floor, live(user_path(0, 30, ok=False, lag=0.5, error="timeout")), at(30))
 
 
-def test_a_window_without_a_request_sent_on_time_cannot_be_evaluated():
-    with pytest.raises(Unevaluable, match="no request of the user path"):
-        evaluate(condition(kind="sli", sli="availability", below=0.9, window_s=10), live(user_path(0, 5)), at(60))
+def test_a_window_without_a_request_sent_on_time_cannot_be_evaluated_once_the_measurement_ran_through_it():
+    floor = condition(kind="sli", sli="availability", below=0.9, window_s=10)
+    with pytest.raises(Unevaluable, match="no request of the user path was sent on time over 10 s up to 0 s ago"):
+        evaluate(floor, live(user_path(0, 5)), at(60))
+    early = evaluate(floor, live([]), at(3))  # the measurement began 3 s ago: nothing to judge yet
+    assert not early.fired and early.value.startswith("nothing to judge yet")
     with pytest.raises(Unevaluable, match="measure control"):
         evaluate(condition(kind="sli", sli="availability", below=0.9), Sources(), at(60))
 
@@ -93,10 +96,10 @@ def test_live_samples_are_tailed_from_the_sessions_samples_csv(tmp_path):
         log.add(tuple(getattr(row, name) for name in FIELDS))
     log.flush()
     samples = LiveSamples(tmp_path / "samples.csv", interval=STEP, objectives=OBJECTIVES, origin=at(0), keep_s=30,
-                          min_coverage=0.9)
-    reading = evaluate(condition(kind="sli", sli="availability", below=0.5, window_s=10),
-                       Sources(live=samples), at(10))
-    assert reading.fired and "availability 0.0000" in reading.value
+                          min_coverage=0.9, lag_s=3)
+    reading = evaluate(condition(kind="sli", sli="availability", below=0.5, window_s=5),
+                       Sources(live=samples), at(13))
+    assert reading.fired and reading.value.startswith("availability 0.0000 over 5 s up to 3 s ago (200 requests")
     log.close()
 
 

@@ -46,6 +46,7 @@ SETTINGS_ENV = "CHAOSTOOLKIT_SETTINGS"
 DEFAULT_SETTINGS_FILE = Path("~/.chaostoolkit/settings.yaml")
 GRACEFUL_EXIT = 20  # chaoslib's SystemExit code for SIGUSR1: stop the method, keep the rollbacks
 SIGNAL_GRACE_S = 0.5
+FLUSH_S = 1.0  # the probe process flushes its samples every second
 ROLLBACKS = "always"  # drillkit's one departure from `chaos run`: a fault is never left in place
 STOPPED = frozenset({RunStatus.INTERRUPTED, RunStatus.ABORTED})  # chaoslib stopped the run short
 EXIT_CODES = {RunStatus.COMPLETED: EXIT_PASS, RunStatus.INTERRUPTED: EXIT_ABORTED,
@@ -277,7 +278,7 @@ class _WatchSwitch(RunEventHandler):
         keep = max((getattr(c, "window_s", 0.0) for c in self.watch.conditions), default=0.0)
         live = LiveSamples(session.out_dir / "samples.csv", interval=session.settings.interval_s,
                            objectives=session.objectives, origin=session.origin, keep_s=keep,
-                           min_coverage=session.settings.min_coverage)
+                           min_coverage=session.settings.min_coverage, lag_s=session.settings.timeout_s + FLUSH_S)
         self.watch.start(Sources(prometheus=self.watch.sources.prometheus, live=live), origin=session.origin)
 
     def start_rollbacks(self, experiment: dict) -> None:

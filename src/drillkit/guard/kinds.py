@@ -53,17 +53,25 @@ def evaluate(condition: StopCondition, sources: Sources, now: float) -> Reading:
     return evaluators[type(condition)](condition, sources, now)
 
 
-def _window(sources: Sources, seconds: float, now: float) -> Window:
+def _window(sources: Sources, seconds: float, now: float) -> Window | None:
+    """The live window, None when the measurement has not run through it yet and saw nothing to judge."""
     if sources.live is None:
         raise Unevaluable("no live measurement: the experiment must run drillkit's measure control")
     window = sources.live.window(seconds, now)
-    if not window.measured:
-        raise Unevaluable(f"no request of the user path was sent on time in the last {seconds:g} s")
-    return window
+    if window.measured:
+        return window
+    if not window.complete:
+        return None
+    raise Unevaluable(f"no request of the user path was sent on time {window.span()}")
+
+
+NOT_YET = Reading(False, "nothing to judge yet: the measurement has not run through the window")
 
 
 def _sli(condition: SliStop, sources: Sources, now: float) -> Reading:
     window = _window(sources, condition.window_s, now)
+    if window is None:
+        return NOT_YET
     value = window.sli.availability if condition.sli == "availability" else window.sli.latency_sli
     assert value is not None  # measured
     name = "availability" if condition.sli == "availability" else "latency SLI"
@@ -72,6 +80,8 @@ def _sli(condition: SliStop, sources: Sources, now: float) -> Reading:
 
 def _burn_rate(condition: BurnRateStop, sources: Sources, now: float) -> Reading:
     window = _window(sources, condition.window_s, now)
+    if window is None:
+        return NOT_YET
     assert sources.live is not None and window.sli.error_rate is not None
     allowed = 1 - sources.live.objectives.availability
     burn = window.sli.error_rate / allowed
