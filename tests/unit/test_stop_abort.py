@@ -137,3 +137,23 @@ def test_a_drill_aborted_by_a_stop_condition_reads_aborted_never_passes_and_keep
     assert "**ABORTED by stop condition users-served** (sli, fired) at 2026-11-20T10:00:41+00:00, T+41.0 s" in markdown
     assert "availability 0.4100 over the last 10 s" in markdown
     assert 'id="stopped-by"><strong>ABORTED by stop condition users-served</strong>' in to_html(report)
+
+
+def test_a_drills_conditions_reach_each_experiment_and_are_named_by_the_manifest_when_wrong(tmp_path):
+    from drillkit.errors import InvalidInput
+    from drillkit.validation import plan_drill
+
+    experiment = guarded_experiment(tmp_path, fault_absent(tmp_path))
+    manifest = tmp_path / "drill.yaml"
+    drill = {"name": "guarded", "target": str(_target(tmp_path)), "experiments": [{"path": str(experiment)}],
+             "stop_conditions": [{"name": "status-page", "kind": "http", "url": "http://127.0.0.1:9/"}]}
+    objectives = tmp_path / "objectives.yaml"
+    objectives.write_text("{}\n")
+    manifest.write_text(yaml.safe_dump({**drill, "objectives": str(objectives)}))
+    planned = plan_drill(manifest).experiments[0]
+    assert [c.name for c in planned.stop_conditions] == ["status-page", "fault-absent"]
+
+    prometheus = {"name": "five-hundreds", "kind": "prometheus", "query": "up == 0"}
+    manifest.write_text(yaml.safe_dump({**drill, "objectives": str(objectives), "stop_conditions": [prometheus]}))
+    with pytest.raises(InvalidInput, match=rf"^{manifest}: stop_conditions.0.kind: a prometheus stop condition"):
+        plan_drill(manifest)
