@@ -74,6 +74,8 @@ def test_a_prometheus_stop_condition_fires_on_a_real_fault_and_the_rollbacks_are
     journal = json.loads((tmp_path / "out" / "journal.json").read_text())
     stopped = journal["drillkit"]["stopped_by"]
     assert 'region="region-a"' in stopped["value"] and stopped["value"].endswith(" 0")
+    assert journal["status"] == "interrupted", "the method must have been interrupted, not waited out"
+    assert "wait-until-users-are-served-again" not in [r["activity"]["name"] for r in journal["run"]]
     assert journal["drillkit"]["status"] == "aborted" and journal["drillkit"]["left_open"] == []
     assert [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
     assert [f["fault"] for f in journal["drillkit"]["faults"]] == ["fail_region"]
@@ -109,5 +111,7 @@ def test_a_live_availability_floor_aborts_a_region_outage_drill_keeping_its_meas
     assert outage["measured"] and outage["user_path"]["requests"] > 0 and outage["stopped_by"]["name"] == "users-served"
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["runs"][0]["rollbacks_ok"] is True
+    journal = json.loads((tmp_path / "run" / outage["run_dir"] / "journal.json").read_text())
+    assert journal["status"] == "interrupted" and [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
     assert "ABORTED by stop condition users-served" in (tmp_path / "run" / "report.md").read_text()
     assert sandbox.part("app-a")["healthy"] and sandbox.part("pg-a")["healthy"]
