@@ -20,8 +20,11 @@ SHORT = {"stable_window": 3, "recovery_timeout": 60}
 
 
 def guarded_outage(folder: Path, *stop_conditions: dict) -> Path:
-    """experiments/region-a-outage.yaml with STOP_CONDITIONS in its drillkit extension."""
+    """experiments/region-a-outage.yaml with STOP_CONDITIONS in its drillkit extension, region-a kept lost
+    for 5 s before the method waits for users (a quick failover must not end the method before the
+    condition's next scrape and evaluation)."""
     experiment = yaml.safe_load((ROOT / "experiments" / "region-a-outage.yaml").read_text())
+    experiment["method"][0]["pauses"] = {"after": 5}
     experiment["extensions"] = [{"name": "drillkit", "stop_conditions": list(stop_conditions)}]
     path = folder / "guarded-region-a-outage.yaml"
     path.write_text(yaml.safe_dump(experiment, sort_keys=False))
