@@ -6,9 +6,10 @@ DK     := $(VENV)/bin/drillkit
 STAMP  := $(VENV)/.installed
 # Debian keeps iptables and useradd in the sbin dirs, which a minimal PATH leaves out.
 export PATH := $(PATH):/usr/local/sbin:/usr/sbin:/sbin
-# Debian packages: network faults need iptables; the report test renders in chromium.
+# Debian packages: network faults need iptables; the report test renders in chromium; the stop-condition
+# tests query a real Prometheus.
 DRILL_DEBS := iptables
-TEST_DEBS  := iptables chromium
+TEST_DEBS  := iptables chromium prometheus
 
 .DEFAULT_GOAL := help
 .PHONY: help bootstrap system-packages test-packages test unit integration lint drill-quarterly loadtest k8s-configmap experiments sandbox-up sandbox-down \
@@ -29,7 +30,7 @@ bootstrap: $(STAMP) ## create .venv and install drillkit with its test extras
 system-packages: ## as root, apt-get install what the drill needs and is missing (iptables)
 	@$(call debs,$(DRILL_DEBS))
 
-test-packages: ## as root, apt-get install what the tests need and is missing (iptables, chromium)
+test-packages: ## as root, apt-get install what the tests need and is missing (iptables, chromium, prometheus)
 	@$(call debs,$(TEST_DEBS))
 
 # Install the Debian packages in $(1) that are missing: apt-get update once, then install, only as

@@ -193,6 +193,8 @@ def run(
         if preflight.uses_target(plan.documents()):
             preflight.require(preflight.live_checks(plan.target, preflight.needs_of(plan.documents())))
         result = run_experiment(plan, out_dir, settings=user_settings, run_id=run_id)
+    if result.stopped_by is not None:
+        out.print(result.stopped_by.describe(), markup=False, highlight=False, soft_wrap=True)
     out.print(f"{experiment.name}: {result.status}; journal {result.journal_path}")
     raise typer.Exit(result.exit_code)
 

@@ -7,6 +7,11 @@ signature, regions and members the target knows), and chaoslib's own validation.
 run twice: on the file as written, and after its configuration variables are substituted (the run's
 `--var` overrides included), so a `${region}` is checked like a literal region. A target is checked
 for a driver this version ships and for components that exist. A plan reads its target file once.
+
+Stop conditions (model/stop.py) are checked with the experiment that carries them (its `drillkit`
+extension, after substitution) and the drill that declares them: a `prometheus` one needs the target's
+Prometheus settings, an `sli` or `burn_rate` one drillkit's measure control, and names are unique per
+experiment. Each planned experiment carries its drill's conditions, then its own.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from drillkit.model.files import describe_errors, read_mapping
 from drillkit.model.objectives import Objectives, load_objectives
 from drillkit.model.plan import MEASURE_MODULE, DrillPlan, Plan, PlannedExperiment, declares_measurement
 from drillkit.model.profile import LoadProfile
+from drillkit.model.stop import EXTENSION, BurnRateStop, ExperimentStops, PrometheusStop, SliStop, StopCondition
 from drillkit.model.target import SHIPPED_DRIVERS, ProcessDriver, Target, load_target
 
 INJECTED = {"configuration", "secrets"}
@@ -94,6 +100,7 @@ def plan_experiment(
 
 def _planned(
     path: Path, target: Target | None, variables: dict[str, Any], measure: bool,
+    inherited: tuple[tuple[str, StopCondition], ...] = (),
 ) -> tuple[PlannedExperiment | None, list[str]]:
     """The experiment of PATH checked (one read of the file), or its problems."""
     try:
@@ -105,8 +112,56 @@ def _planned(
     if problems:
         return None, problems
     adding = measure and not declares_measurement(data)
-    return PlannedExperiment(path=path, variables=variables, as_written=_measured(data) if adding else data,
-                             substituted=_measured(substituted) if adding else substituted), []
+    as_written = _measured(data) if adding else data
+    own = [(f"{path}: {where}", condition) for where, condition in own_stop_conditions(substituted)]
+    conditions = [*inherited, *own]
+    problems = stop_condition_problems(conditions, target, measured=declares_measurement(as_written), path=path)
+    if problems:
+        return None, problems
+    return PlannedExperiment(path=path, variables=variables, as_written=as_written,
+                             substituted=_measured(substituted) if adding else substituted,
+                             stop_conditions=tuple(condition for _, condition in conditions)), []
+
+
+def own_stop_conditions(experiment: dict[str, Any]) -> list[tuple[str, StopCondition]]:
+    """(field, condition) for each stop condition of EXPERIMENT's `drillkit` extension (already checked)."""
+    for index, extension in enumerate(experiment.get("extensions") or []):
+        if isinstance(extension, dict) and extension.get("name") == EXTENSION:
+            stops = ExperimentStops.model_validate(extension).stop_conditions
+            return [(f"extensions.{index}.stop_conditions.{n}", c) for n, c in enumerate(stops)]
+    return []
+
+
+def extension_problems(path: Path, experiment: dict[str, Any]) -> list[str]:
+    """`file: extensions.N.field: reason` for each problem of the experiment's `drillkit` extension."""
+    problems = []
+    for index, extension in enumerate(experiment.get("extensions") or []):
+        if isinstance(extension, dict) and extension.get("name") == EXTENSION:
+            try:
+                ExperimentStops.model_validate(extension)
+            except ValidationError as exc:
+                problems += [f"{path}: extensions.{index}.{'.'.join(str(part) for part in error['loc'])}: "
+                             f"{error['msg']}" for error in exc.errors()]
+    return problems
+
+
+def stop_condition_problems(
+    conditions: list[tuple[str, StopCondition]], target: Target | None, *, measured: bool, path: Path,
+) -> list[str]:
+    """`file: field: reason` for conditions that could never be evaluated on TARGET or in this experiment
+    (CONDITIONS are (where, condition), WHERE being `file: field`), and for a name used twice."""
+    problems, seen = [], set()
+    for where, condition in conditions:
+        if condition.name in seen:
+            problems.append(f"{where}.name: {condition.name!r} names two stop conditions of {path}")
+        seen.add(condition.name)
+        if isinstance(condition, PrometheusStop) and target is not None and target.prometheus is None:
+            problems.append(f"{where}.kind: a prometheus stop condition needs the target's `prometheus` settings "
+                            f"(url, token or username/password); target {target.name!r} has none")
+        if isinstance(condition, SliStop | BurnRateStop) and not measured:
+            problems.append(f"{where}.kind: a {condition.kind} stop condition reads drillkit's live samples: {path} "
+                            f"must run the measure control ({MEASURE_MODULE})")
+    return problems
 
 
 def _variable_problems(path: Path, experiment: dict[str, Any], variables: dict[str, Any]) -> list[str]:
@@ -140,7 +195,9 @@ def _drill_experiments(drill: Drill, manifest: Path, target: Target) -> tuple[Pl
     missing = [e.path for e in drill.experiments if not e.path.exists()]
     if missing:
         raise InvalidInput("\n".join(f"{manifest}: experiments: no such file {p}" for p in missing))
-    planned = [_planned(entry.path, target, entry.variables, measure=False) for entry in drill.experiments]
+    inherited = tuple((f"{manifest}: stop_conditions.{n}", c) for n, c in enumerate(drill.stop_conditions))
+    planned = [_planned(entry.path, target, entry.variables, measure=False, inherited=inherited)
+               for entry in drill.experiments]
     problems = [problem for _, found in planned for problem in found]
     if problems:
         raise InvalidInput("\n".join(dict.fromkeys(problems)))  # an experiment listed twice says it once
@@ -246,7 +303,7 @@ def _checked(
     if problems:
         return data, problems
     return substituted, (_drillkit_problems(path, substituted, target, after_substitution=True)
-                         or _chaoslib_problems(path, data))
+                         or extension_problems(path, substituted) or _chaoslib_problems(path, data))
 
 
 def _drillkit_problems(

@@ -22,6 +22,8 @@ TEST_PORTS = {
     "etcd_client": 12379, "etcd_peer": 12380, "postgres": 15432, "patroni_api": 18008,
     "app": 18000, "lb": 18080, "lb_admin": 12019,
 }
+PROMETHEUS_ADDRESS = "127.0.0.1:19090"
+REGION_ADDRESSES = {"region-a": "127.0.10.1", "region-b": "127.0.20.1"}
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,3 +129,80 @@ def sandbox():
         handle.down()
         shutil.rmtree(state_dir, ignore_errors=True)
         config_file.unlink(missing_ok=True)
+
+
+class PrometheusHandle:
+    """The session's Prometheus server: its URL, and instant queries against it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def query(self, promql: str) -> list:
+        import httpx
+
+        response = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=5)
+        response.raise_for_status()
+        return response.json()["data"]["result"]
+
+
+def prometheus_config() -> dict:
+    """Every second: the two apps' /metrics (job feedhub) and the two Patroni REST APIs' /metrics (job
+    patroni), each labelled with its region."""
+    def job(name: str, port: int) -> dict:
+        return {"job_name": name, "static_configs": [
+            {"targets": [f"{address}:{port}"], "labels": {"region": region}}
+            for region, address in REGION_ADDRESSES.items()]}
+
+    return {"global": {"scrape_interval": "1s", "scrape_timeout": "900ms", "evaluation_interval": "1s"},
+            "scrape_configs": [job("feedhub", TEST_PORTS["app"]), job("patroni", TEST_PORTS["patroni_api"])]}
+
+
+@pytest.fixture(scope="session")
+def prometheus(sandbox, tmp_path_factory: pytest.TempPathFactory):
+    """A real Prometheus (Debian's package) on a loopback port, with a data dir and a config of its own,
+    scraping the session sandbox; stopped at the end of the session, whatever happened."""
+    binary = ensure_prometheus()
+    folder = tmp_path_factory.mktemp("prometheus")
+    (folder / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(), sort_keys=False))
+    with (folder / "prometheus.log").open("wb") as log:
+        server = subprocess.Popen(
+            [binary, f"--config.file={folder / 'prometheus.yml'}", f"--storage.tsdb.path={folder / 'data'}",
+             f"--web.listen-address={PROMETHEUS_ADDRESS}", "--storage.tsdb.retention.time=1h"],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    handle = PrometheusHandle(f"http://{PROMETHEUS_ADDRESS}")
+    try:
+        wait_until(lambda: _ready(handle, server), 60, f"Prometheus to be ready (see {folder / 'prometheus.log'})")
+        wait_until(lambda: len(handle.query('up{job="patroni"} == 1')) == 2, 30, "Prometheus to scrape both Patronis")
+        yield handle
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _ready(handle: PrometheusHandle, server: subprocess.Popen) -> bool:
+    import httpx
+
+    if server.poll() is not None:
+        pytest.fail(f"Prometheus exited with code {server.returncode}")
+    try:
+        return httpx.get(f"{handle.url}/-/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def ensure_prometheus() -> str:
+    """Debian's prometheus (`make test-packages` installs it); installed here when missing (as root)."""
+    found = shutil.which("prometheus")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        pytest.fail("this test needs Debian's prometheus package, and root to install it")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"],
+                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus"]):
+        subprocess.run(command, check=True, capture_output=True, timeout=900, env=env)
+    return shutil.which("prometheus") or pytest.fail("apt-get installed prometheus, yet it is not on PATH")

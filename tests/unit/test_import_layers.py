@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"drill", "preflight"},
     {"controls", "lock", "validation"},
     {"faults"},
-    {"sandbox", "loadtest", "report"},
+    {"sandbox", "loadtest", "report", "guard"},
     {"measure", "score"},
     {"model", "feedhub"},
     {"faultlog", "processes", "patroni_api"},

@@ -16,9 +16,11 @@ from rich.markup import escape
 
 from drillkit import durable, patroni_api
 from drillkit.drill.progress import DrillProgress
-from drillkit.drill.runner import STOPPED, RunResult, run_experiment
+from drillkit.drill.runner import RunResult, run_experiment
 from drillkit.errors import Aborted
 from drillkit.faults.environment import new_run_id
+from drillkit.guard.kinds import Sources
+from drillkit.guard.watch import Watch
 from drillkit.lock import target_lock
 from drillkit.measure import replay
 from drillkit.measure.session import MeasurementSession, MeasureSettings
@@ -27,6 +29,7 @@ from drillkit.model.measurements import Measurements
 from drillkit.model.objectives import Objectives
 from drillkit.model.plan import DrillPlan
 from drillkit.model.result import DrillRun, RunRecord, RunStatus
+from drillkit.model.stop import StopFiring
 from drillkit.model.target import Target
 from drillkit.report.notify import Notifier
 
@@ -57,8 +60,8 @@ def outline(plan: DrillPlan) -> list[str]:
 
 
 def run_drill(plan: DrillPlan, run_dir: Path, progress: DrillProgress, run_id: str | None = None) -> DrillRun:
-    """Run the baseline and every experiment of the drill's PLAN; stop early (aborted) on an interrupt
-    or SIGTERM."""
+    """Run the baseline and every experiment of the drill's PLAN; stop early (aborted) on an interrupt,
+    SIGTERM or a stop condition (checked once before the baseline, then during each experiment)."""
     drill, target, objectives = plan.drill, plan.target, plan.objectives
     run_dir.mkdir(parents=True, exist_ok=True)
     result = DrillRun(drill=drill.model_dump(mode="json"), objectives=objectives.model_dump(mode="json"),
@@ -70,6 +73,10 @@ def run_drill(plan: DrillPlan, run_dir: Path, progress: DrillProgress, run_id: s
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with target_lock(target, result.run_id, target_file=plan.target_file):  # the whole drill, baseline included
+            refused = _check_stop_conditions(plan)
+            if refused is not None:
+                _stopped(result, refused, progress)
+                return result
             result.baseline = _baseline(drill, target, objectives, run_dir / "baseline", progress)
             result.save(run_dir)
             _experiments(plan, run_dir, progress, result)
@@ -82,6 +89,19 @@ def run_drill(plan: DrillPlan, run_dir: Path, progress: DrillProgress, run_id: s
         result.save(run_dir)
         notifier.ended(result, error=sys.exc_info()[1])  # an error escaping the drill aborted it
     return result
+
+
+def _check_stop_conditions(plan: DrillPlan) -> StopFiring | None:
+    """Every stop condition of the drill, evaluated once before anything runs (each name once)."""
+    conditions = {c.name: c for planned in plan.experiments for c in planned.stop_conditions}
+    return Watch(list(conditions.values()), Sources(prometheus=plan.target.prometheus),
+                 on_fire=lambda firing: None).check_before_faults()
+
+
+def _stopped(result: DrillRun, firing: StopFiring, progress: DrillProgress) -> None:
+    result.aborted = firing.describe()
+    result.stopped_by = firing
+    progress.say(f"[red]{firing.verdict}[/]: the drill stops here")
 
 
 def _lead_with(target: Target, member: str, progress: DrillProgress) -> None:
@@ -129,6 +149,9 @@ def _experiments(plan: DrillPlan, run_dir: Path, progress: DrillProgress, result
             ran = run_experiment(plan, out, [progress.handler()], experiment=planned, run_id=run_id)
             result.runs.append(_record(ran, entry.name, repetition, run_id, str(out.relative_to(run_dir))))
             result.save(run_dir)
+            if ran.stopped_by is not None:
+                _stopped(result, ran.stopped_by, progress)
+                return
             if ran.journal_status is RunStatus.INTERRUPTED:
                 raise KeyboardInterrupt
 
@@ -136,16 +159,19 @@ def _experiments(plan: DrillPlan, run_dir: Path, progress: DrillProgress, result
 def _record(ran: RunResult, experiment: str, repetition: int, run_id: str, run_dir: str) -> RunRecord:
     return RunRecord(
         experiment=experiment, repetition=repetition, run_id=run_id, status=ran.status,
-        rollbacks_ok=ran.status not in {RunStatus.ROLLBACK_FAILED, *STOPPED},
+        rollbacks_ok=ran.rollbacks_ok,
         steady_state_ok=not ran.journal.get("deviated") and ran.journal_status is RunStatus.COMPLETED,
         causes=causes(ran.journal), measurements=ran.journal.get("measurements"), run_dir=run_dir,
+        stopped_by=ran.stopped_by,
     )
 
 
 def causes(journal: dict[str, Any]) -> list[str]:
     """Why a run did not simply complete, in the run's own words: each failed activity with its error,
     a steady state that did not hold, what the safety net had to do."""
-    found = []
+    extra = journal.get("drillkit") or {}
+    stop = extra.get("stopped_by")
+    found = [StopFiring.model_validate(stop).describe()] if stop else []
     for section in ("run", "rollbacks"):
         for run in journal.get(section, []):
             if run.get("status") != "succeeded":
@@ -157,7 +183,6 @@ def causes(journal: dict[str, Any]) -> list[str]:
         if state and not state.get("steady_state_met", True):
             failed = [p["activity"]["name"] for p in state.get("probes", []) if not p.get("tolerance_met", True)]
             found.append(f"the steady state did not hold {phase} the method ({', '.join(failed) or 'a probe'})")
-    extra = journal.get("drillkit") or {}
     found += [f"the safety net had to heal {fault}" for fault in extra.get("healed_by_safety_net", [])]
     found += [f"left open: {fault}" for fault in extra.get("left_open", [])]
     return found

@@ -4,7 +4,12 @@ a safety net behind them: whatever the run leaves open in the fault log is heale
 Any Chaos Toolkit experiment runs as `chaos run` would run it, with the user's Chaos Toolkit settings
 (CHAOSTOOLKIT_SETTINGS, else ~/.chaostoolkit/settings.yaml), except that rollbacks are always played.
 The run's target, run id and folder reach the activities and the measure control through the
-configuration chaoslib hands them, never through the process environment."""
+configuration chaoslib hands them, never through the process environment.
+
+Stop conditions (the experiment's, with its drill's) are checked once before the run (one that fires or
+cannot be evaluated refuses the run: nothing is injected), then evaluated from the start of the method
+until the rollbacks begin; the first that fires interrupts the method as chaoslib's SIGUSR1 does
+(`chaoslib.exit.exit_gracefully`: the rollbacks are kept), and the run ends "aborted", naming it."""
 
 from __future__ import annotations
 
@@ -12,26 +17,36 @@ import copy
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaoslib.exit import exit_gracefully
 from chaoslib.run import RunEventHandler, Runner
 from chaoslib.types import Strategy
 
 from drillkit import durable
+from drillkit.controls import measure
 from drillkit.controls.measure import OUT_KEY
 from drillkit.errors import EXIT_ABORTED, EXIT_BREACHED, EXIT_PASS, InvalidInput
 from drillkit.faultlog import FaultLog
 from drillkit.faults import recovery
 from drillkit.faults.environment import TARGET_KEY, new_run_id, plan_configuration
+from drillkit.guard.kinds import Sources
+from drillkit.guard.live import LiveSamples
+from drillkit.guard.watch import Watch
 from drillkit.lock import target_lock
 from drillkit.model.plan import Plan, PlannedExperiment
 from drillkit.model.result import RunStatus
+from drillkit.model.stop import StopCondition, StopFiring
 
 logger = logging.getLogger("drillkit")
 SETTINGS_ENV = "CHAOSTOOLKIT_SETTINGS"
 DEFAULT_SETTINGS_FILE = Path("~/.chaostoolkit/settings.yaml")
+GRACEFUL_EXIT = 20  # chaoslib's SystemExit code for SIGUSR1: stop the method, keep the rollbacks
+SIGNAL_GRACE_S = 0.5
+FLUSH_S = 1.0  # the probe process flushes its samples every second
 ROLLBACKS = "always"  # drillkit's one departure from `chaos run`: a fault is never left in place
 STOPPED = frozenset({RunStatus.INTERRUPTED, RunStatus.ABORTED})  # chaoslib stopped the run short
 EXIT_CODES = {RunStatus.COMPLETED: EXIT_PASS, RunStatus.INTERRUPTED: EXIT_ABORTED,
@@ -44,6 +59,7 @@ class RunResult:
     journal_path: Path
     healed_by_safety_net: list[str] = field(default_factory=list)
     left_open: list[str] = field(default_factory=list)
+    stopped_by: StopFiring | None = None  # the stop condition that aborted it
 
     @property
     def journal_status(self) -> RunStatus:
@@ -55,6 +71,8 @@ class RunResult:
 
     @property
     def status(self) -> RunStatus:
+        if self.stopped_by is not None:
+            return RunStatus.ABORTED
         if self.journal_status in STOPPED:
             return self.journal_status
         if self.left_open or self.healed_by_safety_net or _failed(self.journal.get("rollbacks", [])):
@@ -68,6 +86,13 @@ class RunResult:
     @property
     def exit_code(self) -> int:
         return EXIT_CODES.get(self.status, EXIT_BREACHED)
+
+    @property
+    def rollbacks_ok(self) -> bool:
+        """Every rollback played and succeeded, nothing left to the safety net."""
+        if self.status is RunStatus.ROLLBACK_FAILED or (self.status in STOPPED and self.stopped_by is None):
+            return False
+        return not (self.left_open or self.healed_by_safety_net or _failed(self.journal.get("rollbacks", [])))
 
 
 def _failed(runs: list[dict[str, Any]]) -> list[str]:
@@ -150,25 +175,50 @@ def run_experiment(
     journal_path = out_dir / "journal.json"
     run_id = run_id or new_run_id()
     runner = _PlanRunner({**plan_configuration(plan.target, plan.target_file, run_id), OUT_KEY: str(out_dir)})
-    for handler in [_JournalKeeper(journal_path), *(handlers or [])]:
+    watch = _watch(plan, planned.stop_conditions)
+    for handler in [_JournalKeeper(journal_path), _WatchSwitch(watch), *(handlers or [])]:
         runner.register_event_handler(handler)
     # the target's path also as a variable: an experiment may declare drillkit_target from an unset env var
     variables = {TARGET_KEY: str(plan.target_file.absolute()), **planned.variables}
     with target_lock(plan.target, run_id, target_file=plan.target_file):  # one run per target
+        refused = watch.check_before_faults()
+        if refused is not None:
+            return _refused(plan, planned, journal_path, run_id, refused)
         try:
             journal = runner.run(document, settings=settings, experiment_vars=(variables, {}))
         finally:
+            watch.close()
             healed, left_open = _safety_net(plan, run_id)
-    result = RunResult(journal, journal_path, healed, left_open)
+    result = RunResult(journal, journal_path, healed, left_open, stopped_by=watch.fired)
     if planned.measured and "measurements" not in journal:
         logger.error("the experiment asks for measurements, yet none were taken (see the log above)")
         result.left_open.append("measurement")
-    journal["drillkit"] = {
+    _close_journal(plan, result, run_id)
+    return result
+
+
+def _close_journal(plan: Plan, result: RunResult, run_id: str) -> None:
+    result.journal["drillkit"] = {
         "target": plan.target.name, "run_id": run_id, "status": result.status.value,
-        "healed_by_safety_net": healed, "left_open": left_open,
+        "healed_by_safety_net": result.healed_by_safety_net, "left_open": result.left_open,
         "faults": FaultLog(plan.target.fault_log).marks(run_id),  # each fault's T0 interval, even when interrupted
+        "stopped_by": None if result.stopped_by is None else result.stopped_by.model_dump(mode="json"),
     }
-    durable.write_json(journal_path, journal)
+    durable.write_json(result.journal_path, result.journal)
+
+
+def _watch(plan: Plan, conditions: tuple[StopCondition, ...]) -> Watch:
+    """The watch over CONDITIONS: it interrupts the method as `chaos run` does on SIGUSR1, keeping the rollbacks."""
+    return Watch(conditions, Sources(prometheus=plan.target.prometheus), on_fire=lambda firing: exit_gracefully())
+
+
+def _refused(plan: Plan, planned: PlannedExperiment, journal_path: Path, run_id: str, firing: StopFiring) -> RunResult:
+    """A run a stop condition refused before its first fault: nothing ran, nothing was injected."""
+    logger.error("%s; the run does not start", firing.describe())
+    journal: dict[str, Any] = {"title": planned.as_written.get("title"), "status": RunStatus.ABORTED.value,
+                               "run": [], "rollbacks": [], "deviated": False}
+    result = RunResult(journal, journal_path, stopped_by=firing)
+    _close_journal(plan, result, run_id)
     return result
 
 
@@ -211,6 +261,36 @@ def _safety_net(plan: Plan, run_id: str) -> tuple[list[str], list[str]]:
             logger.error("safety net could not heal %s: %s", outcome.fault.fault, outcome.error)
             left_open.append(outcome.fault.fault)
     return healed, left_open
+
+
+class _WatchSwitch(RunEventHandler):
+    """Switches the watch on when the method starts (with the live measurement, when there is one) and
+    off when the rollbacks begin: a stop condition interrupts the faults, never their rollbacks."""
+
+    def __init__(self, watch: Watch) -> None:
+        self.watch = watch
+
+    def start_method(self, experiment: dict) -> None:
+        session = measure.live()
+        if session is None:
+            self.watch.start()
+            return
+        keep = max((getattr(c, "window_s", 0.0) for c in self.watch.conditions), default=0.0)
+        live = LiveSamples(session.out_dir / "samples.csv", interval=session.settings.interval_s,
+                           objectives=session.objectives, origin=session.origin, keep_s=keep,
+                           min_coverage=session.settings.min_coverage, lag_s=session.settings.timeout_s + FLUSH_S)
+        self.watch.start(Sources(prometheus=self.watch.sources.prometheus, live=live), origin=session.origin)
+
+    def start_rollbacks(self, experiment: dict) -> None:
+        try:
+            if self.watch.close() is not None:
+                time.sleep(SIGNAL_GRACE_S)  # a stop sent as the method ended lands here, not in a rollback
+        except SystemExit as exc:
+            if self.watch.fired is None or exc.code != GRACEFUL_EXIT:
+                raise
+
+    def finish(self, journal: dict) -> None:
+        self.watch.close()
 
 
 class _JournalKeeper(RunEventHandler):

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from drillkit.model.drill import Drill
 from drillkit.model.objectives import Objectives
+from drillkit.model.stop import StopCondition
 from drillkit.model.target import Target
 
 MEASURE_MODULE = "drillkit.controls.measure"
@@ -31,6 +32,9 @@ class PlannedExperiment(_Frozen):
     as_written: dict[str, Any] = Field(description="what chaoslib runs (drillkit's measure control added "
                                        "when asked): chaoslib substitutes `${}` itself")
     substituted: dict[str, Any] = Field(description="the same after `${}` substitution with the variables")
+    stop_conditions: tuple[StopCondition, ...] = Field(
+        (), description="what aborts it while its faults are in place: the drill's, then its own (its "
+        "`drillkit` extension)")
 
     @property
     def name(self) -> str:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from drillkit.errors import EXIT_ABORTED, EXIT_BREACHED, EXIT_PASS
 from drillkit.model.measurements import FaultTimeline, Incident, Rpo, SecondState, Sli, Span
 from drillkit.model.objectives import Objectives
+from drillkit.model.stop import StopFiring
 
 SCHEMA = "drillkit.report/2"
 SANDBOX_NOTE = "sandbox run: not evidence about production"
@@ -95,6 +96,7 @@ class RunReport(Frozen):
     run_dir: str = ""
     status: str
     causes: list[str] = Field(default_factory=list)
+    stopped_by: StopFiring | None = None  # the stop condition that aborted this run
     measured: bool                  # False: the run left no measurements at all
     stopped: str = ""
     duration_s: float | None = None
@@ -203,6 +205,7 @@ class Report(Frozen):
     finished_utc: str | None = None
     status: Status
     status_reason: str = ""
+    stopped_by: StopFiring | None = None  # the stop condition that aborted the drill
     score: float
     grade: Grade
     grade_from_score: Grade

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from drillkit.errors import InvalidInput
 from drillkit.model.measurements import Measurements
+from drillkit.model.stop import StopFiring
 
 RESULTS = "results.json"
 
@@ -40,6 +41,7 @@ class RunRecord(BaseModel):
     causes: list[str] = Field(default_factory=list)  # why it did not complete: failed activities with their errors
     measurements: Measurements | None = None
     run_dir: str = ""
+    stopped_by: StopFiring | None = None  # the stop condition that aborted it (status "aborted")
 
 
 class DrillRun(BaseModel):
@@ -56,6 +58,7 @@ class DrillRun(BaseModel):
     started_utc: str
     finished_utc: str | None = None
     aborted: str | None = None
+    stopped_by: StopFiring | None = None  # the stop condition that aborted the drill, if one did
     baseline: Measurements | None = None
     runs: list[RunRecord] = Field(default_factory=list)
     run_id: str = ""                # its experiments' faults are logged under <run_id>/<experiment>-<n>

@@ -78,6 +78,36 @@ class ExperimentStops(BaseModel):
     stop_conditions: list[StopCondition] = Field(default_factory=list)
 
 
+class StopFiring(BaseModel):
+    """The stop condition that ended a run: which, when, on what. REASON "fired" when it saw what it
+    guards against, "unevaluable" when it could not be evaluated (and did not say `on_error: ignore`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    kind: str
+    reason: Literal["fired", "unevaluable"]
+    value: str = Field(description="what it saw: the SLI, the burn rate, the query's first series, the exit "
+                       "status, the HTTP status, or why it could not be evaluated")
+    at_utc: str
+    at_monotonic: float = Field(description="the run process's monotonic clock (drillkit.clock)")
+    at_s: float | None = Field(None, description="seconds since the measurement's origin, on the axis of the "
+                               "run's measurements; None when the run was not measured")
+    before_faults: bool = Field(False, description="it was checked before the first fault and the run never "
+                                "started: nothing was injected")
+
+    @property
+    def verdict(self) -> str:
+        return f"ABORTED by stop condition {self.name}"
+
+    def describe(self) -> str:
+        """One line: the verdict, what it saw and when."""
+        saw = "could not be evaluated" if self.reason == "unevaluable" else "fired"
+        when = "before the first fault" if self.before_faults else (
+            f"at {self.at_utc}" + (f" (T+{self.at_s:.1f} s)" if self.at_s is not None else ""))
+        return f"{self.verdict}: {saw} {when}: {self.value}"
+
+
 def extension_of(experiment: dict[str, Any]) -> dict[str, Any] | None:
     """The experiment's `drillkit` extension, as written (None when it has none)."""
     return next((e for e in experiment.get("extensions") or []

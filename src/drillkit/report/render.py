@@ -20,12 +20,25 @@ def to_json(report: Report) -> str:
     return report.to_json()
 
 
+def stop_lines(report: Report) -> list[str]:
+    """The stop condition that aborted the drill: which, when, on what; the measurements up to then are kept."""
+    stop = report.stopped_by
+    if stop is None:
+        return []
+    when = "before the first fault: nothing was injected" if stop.before_faults else (
+        f"{stop.at_utc}" + (f", T+{stop.at_s:.1f} s on the run's clock" if stop.at_s is not None else ""))
+    seen = "could not be evaluated" if stop.reason == "unevaluable" else "fired"
+    return ["", f"**{stop.verdict}** ({stop.kind}, {seen}) at {when}; value: {stop.value}. "
+                "The rollbacks were played and the measurements up to then are kept below."]
+
+
 def to_markdown(report: Report) -> str:
     lines = [f"# Drill {report.drill}: {report.status.upper()}, score {report.score:g}, grade {report.grade}", "",
              f"{report.started_utc[:16].replace('T', ' ')} UTC against {headline_target(report)}."]
     if report.evidence:
         lines += ["", f"**{report.evidence}**"]
     lines += ["", f"{report.status_reason}"]
+    lines += stop_lines(report)
     if report.grade_cap:
         lines += ["", f"Grade {report.grade}: {report.grade_cap} (the score alone reads {report.grade_from_score})."]
     lines += ["", "| objective | target | measured in the drill | budget consumed | verdict |", "|---|---|---|---|---|"]

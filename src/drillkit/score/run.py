@@ -19,6 +19,7 @@ def score_run(record: RunRecord, objectives: Objectives) -> RunReport:
     figures = _figures(m) if m is not None else {}
     return RunReport(experiment=record.experiment, repetition=record.repetition, run_id=record.run_id,
                      run_dir=record.run_dir, status=record.status, causes=record.causes, measured=m is not None,
+                     stopped_by=record.stopped_by,
                      gates=gates, deductions=deductions, score=score, passed=all(g.passed for g in gates),
                      **figures)
 

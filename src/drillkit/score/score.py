@@ -51,6 +51,7 @@ def score(run: DrillRun, objectives: Objectives, history: Sequence[HistoryEntry]
                   evidence=SANDBOX_NOTE if run.target_kind == "sandbox" else "", run_dir=run.run_dir,
                   run_id=run.run_id,
                   started_utc=run.started_utc, finished_utc=run.finished_utc, status=status, status_reason=why,
+                  stopped_by=run.stopped_by,
                   score=total, grade=letter, grade_from_score=grade(total), grade_cap=cap, deductions=deductions,
                   objectives=rows, objectives_config=objectives, findings=found, fixes=say.fixes(found),
                   baseline=baseline, experiments=experiments, trend=trend.trend(now, history))
