@@ -46,7 +46,7 @@ def touches(target: Target, action: dict[str, Any]) -> str:
     provider = action.get("provider") or {}
     scope = _SCOPES.get(_call(action))
     if scope is None:
-        return f"not known to drillkit: whatever {_call(action)} touches"
+        return f"not known to drillkit: whatever {_call(action)} touches (check it before a real run)"
     try:
         return scope(target, provider.get("arguments") or {})
     except NotInTarget as exc:
@@ -102,7 +102,11 @@ def _call(activity: dict[str, Any]) -> str:
     provider = activity.get("provider") or {}
     if provider.get("type") == "python":
         return f"{provider.get('module')}.{provider.get('func')}"
-    return str(provider.get("url") or provider.get("path") or provider.get("type"))
+    if provider.get("type") == "process":
+        return f"the command {provider.get('path')}"
+    if provider.get("type") == "http":
+        return f"{provider.get('method', 'GET')} {provider.get('url')}"
+    return str(provider.get("type"))
 
 
 def _seconds(activity: dict[str, Any], when: str) -> float:
