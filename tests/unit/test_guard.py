@@ -51,7 +51,8 @@ def production(tmp_path: Path) -> Path:
 
 
 def test_a_production_run_without_confirm_target_is_refused_with_exit_2_and_injects_nothing(production, tmp_path):
-    result = drillkit("run", "experiments/app-latency.yaml", "--target", str(production), "--out", str(tmp_path / "out"))
+    result = drillkit("run", "experiments/app-latency.yaml", "--target", str(production),
+                      "--out", str(tmp_path / "out"))
     assert result.returncode == 2, result.stderr
     assert "'prod-eu' is a production target: pass --confirm-target prod-eu" in " ".join(result.stderr.split())
     assert nothing_was_touched(tmp_path)
