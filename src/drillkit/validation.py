@@ -182,8 +182,14 @@ def guard_problems(plan: Plan, confirmation: str | None) -> list[str]:
     return problems + [
         f"{plan.target_file}: allowed_faults: {experiment.path}: the fault {fault_name(action)!r} "
         f"({action.get('name')}) is not allowed on {target.name!r} (allowed: {allowed})"
-        for experiment in plan.experiments for _, action in fault_actions(experiment.resolved())
+        for experiment in plan.experiments for action in _acting(experiment.resolved())
         if fault_name(action) not in target.allowed_faults]
+
+
+def _acting(experiment: dict[str, Any]) -> list[dict[str, Any]]:
+    """The actions that change the target: the method's faults, and rollbacks that are not drillkit's heals."""
+    rollbacks = {"method": experiment.get("rollbacks") or []}
+    return [action for _, action in fault_actions(experiment) + fault_actions(rollbacks)]
 
 
 def _is_drillkit(activity: dict[str, Any]) -> bool:

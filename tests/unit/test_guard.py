@@ -78,6 +78,12 @@ def test_a_fault_the_production_target_does_not_allow_is_refused_naming_it_and_t
     assert nothing_was_touched(tmp_path)
 
 
+def test_on_production_a_rollback_that_is_not_a_drillkit_heal_must_be_allowed_too(production):
+    problems = guard_problems(plan_run(PLAIN, production), "prod-eu")
+    assert [problem.split("the fault ")[1].split(" is not")[0] for problem in problems] == [
+        "'touch-nothing' (touch-nothing)", "'say-done' (say-done)"]
+
+
 def test_a_confirmed_production_run_of_allowed_faults_passes_the_guard(production, tmp_path):
     plan = plan_run(EXPERIMENTS / "app-latency.yaml", production)
     assert guard_problems(plan, "prod-eu") == []
