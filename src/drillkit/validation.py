@@ -183,7 +183,15 @@ def guard_problems(plan: Plan, confirmation: str | None) -> list[str]:
         f"{plan.target_file}: allowed_faults: {experiment.path}: the fault {fault_name(action)!r} "
         f"({action.get('name')}) is not allowed on {target.name!r} (allowed: {allowed})"
         for experiment in plan.experiments for action in _acting(experiment.resolved())
-        if fault_name(action) not in target.allowed_faults]
+        if fault_name(action) not in target.allowed_faults] + _leader_problems(plan, allowed)
+
+
+def _leader_problems(plan: Plan, allowed: str) -> list[str]:
+    """A drill with a `leader` switches the database over before each experiment: a fault of its own."""
+    if not isinstance(plan, DrillPlan) or not plan.drill.leader or "switchover" in plan.target.allowed_faults:
+        return []
+    return [f"{plan.drill_file}: leader: the drill switches the database leader over to {plan.drill.leader} "
+            f"before each experiment, and 'switchover' is not allowed on {plan.target.name!r} (allowed: {allowed})"]
 
 
 def _acting(experiment: dict[str, Any]) -> list[dict[str, Any]]:

@@ -75,6 +75,8 @@ def test_a_fault_the_production_target_does_not_allow_is_refused_naming_it_and_t
     assert "the fault 'kill_primary' (kill-the-primary-host) is not allowed on 'prod-eu' " \
            "(allowed: inject_http_faults, remove_http_faults)" in said
     assert "'inject_http_faults'" not in said, "an allowed fault is not named"
+    assert "leader: the drill switches the database leader over to pg-a before each experiment, and " \
+           "'switchover' is not allowed" in said
     assert nothing_was_touched(tmp_path)
 
 
