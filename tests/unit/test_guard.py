@@ -13,6 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from drillkit import cli
+from drillkit.drill import blast_radius
 from drillkit.drill.drill import outline as drill_outline
 from drillkit.drill.runner import outline
 from drillkit.validation import guard_problems, plan_drill, plan_run
@@ -199,3 +200,11 @@ def test_a_target_with_a_secret_written_inline_is_refused_naming_the_field(tmp_p
     assert result.returncode == 2
     assert f"{target}: secrets.app_admin_token:" in result.stderr and "never the value itself" in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_a_fault_followed_by_an_activity_without_a_time_limit_stays_until_healed():
+    fault = {"type": "action", "name": "slow", "pauses": {"after": 5},
+             "provider": {"type": "python", "module": "drillkit.faults.app.actions", "func": "inject_http_faults"}}
+    endless = {"type": "probe", "name": "watch-forever", "provider": {"type": "process", "path": "tail"}}
+    assert blast_radius.how_long(fault, [endless]) == "until healed (watch-forever has no time limit)"
+    assert blast_radius.how_long(fault, []).startswith("5 s (pauses 5 s, time limits 0 s)")

@@ -55,25 +55,30 @@ def touches(target: Target, action: dict[str, Any]) -> str:
 
 def how_long(action: dict[str, Any], after: list[dict[str, Any]]) -> str:
     """How long ACTION's fault stays in place at most: until the rollbacks, after the activities AFTER it."""
-    call = _call(action)
-    if call in _MOMENTARY:
+    if _call(action) in _MOMENTARY:
         return "a moment: nothing stays in place to heal"
-    pauses, limits, unbounded = _seconds(action, "after"), 0.0, None
+    own = _own_duration(action)
+    bound = _until_rollbacks(action, after)
+    if own is not None and (isinstance(bound, str) or own <= sum(bound)):
+        return f"{own:.0f} s (the fault's own duration), then it ends by itself"
+    if isinstance(bound, str):
+        return f"until healed ({bound})"
+    pauses, limits = bound
+    return f"{pauses + limits:.0f} s (pauses {pauses:.0f} s, time limits {limits:.0f} s), then the rollbacks heal it"
+
+
+def _until_rollbacks(action: dict[str, Any], after: list[dict[str, Any]]) -> tuple[float, float] | str:
+    """The pauses and the time limits between ACTION and the rollbacks, or why nothing bounds them."""
+    pauses, limits = [_seconds(action, "after")], 0.0
     for activity in after:
-        pauses += _seconds(activity, "before") + _seconds(activity, "after")
+        pauses += [_seconds(activity, "before"), _seconds(activity, "after")]
         limit = _time_limit(activity)
         if limit is None:
-            unbounded = activity.get("name")
-            break
+            return f"{activity.get('name')} has no time limit"
         limits += limit
-    if unbounded is not None or pauses != pauses:  # NaN: a pause that is not a number
-        why = f"{unbounded} has no time limit" if unbounded else "a pause is not a number"
-        return f"until healed ({why})"
-    total = pauses + limits
-    own = _own_duration(action)
-    if own is not None and own <= total:
-        return f"{own:.0f} s (the fault's own duration), then it ends by itself"
-    return f"{total:.0f} s (pauses {pauses:.0f} s, time limits {limits:.0f} s), then the rollbacks heal it"
+    if None in pauses:
+        return "a pause is not a number"
+    return sum(p for p in pauses if p is not None), limits
 
 
 def _guards(drill_stops: Sequence[StopCondition], experiment: dict[str, Any]) -> str:
@@ -109,9 +114,9 @@ def _call(activity: dict[str, Any]) -> str:
     return str(provider.get("type"))
 
 
-def _seconds(activity: dict[str, Any], when: str) -> float:
+def _seconds(activity: dict[str, Any], when: str) -> float | None:
     value = (activity.get("pauses") or {}).get(when, 0)
-    return float(value) if isinstance(value, int | float) else float("nan")
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _time_limit(activity: dict[str, Any]) -> float | None:
