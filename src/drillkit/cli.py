@@ -20,8 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from drillkit import __version__
-from drillkit.errors import EXIT_ABORTED, EXIT_INVALID, DrillkitError, InvalidInput
+from drillkit import __version__, redaction
+from drillkit.errors import EXIT_ABORTED, EXIT_INVALID, Aborted, DrillkitError, InvalidInput
 from drillkit.model import paths
 from drillkit.model.sandbox import DEFAULT_STATE_DIR, load_config
 from drillkit.sandbox.supervisor import Sandbox, SandboxStatus
@@ -143,6 +143,12 @@ TargetOption = Annotated[
 ]
 ForceOption = Annotated[
     bool, typer.Option("--force", help="Write into a run folder that holds an earlier run (never any other).")]
+ConfirmOption = Annotated[str | None, typer.Option(
+    "--confirm-target", metavar="NAME", help="The target's name, typed in full: a production target runs only "
+    "with it (and only the faults its allowed_faults lists); a staging target then asks nothing.")]
+YesOption = Annotated[bool, typer.Option(
+    "--yes", help="Run against a staging target without asking (pipelines); production still needs "
+    "--confirm-target.")]
 
 
 @app.command("run")
@@ -162,6 +168,8 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and the preflight; inject nothing.")
                        ] = False,
     force: ForceOption = False,
+    confirm_target: ConfirmOption = None,
+    yes: YesOption = False,
     settings: Annotated[Path | None, typer.Option(
         "--settings", help="Chaos Toolkit settings file (default: CHAOSTOOLKIT_SETTINGS, else "
         "~/.chaostoolkit/settings.yaml); its rollback strategy is replaced by `always`.")] = None,
@@ -169,25 +177,31 @@ def run(
     """Validate, check the preflight, then run one experiment with its rollbacks always played (also on
     Ctrl-C and SIGTERM). Any Chaos Toolkit experiment runs as under `chaos run`.
 
+    A production target runs only with --confirm-target NAME and only its allowed faults; a staging
+    target shows the plan and asks on a terminal (--yes: never ask).
+
     Exit 0 when the steady state held, 1 when it deviated or an activity failed, 2 on invalid
-    input (nothing was injected), 3 when the preflight found the environment not ready, when
+    input or a refused guard (nothing was injected), 3 when the preflight found the environment not ready, when
     interrupted, or when the safety net had to heal a fault."""
     from drillkit import preflight
     from drillkit.drill.runner import chaos_settings, outline, run_experiment
     from drillkit.faults.environment import new_run_id
     from drillkit.lock import target_lock
-    from drillkit.validation import plan_run
+    from drillkit.validation import guard_problems, plan_run
 
     _log_to_console()
     plan = plan_run(experiment, target, _parse_vars(var or []), measure)
+    guard = guard_problems(plan, confirm_target)  # a production slip stops here, before anything is touched
+    if guard and not dry_run:
+        raise InvalidInput("\n".join(guard))
     user_settings = chaos_settings(settings)
     out_dir = out_dir or paths.RUNS / f"{time.strftime('%Y%m%dT%H%M%S')}-{experiment.stem}"
     report = _preflight(plan, out_dir, force, live=dry_run)
+    lines = outline(plan.experiments[0], plan.target)
     if dry_run:
-        _print_lines(outline(plan.experiments[0].document()))
-        _print_preflight(report)
-        raise typer.Exit(report.exit_code)
+        _print_dry_run(lines, report, guard)
     preflight.require(report)
+    _confirm(plan.target, lines, confirmed=yes or confirm_target == plan.target.name)
     run_id = new_run_id()
     with target_lock(plan.target, run_id, target_file=plan.target_file):  # a dead holder's faults are healed first
         if preflight.uses_target(plan.documents()):
@@ -197,6 +211,32 @@ def run(
         out.print(result.stopped_by.describe(), markup=False, highlight=False, soft_wrap=True)
     out.print(f"{experiment.name}: {result.status}; journal {result.journal_path}")
     raise typer.Exit(result.exit_code)
+
+
+def _print_dry_run(lines: list[str], report, guard: list[str]) -> None:
+    """The plan, the preflight and what the guard refuses; exit 2 when it refuses, else the preflight's code."""
+    _print_lines(lines)
+    _print_preflight(report)
+    for problem in guard:
+        err.print(f"[bold red]refused:[/] {escape(problem)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_INVALID if guard else report.exit_code)
+
+
+def _confirm(target, plan_lines: list[str], confirmed: bool) -> None:
+    """A staging target runs once someone typed its name on a terminal (or said --yes / --confirm-target)."""
+    if target.kind != "staging" or confirmed:
+        return
+    if not _is_terminal():
+        raise InvalidInput(f"{target.name!r} is a staging target and there is no terminal to confirm on: "
+                           "pass --yes (or --confirm-target NAME) to run it (nothing was injected)")
+    _print_lines(plan_lines)
+    answer = typer.prompt(f"type the target's name ({target.name}) to go on", default="", show_default=False)
+    if answer.strip() != target.name:
+        raise Aborted(f"not confirmed ({answer.strip()!r} is not {target.name!r}): nothing was injected")
+
+
+def _is_terminal() -> bool:
+    return sys.stdin.isatty()
 
 
 def _print_lines(lines: list[str]) -> None:
@@ -304,6 +344,8 @@ def drill(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and the preflight; touch nothing.")
                        ] = False,
     force: ForceOption = False,
+    confirm_target: ConfirmOption = None,
+    yes: YesOption = False,
     history_file: Annotated[Path, typer.Option("--history", help="The trend file to read and append.")] = paths.HISTORY,
     manage_sandbox: Annotated[bool, typer.Option(
         help="Bring the sandbox up if the target is the sandbox and it is down, and down again after.")] = False,
@@ -312,7 +354,10 @@ def drill(
     experiment with measurement, score, and write report.html, report.md, report.json and junit.xml
     into the run folder.
 
-    Exit 0 every objective met, 1 an objective breached, 2 invalid input, 3 aborted (the environment
+    A production target runs only with --confirm-target NAME and only its allowed faults; a staging
+    target shows the plan and asks on a terminal (--yes: never ask).
+
+    Exit 0 every objective met, 1 an objective breached, 2 invalid input or a refused guard, 3 aborted (the environment
     not ready, an interrupt, a failed rollback or a baseline that already breached an SLO: never a pass)."""
     from drillkit import preflight
     from drillkit.drill.drill import default_run_dir, outline, run_drill
@@ -320,18 +365,21 @@ def drill(
     from drillkit.drill.runner import chaos_settings
     from drillkit.faults.environment import new_run_id
     from drillkit.lock import target_lock
-    from drillkit.validation import plan_drill
+    from drillkit.validation import guard_problems, plan_drill
 
     plan = plan_drill(manifest, target)
+    guard = guard_problems(plan, confirm_target)  # a production slip stops here, before anything is touched
+    if guard and not dry_run:
+        raise InvalidInput("\n".join(guard))
     chaos_settings()  # an unreadable settings file stops the drill now, not at its first experiment
     run_dir = out_dir or default_run_dir(paths.REPORTS)
     sandbox_managed = manage_sandbox and _is_sandbox(plan.target)
     report = _preflight(plan, run_dir, force, live=dry_run and not sandbox_managed)
+    lines = outline(plan)
     if dry_run:
-        _print_lines(outline(plan))
-        _print_preflight(report)
-        raise typer.Exit(report.exit_code)
+        _print_dry_run(lines, report, guard)
     preflight.require(report)
+    _confirm(plan.target, lines, confirmed=yes or confirm_target == plan.target.name)
     run_id = new_run_id()
     with _sandbox_for(plan.target, manage_sandbox), target_lock(plan.target, run_id, target_file=plan.target_file):
         needs = preflight.needs_of(plan.documents())
@@ -489,7 +537,8 @@ def _log_to_console() -> None:
 
 
 def _route_logs(handler: logging.Handler) -> None:
-    """chaoslib's and drillkit's INFO logs go to HANDLER only."""
+    """chaoslib's and drillkit's INFO logs go to HANDLER only, with every secret masked."""
+    handler.addFilter(redaction.LogFilter())
     for name in ("chaostoolkit", "drillkit"):
         log = logging.getLogger(name)
         log.setLevel(logging.INFO)
@@ -517,7 +566,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except DrillkitError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(redaction.redact(str(exc)))}", highlight=False, soft_wrap=True)
         code = exc.exit_code
     except KeyboardInterrupt:
         code = _interrupted()
@@ -555,7 +604,8 @@ class _ClickException(Protocol):
 
 
 def _crashed(exc: Exception) -> int:
-    err.print(f"[bold red]error:[/] drillkit crashed: {escape(_one_line(exc))} ({_keep_traceback(exc)})",
+    err.print(f"[bold red]error:[/] drillkit crashed: {escape(redaction.redact(_one_line(exc)))} "
+              f"({_keep_traceback(exc)})",
               highlight=False, soft_wrap=True)
     return EXIT_ABORTED
 
@@ -578,7 +628,7 @@ def _one_line(exc: BaseException) -> str:
 def _keep_traceback(exc: BaseException) -> str:
     """Put the traceback where it can be read later: stderr with DRILLKIT_DEBUG=1, else the run's
     log file when one is open, else a file of its own in the temporary directory."""
-    trace = "".join(traceback.format_exception(exc))
+    trace = redaction.redact("".join(traceback.format_exception(exc)))
     if os.environ.get("DRILLKIT_DEBUG") == "1":
         sys.stderr.write(trace)
         return "traceback above"

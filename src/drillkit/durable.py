@@ -1,6 +1,7 @@
 """Files that survive a crash: JSON documents replaced atomically (write, fsync, rename), and
 append-only JSON lines where each record is fsynced, a line torn by a crash is skipped on reading,
-and no record is ever glued onto a torn line."""
+and no record is ever glued onto a torn line. No secret is ever written: every string goes through
+drillkit.redaction first."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from drillkit.redaction import redact, scrub
+
 
 def append_line(path: Path, record: dict[str, Any]) -> None:
-    line = (json.dumps(record, sort_keys=True) + "\n").encode()
+    line = (json.dumps(scrub(record), sort_keys=True, default=_masked) + "\n").encode()
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
     try:
@@ -43,7 +46,12 @@ def write_json(path: Path, data: Any, indent: int | None = 2) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w") as handle:
-        json.dump(data, handle, indent=indent, default=str)
+        json.dump(scrub(data), handle, indent=indent, default=_masked)
         handle.flush()
         os.fsync(handle.fileno())
     tmp.replace(path)
+
+
+def _masked(value: Any) -> str:
+    """What JSON cannot hold is written as its text, masked like every other string."""
+    return redact(str(value))

@@ -28,6 +28,7 @@ import psutil
 from drillkit.errors import Aborted, TargetBusy
 from drillkit.faultlog import FaultLog, OpenFault
 from drillkit.model.target import Target
+from drillkit.redaction import redact
 
 logger = logging.getLogger("drillkit")
 LOCK_NAME = "run.lock"
@@ -177,7 +178,7 @@ def _read(path: Path) -> Holder | None:
 
 def _write(descriptor: int, holder: Holder) -> None:
     os.ftruncate(descriptor, 0)
-    os.pwrite(descriptor, json.dumps(asdict(holder)).encode(), 0)
+    os.pwrite(descriptor, redact(json.dumps(asdict(holder))).encode(), 0)  # its command line may hold one
     os.fsync(descriptor)
 
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import httpx
 
-from drillkit.errors import EXIT_ABORTED, EXIT_INVALID, DrillkitError
+from drillkit.errors import EXIT_ABORTED, EXIT_INVALID, DrillkitError, InvalidInput
 from drillkit.model.target import ProcessDriver, Target
 
 SKIP_ENV = "DRILLKIT_PREFLIGHT_SKIP"  # test-only
@@ -138,6 +138,7 @@ def static_checks(target: Target, needs: set[str], run_dir: Path | None = None, 
     checks = [Check("target", target.name, not problems, "; ".join(problems) or
                     f"{target.kind} target, {target.driver.type} driver",
                     "fix the target file, or use a target with a shipped driver" if problems else "", "input")]
+    checks += _secret_checks(target)
     if NETWORK in needs:
         checks += _network_checks()
     if run_dir is not None:
@@ -198,6 +199,20 @@ def _folder_check(run_dir: Path, force: bool) -> Check:
         return Check("run-folder", subject, False, "holds an earlier run", "give --out a new folder, or --force "
                      "to write over that run", "input")
     return Check("run-folder", subject, True, "holds an earlier run; --force writes over it", kind="input")
+
+
+def _secret_checks(target: Target) -> list[Check]:
+    """Every secret the target names can be read (its value is never shown: only where it comes from)."""
+    checks = []
+    for field, ref in target.secret_refs().items():
+        try:
+            ref.reveal()
+        except InvalidInput as exc:
+            checks.append(Check("secret", field, False, str(exc), f"set it ({ref.describe()}); never write "
+                                "it into the target file", "input"))
+        else:
+            checks.append(Check("secret", field, True, f"read from {ref.describe()}", kind="input"))
+    return checks
 
 
 def _network_checks() -> list[Check]:

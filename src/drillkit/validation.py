@@ -204,6 +204,63 @@ def _drill_experiments(drill: Drill, manifest: Path, target: Target) -> tuple[Pl
     return tuple(experiment for experiment, _ in planned if experiment is not None)
 
 
+def fault_actions(experiment: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """Each action of EXPERIMENT's method that injects a fault, with its index in the method: every action
+    but a rollback played inside the method (restore_region …), which injects nothing."""
+    from drillkit.faults.heal_actions import HEAL_ACTIONS
+
+    method = [activity for activity in experiment.get("method") or [] if isinstance(activity, dict)]
+    return [(index, action) for index, action in enumerate(method) if action.get("type") == "action"
+            and not (_is_drillkit(action) and (action.get("provider") or {}).get("func") in HEAL_ACTIONS)]
+
+
+def fault_name(action: dict[str, Any]) -> str:
+    """How `allowed_faults` names a fault action: its function (inject_http_faults) for a Python
+    activity, else its name in the experiment."""
+    provider = action.get("provider") or {}
+    return str(provider.get("func") if provider.get("type") == "python" else action.get("name"))
+
+
+def guard_problems(plan: Plan, confirmation: str | None) -> list[str]:
+    """Why the PLAN may not run as confirmed: a production target runs only with its name given in full
+    (CONFIRMATION, from --confirm-target) and only the faults its target file allows; a confirmation
+    that names another target is a slip, whatever the kind. [] when it may run."""
+    target = plan.target
+    where = f"{plan.target_file}: kind: {target.kind}"
+    if confirmation is not None and confirmation != target.name:
+        return [f"--confirm-target {confirmation!r} does not name the target {target.name!r} ({plan.target_file}): "
+                "nothing was injected"]
+    if target.kind != "production":
+        return []
+    problems = [] if confirmation == target.name else [
+        f"{where}: {target.name!r} is a production target: pass --confirm-target {target.name} to run against it "
+        "(nothing was injected)"]
+    allowed = ", ".join(target.allowed_faults) or "none"
+    return problems + [
+        f"{plan.target_file}: allowed_faults: {experiment.path}: the fault {fault_name(action)!r} "
+        f"({action.get('name')}) is not allowed on {target.name!r} (allowed: {allowed})"
+        for experiment in plan.experiments for action in _acting(experiment.resolved())
+        if fault_name(action) not in target.allowed_faults] + _leader_problems(plan, allowed)
+
+
+def _leader_problems(plan: Plan, allowed: str) -> list[str]:
+    """A drill with a `leader` switches the database over before each experiment: a fault of its own."""
+    if not isinstance(plan, DrillPlan) or not plan.drill.leader or "switchover" in plan.target.allowed_faults:
+        return []
+    return [f"{plan.drill_file}: leader: the drill switches the database leader over to {plan.drill.leader} "
+            f"before each experiment, and 'switchover' is not allowed on {plan.target.name!r} (allowed: {allowed})"]
+
+
+def _acting(experiment: dict[str, Any]) -> list[dict[str, Any]]:
+    """The actions that change the target: the method's faults, and rollbacks that are not drillkit's heals."""
+    rollbacks = {"method": experiment.get("rollbacks") or []}
+    return [action for _, action in fault_actions(experiment) + fault_actions(rollbacks)]
+
+
+def _is_drillkit(activity: dict[str, Any]) -> bool:
+    return str((activity.get("provider") or {}).get("module", "")).startswith("drillkit.")
+
+
 class FileKind(StrEnum):
     EXPERIMENT = "experiment"
     TARGET = "target"

@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"model", "feedhub"},
     {"faultlog", "processes", "patroni_api"},
     {"clock", "durable", "errors", "histograms"},
+    {"redaction"},
 ]
 FLOOR = {name: floor for floor, names in enumerate(LAYERS) for name in names}
 

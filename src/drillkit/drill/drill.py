@@ -15,6 +15,7 @@ from typing import Any
 from rich.markup import escape
 
 from drillkit import durable, patroni_api
+from drillkit.drill import blast_radius
 from drillkit.drill.progress import DrillProgress
 from drillkit.drill.runner import RunResult, run_experiment
 from drillkit.errors import Aborted
@@ -41,9 +42,11 @@ def default_run_dir(root: Path, now: datetime | None = None) -> Path:
 
 
 def outline(plan: DrillPlan) -> list[str]:
-    """The dry run: what would happen, in order, and how long it should take."""
+    """The dry run: what would happen, in order, how long it should take, and each fault's blast radius."""
     drill, target = plan.drill, plan.target
-    lines = [f"drill {drill.name} against {target.name} ({target.kind}, {target.driver.type} driver)",
+    stops = f"stop conditions {', '.join(f'{c.name} ({c.kind})' for c in drill.stop_conditions)}" \
+        if drill.stop_conditions else "no drill-wide stop condition"
+    lines = [f"drill {drill.name} against {target.name} ({target.kind}, {target.driver.type} driver); {stops}",
              f"  baseline: {drill.baseline.duration_s:.0f} s of steady traffic, no fault"]
     if drill.leader:
         lines.append(f"  before each experiment: {drill.leader} leads the database (switchover if needed)")
@@ -55,6 +58,7 @@ def outline(plan: DrillPlan) -> list[str]:
         lines.append(f"  {entry.name} x{entry.repetitions} (weight {entry.weight:g}, "
                      f"~{entry.expected_seconds:.0f} s each): faults {', '.join(faults)}; "
                      f"rollbacks {', '.join(rollbacks) or 'none'}{overrides}")
+        lines += [f"    {line}" for line in blast_radius.lines(target, planned.resolved(), drill.stop_conditions)]
     lines.append(f"  expected duration: about {drill.expected_seconds() / 60:.1f} min")
     return lines
 

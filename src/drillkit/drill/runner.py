@@ -29,6 +29,7 @@ from chaoslib.types import Strategy
 from drillkit import durable
 from drillkit.controls import measure
 from drillkit.controls.measure import OUT_KEY
+from drillkit.drill import blast_radius
 from drillkit.errors import EXIT_ABORTED, EXIT_BREACHED, EXIT_PASS, InvalidInput
 from drillkit.faultlog import FaultLog
 from drillkit.faults import recovery
@@ -40,6 +41,7 @@ from drillkit.lock import target_lock
 from drillkit.model.plan import Plan, PlannedExperiment
 from drillkit.model.result import RunStatus
 from drillkit.model.stop import StopCondition, StopFiring
+from drillkit.model.target import Target
 
 logger = logging.getLogger("drillkit")
 SETTINGS_ENV = "CHAOSTOOLKIT_SETTINGS"
@@ -99,8 +101,10 @@ def _failed(runs: list[dict[str, Any]]) -> list[str]:
     return [run["activity"]["name"] for run in runs if run.get("status") != "succeeded"]
 
 
-def outline(experiment: dict[str, Any]) -> list[str]:
-    """The dry run of one experiment: each activity in order, what it calls, and the rollbacks."""
+def outline(planned: PlannedExperiment, target: Target) -> list[str]:
+    """The dry run of one experiment: each activity in order, what it calls, the rollbacks, and the blast
+    radius of its faults against TARGET."""
+    experiment = planned.document()
     hypothesis = experiment.get("steady-state-hypothesis") or {}
     sections = [("steady state", hypothesis.get("probes") or []), ("method", experiment.get("method") or []),
                 ("rollbacks (always played)", experiment.get("rollbacks") or [])]
@@ -110,7 +114,7 @@ def outline(experiment: dict[str, Any]) -> list[str]:
         lines += [f"    {_describe(activity)}" for activity in activities]
     controls = [c.get("name", "?") for c in experiment.get("controls", [])]
     lines.append(f"  controls: {', '.join(controls) or 'none'}")
-    return lines
+    return lines + [f"  {line}" for line in blast_radius.lines(target, planned.resolved())]
 
 
 def _describe(activity: dict[str, Any]) -> str:

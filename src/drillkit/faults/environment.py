@@ -127,6 +127,7 @@ def inject(
     succeeds the fault is closed as not injected, otherwise it stays open for the rollbacks or
     `drillkit recover`; the failure propagates either way."""
     _resolve(env, details)
+    _guard(env, fault)
     fault_id = None
     issued = clock.now()
     if heal is not None:
@@ -151,6 +152,20 @@ def inject(
     if isinstance(result, dict):
         output.update(result)
     return output
+
+
+def _guard(env: Environment, fault: str) -> None:
+    """Defence in depth behind the CLI's guard: a production target takes only the faults it allows, and
+    only from a drillkit run (which demanded --confirm-target), never from a plain `chaos run` by a slip."""
+    target = env.target
+    if target.kind != "production":
+        return
+    if not (env.configuration or {}).get(TARGET_SPEC_KEY):
+        raise ActivityFailed(f"target {target.name!r} is production: run it with `drillkit run --confirm-target "
+                             f"{target.name}`, not a plain `chaos run` (nothing was injected)")
+    if fault not in target.allowed_faults:
+        raise ActivityFailed(f"the fault {fault!r} is not allowed on {target.name!r} (allowed: "
+                             f"{', '.join(target.allowed_faults) or 'none'}); nothing was injected")
 
 
 def _close_failed(env: Environment, fault_id: str, heal: Rollback, error: str) -> None:

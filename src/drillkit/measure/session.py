@@ -32,6 +32,7 @@ from drillkit.measure.raw import sample_of, write_of
 from drillkit.measure.samples import FaultEvent, Sample
 from drillkit.model.objectives import Objectives
 from drillkit.model.target import Target
+from drillkit.redaction import redact
 
 logger = logging.getLogger("drillkit")
 USER_PROBER = "global/write_read"
@@ -113,7 +114,7 @@ class MeasurementSession:
 
     def start(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / CONFIG_FILE).write_text(json.dumps(asdict(self._probe_config()), indent=2))
+        (self.out_dir / CONFIG_FILE).write_text(redact(json.dumps(asdict(self._probe_config()), indent=2)))
         for stale in ("probe.json", "stored.json"):
             (self.out_dir / stale).unlink(missing_ok=True)
         with (self.out_dir / "probe.log").open("ab") as log:

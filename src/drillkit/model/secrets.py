@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from drillkit import redaction
 from drillkit.errors import InvalidInput
 
 HOW = "write {env: VARIABLE} or {file: PATH}, never the value itself"
@@ -44,7 +45,11 @@ class SecretRef(BaseModel):
         return f"${self.env}" if self.env is not None else str(self.file)
 
     def reveal(self) -> str:
-        """The secret itself; InvalidInput naming the source when it is unset or unreadable."""
+        """The secret itself, read now (and remembered by drillkit.redaction, so that no file or log of
+        this process ever holds it); InvalidInput naming the source when it is unset or unreadable."""
+        return redaction.remember(self._read())
+
+    def _read(self) -> str:
         if self.env is not None:
             value = os.environ.get(self.env, "")
             if not value:

@@ -168,6 +168,16 @@ class Target(_Strict):
     def patroni_api(self, member: str) -> str:
         return str(self.member(member).patroni_api)
 
+    def secret_refs(self) -> dict[str, SecretRef]:
+        """Every secret the target names, by its field path (secrets.app_admin_token, prometheus.token …)."""
+        refs = {f"secrets.{name}": ref for name, ref in self.secrets.items()}
+        if self.prometheus is not None:
+            refs |= {f"prometheus.{field}": ref for field, ref in
+                     (("token", self.prometheus.token), ("password", self.prometheus.password)) if ref is not None}
+        if self.notify is not None:
+            refs["notify.webhook"] = self.notify.webhook
+        return refs
+
     def _lacks(self, kind: str, name: str, known: Iterable[str]) -> NotInTarget:
         source = f" ({self._source})" if self._source is not None else ""
         return NotInTarget(f"target {self.name!r}{source} has no {kind} {name!r} (it has: {', '.join(known)})")

@@ -10,6 +10,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from drillkit.model.report import Report, RunReport
+from drillkit.redaction import redact
 from drillkit.report import charts, junit, openmetrics
 from drillkit.score import text
 
@@ -105,7 +106,7 @@ def write_all(report: Report, run_dir: Path) -> list[Path]:
     written = []
     for name, render in RENDERINGS.items():
         path = run_dir / name
-        path.write_text(render(report))
+        path.write_text(redact(render(report)))  # no secret reaches a report, whatever it quotes
         written.append(path)
     return written
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import httpx
 from chaoslib.types import Configuration, Secrets
 
+from drillkit import redaction
 from drillkit.faults.boundary import activity
 from drillkit.faults.environment import Environment, environment, heal, inject, restart_region
 from drillkit.feedhub.faults import ADMIN_PATH, TOKEN_HEADER
+
+_ADMIN_TOKEN_SECRET = "app_admin_token"  # the target's secret for the apps' fault endpoint
 
 __all__ = [
     "kill_app",
@@ -77,7 +80,14 @@ def _app(env: Environment, region: str) -> str:
 
 def _admin(env: Environment, region: str, method: str, body: dict | None = None) -> dict:
     url = f"{str(env.target.region(region).app.url).rstrip('/')}{ADMIN_PATH}"
-    headers = {TOKEN_HEADER: env.driver.admin_token()}
+    headers = {TOKEN_HEADER: _admin_token(env)}
     response = httpx.request(method, url, json=body, headers=headers, timeout=5.0)
     response.raise_for_status()
     return {"app_faults": response.json()}
+
+
+def _admin_token(env: Environment) -> str:
+    """The apps' admin token, read now: the target's `secrets.app_admin_token` when it names one, else
+    the one the driver keeps (the sandbox's credentials). Either way it is masked in every file written."""
+    ref = env.target.secrets.get(_ADMIN_TOKEN_SECRET)
+    return ref.reveal() if ref is not None else redaction.remember(env.driver.admin_token())
