@@ -1,9 +1,9 @@
 """Stop conditions on the real sandbox, with a real Prometheus (Debian's, started by the `prometheus`
 fixture and scraping the two regions' Patroni REST APIs and apps every second).
 
-The Prometheus condition queries `up` of the Patroni job, which needs no application metrics: when
-region-a is lost, its Patroni stops answering its /metrics and `up{job="patroni", region="region-a"}`
-turns 0 within a scrape or two."""
+One Prometheus condition queries `up` of the Patroni job: when region-a is lost, its Patroni stops
+answering its /metrics and `up{job="patroni", region="region-a"}` turns 0 within a scrape or two. Another
+reads the apps' own /metrics: the rate of 5xx answers rises when region-a's app fails half its requests."""
 
 from __future__ import annotations
 
@@ -117,3 +117,36 @@ def test_a_live_availability_floor_aborts_a_region_outage_drill_keeping_its_meas
     assert journal["status"] == "interrupted" and [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
     assert "ABORTED by stop condition users-served" in (tmp_path / "run" / "report.md").read_text()
     assert sandbox.part("app-a")["healthy"] and sandbox.part("pg-a")["healthy"]
+
+
+FIVE_HUNDREDS = {"name": "five-hundreds", "kind": "prometheus", "every_s": 0.5,
+                 "query": 'sum(rate(feedhub_http_requests_total{job="feedhub", status=~"5.."}[5s])) > 1'}
+
+
+def erroring_region_a(folder: Path) -> Path:
+    """experiments/app-latency.yaml turned into errors: region-a's app fails half its /api/ requests for
+    up to 20 s (the stop condition must end it long before)."""
+    experiment = yaml.safe_load((ROOT / "experiments" / "app-latency.yaml").read_text())
+    experiment["method"][0]["provider"]["arguments"] = {"region": "region-a", "latency_ms": 0, "error_rate": 0.5}
+    experiment["method"][0]["pauses"] = {"after": 20}
+    experiment["extensions"] = [{"name": "drillkit", "stop_conditions": [FIVE_HUNDREDS]}]
+    path = folder / "erroring-region-a.yaml"
+    path.write_text(yaml.safe_dump(experiment, sort_keys=False))
+    return path
+
+
+def test_a_prometheus_rate_of_five_hundreds_from_the_apps_metrics_stops_an_error_fault(
+        sandbox, target_file, prometheus, tmp_path):
+    assert prometheus.query(FIVE_HUNDREDS["query"]) == []  # no 5xx before the fault
+    target = with_prometheus(target_file, tmp_path, prometheus.url)
+
+    result = run(erroring_region_a(tmp_path), target, tmp_path / "out")
+
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "ABORTED by stop condition five-hundreds: fired at" in result.stdout
+    journal = json.loads((tmp_path / "out" / "journal.json").read_text())
+    stopped = journal["drillkit"]["stopped_by"]
+    assert float(stopped["value"].split()[-1]) > 1, stopped["value"]  # the 5xx rate the condition saw
+    assert journal["status"] == "interrupted" and [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
+    measurements = json.loads((tmp_path / "out" / "measurements.json").read_text())
+    assert stopped["at_s"] - measurements["faults"][0]["confirmed"] < 15, "stopped well before the 20 s fault"
