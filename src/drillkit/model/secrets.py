@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from drillkit import redaction
 from drillkit.errors import InvalidInput
@@ -63,3 +63,17 @@ class SecretRef(BaseModel):
         if not value:
             raise InvalidInput(f"{self.file}: the secret file is empty")
         return value
+
+
+def _without_credentials(url: HttpUrl) -> HttpUrl:
+    """A URL's user:password@ would be printed wherever the URL is (plans, errors, journals, reports):
+    credentials go in a secret instead. The message never repeats the URL."""
+    if url.username or url.password:
+        raise ValueError(f"a URL must not carry credentials (user:password@): {HOW} in the setting made for it "
+                         "(prometheus.token, prometheus.username and password, or secrets)")
+    return url
+
+
+PlainUrl = Annotated[HttpUrl, AfterValidator(_without_credentials)]
+"""An http(s) URL refused when it carries credentials."""
+

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field
+
+from drillkit.model.secrets import PlainUrl
 
 EXTENSION = "drillkit"  # the experiment extension that carries an experiment's own stop conditions
 
@@ -60,7 +62,7 @@ class CommandStop(_Stop):
 
 class HttpStop(_Stop):
     kind: Literal["http"]
-    url: HttpUrl
+    url: PlainUrl
     timeout_s: float = Field(5, gt=0, le=300)
 
 

@@ -7,12 +7,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from drillkit.errors import InvalidInput
 from drillkit.model.files import read_mapping, validate_mapping
 from drillkit.model.sandbox import DEFAULT_STATE_DIR
-from drillkit.model.secrets import SecretRef
+from drillkit.model.secrets import PlainUrl, SecretRef
 
 
 class NotInTarget(InvalidInput, KeyError):
@@ -55,12 +55,12 @@ Driver = Annotated[ProcessDriver | DockerDriver | KubernetesDriver, Field(discri
 
 class AppComponent(_Strict):
     component: str = Field(description="the driver's name for it (sandbox part, container, selector)")
-    url: HttpUrl = Field(description="the app reached directly, bypassing the load balancer")
+    url: PlainUrl = Field(description="the app reached directly, bypassing the load balancer")
 
 
 class DatabaseMember(_Strict):
     component: str
-    patroni_api: HttpUrl = Field(description="Patroni's REST API of this member")
+    patroni_api: PlainUrl = Field(description="Patroni's REST API of this member")
 
 
 class Region(_Strict):
@@ -72,7 +72,7 @@ class Region(_Strict):
 class PrometheusSettings(_Strict):
     """The Prometheus that `prometheus` stop conditions query (its HTTP API, /api/v1/query)."""
 
-    url: HttpUrl
+    url: PlainUrl
     token: SecretRef | None = Field(None, description="a bearer token")
     username: str | None = Field(None, description="for basic authentication, with `password`")
     password: SecretRef | None = None
@@ -82,7 +82,7 @@ class MetricsOut(_Strict):
     """Where a drill's results go as OpenMetrics, besides its report."""
 
     textfile: Path | None = Field(None, description="a .prom file for node_exporter's textfile collector")
-    pushgateway: HttpUrl | None = Field(None, description="a Prometheus Pushgateway to push them to")
+    pushgateway: PlainUrl | None = Field(None, description="a Prometheus Pushgateway to push them to")
 
     @field_validator("textfile")
     @classmethod
@@ -102,7 +102,7 @@ class Target(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     kind: Literal["sandbox", "staging", "production"]
     driver: Driver
-    endpoint: HttpUrl = Field(description="the global, user-facing endpoint (the load balancer)")
+    endpoint: PlainUrl = Field(description="the global, user-facing endpoint (the load balancer)")
     regions: dict[str, Region] = Field(min_length=2)
     state_dir: Path | None = Field(
         None, description="where the fault log lives; the process driver's state dir by default"
