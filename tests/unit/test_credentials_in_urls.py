@@ -1,5 +1,6 @@
 """A URL that carries user:password@ is refused wherever a target or a stop condition takes one: a URL is
-printed in plans, errors, journals and reports, so its credentials would be too."""
+printed in plans, errors, journals and reports, so its credentials would be too. A secret too short to be
+masked is refused too."""
 
 from __future__ import annotations
 
@@ -50,3 +51,12 @@ def test_an_http_stop_condition_with_credentials_is_refused():
 
 def test_a_plain_url_still_validates():
     assert str(PrometheusSettings(url="http://127.0.0.1:9090").url) == "http://127.0.0.1:9090/"
+
+
+def test_a_secret_too_short_to_be_masked_is_refused_rather_than_left_in_the_files(monkeypatch):
+    from drillkit.model.secrets import SecretRef
+
+    monkeypatch.setenv("DRILLKIT_TEST_SHORT", "abc")
+    with pytest.raises(InvalidInput, match=r"\$DRILLKIT_TEST_SHORT: the secret is shorter than 4") as refused:
+        SecretRef(env="DRILLKIT_TEST_SHORT").reveal()
+    assert "abc" not in str(refused.value)

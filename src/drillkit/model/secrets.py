@@ -46,8 +46,13 @@ class SecretRef(BaseModel):
 
     def reveal(self) -> str:
         """The secret itself, read now (and remembered by drillkit.redaction, so that no file or log of
-        this process ever holds it); InvalidInput naming the source when it is unset or unreadable."""
-        return redaction.remember(self._read())
+        this process ever holds it); InvalidInput naming the source when it is unset, unreadable, or too
+        short to be masked."""
+        value = self._read()
+        if len(value) < redaction.MIN_LENGTH:  # masking it would garble every file; leaving it would leak it
+            raise InvalidInput(f"{self.describe()}: the secret is shorter than {redaction.MIN_LENGTH} characters: "
+                               "too short to be masked in the files a run writes, and to guard anything")
+        return redaction.remember(value)
 
     def _read(self) -> str:
         if self.env is not None:
