@@ -256,3 +256,18 @@ def test_the_check_before_faults_evaluates_all_but_the_live_kinds_once():
     assert firing.name == "prom" and firing.reason == "unevaluable" and firing.before_faults
     assert firing.describe() == ("ABORTED by stop condition prom: could not be evaluated before the first fault: "
                                  "Prometheus at http://prom.test:9090/ did not answer: ConnectError")
+
+
+def test_a_window_the_measurement_only_began_fires_only_when_the_rest_of_it_cannot_lift_it_over_the_floor():
+    floor = condition(kind="sli", sli="availability", below=0.9, window_s=30)
+    blip = user_path(0, 2) + user_path(2, 3, ok=False)  # 3 s measured of 30: one failed slot is no breach yet
+    reading = evaluate(floor, live(blip), at(3))
+    assert not reading.fired and "only 3 s of the 30 s window measured" in reading.value
+    outage = user_path(0, 1) + user_path(1, 6, ok=False)  # 5 s failed of 30: 25 good seconds could not save it
+    assert evaluate(floor, live(outage), at(6)).fired
+
+
+def test_a_burn_rate_over_a_window_the_measurement_only_began_fires_only_when_it_is_certain():
+    burn = condition(kind="burn_rate", above=100, window_s=60)  # errors over 10 % of the window's requests
+    assert not evaluate(burn, live(user_path(0, 1) + user_path(1, 2, ok=False)), at(2)).fired
+    assert evaluate(burn, live(user_path(0, 1) + user_path(1, 10, ok=False)), at(10)).fired

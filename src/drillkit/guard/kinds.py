@@ -73,9 +73,13 @@ def _sli(condition: SliStop, sources: Sources, now: float) -> Reading:
     if window is None:
         return NOT_YET
     value = window.sli.availability if condition.sli == "availability" else window.sli.latency_sli
-    assert value is not None  # measured
+    good = window.sli.succeeded if condition.sli == "availability" else window.sli.fast
+    assert value is not None and good is not None and window.sli.requests is not None  # measured
+    unseen = window.unseen()  # the window's requests yet to come, all counted good: the best it can still be
+    best = (good + unseen) / (window.sli.requests + unseen)
     name = "availability" if condition.sli == "availability" else "latency SLI"
-    return Reading(value < condition.below, f"{name} {value:.4f} {window.describe()}, floor {condition.below:g}")
+    return Reading(best < condition.below, f"{name} {value:.4f} {window.describe()}, floor {condition.below:g}"
+                   f"{window.partial()}")
 
 
 def _burn_rate(condition: BurnRateStop, sources: Sources, now: float) -> Reading:
@@ -83,10 +87,12 @@ def _burn_rate(condition: BurnRateStop, sources: Sources, now: float) -> Reading
     if window is None:
         return NOT_YET
     assert sources.live is not None and window.sli.error_rate is not None
-    allowed = 1 - sources.live.objectives.availability
+    allowed = 1 - sources.live.objectives.availability  # the SRE workbook's burn rate: error ratio / (1 - SLO)
     burn = window.sli.error_rate / allowed
-    return Reading(burn > condition.above, f"burn rate {burn:.2f} (error ratio {window.sli.error_rate:.4f} "
-                   f"{window.describe()}, budget {allowed:.4g}), limit {condition.above:g}")
+    requests = window.sli.requests or 0
+    least = window.sli.error_rate * requests / (requests + window.unseen()) / allowed  # the rest all served
+    return Reading(least > condition.above, f"burn rate {burn:.2f} (error ratio {window.sli.error_rate:.4f} "
+                   f"{window.describe()}, budget {allowed:.4g}), limit {condition.above:g}{window.partial()}")
 
 
 def _prometheus(condition: PrometheusStop, sources: Sources, now: float) -> Reading:

@@ -27,16 +27,33 @@ from drillkit.model.objectives import Objectives
 @dataclass(frozen=True)
 class Window:
     """The user path over one window: its SLIs and how many requests were the instrument's. COMPLETE:
-    the measurement ran for the whole window (a window it only partly covered is judged on what it has)."""
+    the measurement ran for the whole window (a window it only partly covered fires only when the requests
+    still to come in it could not lift it over the floor: one failed request is no breach of a 30 s window)."""
 
     seconds: float
     until_ago: float
     sli: Sli
     complete: bool = True
+    covered_s: float | None = None  # how much of it the measurement ran through (None: all of it)
 
     @property
     def measured(self) -> bool:
         return self.sli.status == "measured"
+
+    def unseen(self) -> int:
+        """The requests still to come in a window the measurement only began, at the rate seen so far: a
+        floor judged over what it has must hold whatever they turn out to be, else a blip fires it."""
+        covered = self.seconds if self.covered_s is None else self.covered_s
+        if self.complete or covered <= 0 or covered >= self.seconds:
+            return 0
+        return round(self.sli.requests * (self.seconds - covered) / covered)
+
+    def partial(self) -> str:
+        """A note when the window was only partly measured."""
+        if self.complete or self.covered_s is None:
+            return ""
+        return (f"; only {self.covered_s:g} s of the {self.seconds:g} s window measured: fires only when the rest "
+                "cannot lift it")
 
     def span(self) -> str:
         return f"over {self.seconds:g} s up to {self.until_ago:g} s ago"
@@ -57,7 +74,7 @@ def window_of(samples: list[Sample], *, until: float, seconds: float, interval: 
     kept = [sample for second in per_second(judged, interval=interval, origin=origin, horizon=until, judge=judge,
                                             start=max(since, origin)) if not second.degraded for sample in second.valid]
     return Window(seconds, 0.0, sli(kept, excluded=len(rows) - len(kept), threshold=judge.latency_threshold),
-                  complete=since >= origin)
+                  complete=since >= origin, covered_s=round(until - max(since, origin), 3))
 
 
 class LiveSamples:
