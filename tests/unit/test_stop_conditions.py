@@ -4,6 +4,7 @@ what it says it saw, and when it cannot be evaluated (which stops a run unless i
 from __future__ import annotations
 
 import sys
+import time
 
 import httpx
 import pytest
@@ -212,12 +213,42 @@ def test_an_http_check_fires_on_a_non_2xx_answer_and_cannot_be_evaluated_on_a_ti
 
 # -- the watch ---------------------------------------------------------------------------------------------
 
+def joined(watch: Watch, timeout: float) -> None:
+    """Wait until every condition's evaluation has ended (one fired), or TIMEOUT."""
+    deadline = time.monotonic() + timeout
+    for thread in watch._threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def test_a_slow_condition_never_holds_back_a_fast_one():
+    fired = []
+    slow = condition(name="slow", kind="command", command=["sleep", "3"], every_s=0.05)
+    fast = condition(name="fast", kind="command", command=["false"], every_s=0.05)
+    watch = Watch([slow, fast], Sources(), on_fire=fired.append)
+    started = time.monotonic()
+    watch.start()
+    joined(watch, 0)
+    while not fired and time.monotonic() - started < 5:
+        time.sleep(0.02)
+    assert fired and fired[0].name == "fast" and time.monotonic() - started < 1.5
+    watch.close()
+
+
+def test_closing_the_watch_never_waits_for_an_evaluation_under_way_so_the_rollbacks_start_at_once():
+    watch = Watch([condition(kind="command", command=["sleep", "4"], every_s=0.05)], Sources(),
+                  on_fire=lambda firing: None)
+    watch.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    assert watch.close() is None and time.monotonic() - started < 1.5
+
+
 def test_the_watch_fires_once_with_the_condition_its_value_and_when():
     fired = []
     watch = Watch([condition(kind="command", command=["false"], every_s=0.05)], Sources(), on_fire=fired.append,
                   origin=0.0)
     watch.start()
-    watch._thread.join(timeout=5)
+    joined(watch, 5)
     firing = watch.close()
     assert fired == [firing] and firing.name == "guard" and firing.reason == "fired" and firing.value == "exit 1"
     assert firing.at_s == pytest.approx(firing.at_monotonic) and firing.at_utc.endswith("+00:00")
@@ -229,10 +260,11 @@ def test_a_condition_that_ignores_errors_never_stops_the_run_and_one_that_does_n
     fired = []
     ignoring = Watch([condition(on_error="ignore", **missing)], Sources(), on_fire=fired.append)
     ignoring.start()
-    assert not ignoring._thread.join(timeout=0.3) and ignoring.close() is None and fired == []
+    joined(ignoring, 0.3)
+    assert ignoring.close() is None and fired == []
     stopping = Watch([condition(**missing)], Sources(), on_fire=fired.append)
     stopping.start()
-    stopping._thread.join(timeout=5)
+    joined(stopping, 5)
     assert stopping.close().reason == "unevaluable" and len(fired) == 1
 
 

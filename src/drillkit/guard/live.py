@@ -9,6 +9,7 @@ with nothing left to judge cannot be evaluated; one it has not run through yet i
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -92,11 +93,13 @@ class LiveSamples:
         self.lag_s = lag_s
         self._tail = CsvTail(samples_csv, sample_of)
         self._rows: list[Sample] = []
+        self._reading = threading.Lock()  # each condition is evaluated in a thread of its own: one tail
 
     def window(self, seconds: float, now: float) -> Window:
         until = now - self.lag_s
-        self._rows = [s for s in self._rows + self._tail.read()
-                      if s.prober == USER_PROBER and s.intended >= until - self.keep_s]
-        window = window_of(self._rows, until=until, seconds=seconds, interval=self.interval, judge=self.judge,
+        with self._reading:
+            self._rows = rows = [s for s in self._rows + self._tail.read()
+                                 if s.prober == USER_PROBER and s.intended >= until - self.keep_s]
+        window = window_of(rows, until=until, seconds=seconds, interval=self.interval, judge=self.judge,
                            origin=self.origin)
         return replace(window, until_ago=self.lag_s)

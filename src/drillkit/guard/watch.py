@@ -1,6 +1,8 @@
-"""The watch: while faults are in place, every stop condition is evaluated every `every_s` seconds in a
-thread of its own; the first that fires (or cannot be evaluated, unless it says `on_error: ignore`) is
-recorded and ON_FIRE is called once (the runner interrupts the method there, keeping the rollbacks).
+"""The watch: while faults are in place, every stop condition is evaluated every `every_s` seconds, each
+in a thread of its own (a command or a Prometheus query that takes its whole timeout never holds back
+another condition, and its cadence does not drift with how long it took); the first that fires (or cannot
+be evaluated, unless it says `on_error: ignore`) is recorded and ON_FIRE is called once (the runner
+interrupts the method there, keeping the rollbacks).
 
 The watch runs from the start of the method (the first fault action) until the rollbacks begin: a
 condition must never cut the rollbacks short. Before the run, `check_before_faults` evaluates every
@@ -20,6 +22,7 @@ from drillkit.guard.kinds import LIVE_KINDS, Sources, Unevaluable, evaluate
 from drillkit.model.stop import StopCondition, StopFiring
 
 logger = logging.getLogger("drillkit")
+CLOSE_WAIT_S = 1.0  # how long closing waits for evaluations under way: their readings are dropped anyway
 
 
 class Watch:
@@ -34,7 +37,7 @@ class Watch:
         self.fired: StopFiring | None = None
         self._lock = threading.Lock()
         self._closed = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._ignored: set[str] = set()
 
     def check_before_faults(self) -> StopFiring | None:
@@ -50,34 +53,35 @@ class Watch:
 
     def start(self, sources: Sources | None = None, origin: float | None = None) -> None:
         """Evaluate in the background from now on (SOURCES and ORIGIN: the live measurement, once it runs)."""
-        if self._thread is not None or not self.conditions:
+        if self._threads or not self.conditions:
             return
         self.sources = sources or self.sources
         self.origin = origin if origin is not None else self.origin
-        self._thread = threading.Thread(target=self._loop, name="drillkit-stop-conditions", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._loop, args=(condition,), daemon=True,
+                                          name=f"drillkit-stop-{condition.name}") for condition in self.conditions]
+        for thread in self._threads:
+            thread.start()
 
     def close(self) -> StopFiring | None:
-        """Stop evaluating (no firing after this returns); the firing, if one came first."""
+        """Stop evaluating (no firing after this returns, whatever an evaluation under way then reads: the
+        rollbacks never wait for it); the firing, if one came first."""
         with self._lock:
             self._closed.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=30)
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
         return self.fired
 
-    def _loop(self) -> None:
-        due = {index: self.clock() for index in range(len(self.conditions))}
+    def _loop(self, condition: StopCondition) -> None:
+        due = self.clock()
         while not self._closed.is_set():
-            now = self.clock()
-            for index, condition in enumerate(self.conditions):
-                if due[index] > now or self._closed.is_set():
-                    continue
-                due[index] = now + condition.every_s
-                firing = self._evaluate(condition)
-                if firing is not None:
-                    self._fire(firing)
-                    return
-            self._closed.wait(max(0.05, min(due.values()) - self.clock()))
+            firing = self._evaluate(condition)
+            if firing is not None:
+                self._fire(firing)
+                return
+            due = max(due + condition.every_s, self.clock())  # on the cadence; late: at once, never a burst
+            self._closed.wait(max(0.0, due - self.clock()))
 
     def _evaluate(self, condition: StopCondition, before_faults: bool = False) -> StopFiring | None:
         at = self.clock()
