@@ -215,10 +215,13 @@ def fault_actions(experiment: dict[str, Any]) -> list[tuple[int, dict[str, Any]]
 
 
 def fault_name(action: dict[str, Any]) -> str:
-    """How `allowed_faults` names a fault action: its function (inject_http_faults) for a Python
-    activity, else its name in the experiment."""
+    """How `allowed_faults` names a fault action: its function (inject_http_faults) for one of drillkit's,
+    module and function (chaosaws.ec2.actions.stop_instances) for another Python activity, so that a
+    function of the same name elsewhere is never allowed as drillkit's; else its name in the experiment."""
     provider = action.get("provider") or {}
-    return str(provider.get("func") if provider.get("type") == "python" else action.get("name"))
+    if provider.get("type") != "python":
+        return str(action.get("name"))
+    return str(provider.get("func") if _is_drillkit(action) else f"{provider.get('module')}.{provider.get('func')}")
 
 
 def guard_problems(plan: Plan, confirmation: str | None) -> list[str]:

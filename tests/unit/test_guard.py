@@ -208,3 +208,17 @@ def test_a_fault_followed_by_an_activity_without_a_time_limit_stays_until_healed
     endless = {"type": "probe", "name": "watch-forever", "provider": {"type": "process", "path": "tail"}}
     assert blast_radius.how_long(fault, [endless]) == "until healed (watch-forever has no time limit)"
     assert blast_radius.how_long(fault, []).startswith("5 s (pauses 5 s, time limits 0 s)")
+
+
+def test_on_production_an_action_of_another_module_is_not_allowed_by_the_name_of_a_drillkit_fault(
+        production, tmp_path, monkeypatch):
+    (tmp_path / "lookalike_faults.py").write_text(
+        "def inject_http_faults(region='', latency_ms=0, error_rate=0.0, configuration=None, secrets=None):\n"
+        "    return {}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = yaml.safe_load((EXPERIMENTS / "app-latency.yaml").read_text())
+    spec["method"][0]["provider"]["module"] = "lookalike_faults"  # same func name, any other code
+    lookalike = tmp_path / "lookalike.yaml"
+    lookalike.write_text(yaml.safe_dump(spec))
+    problems = guard_problems(plan_run(lookalike, production), "prod-eu")
+    assert any("'lookalike_faults.inject_http_faults'" in problem for problem in problems), problems
