@@ -199,6 +199,14 @@ def test_a_grouping_value_with_a_slash_goes_base64_as_the_pushgateway_reads_it(r
     assert export.grouping_path(odd) == "/metrics/job/drillkit/drill@base64/ZHIvcXVhcnRlcmx5/target/sandbox"
 
 
+@pytest.mark.parametrize("dots", [".", ".."])
+def test_a_grouping_value_of_dots_goes_base64_so_the_url_is_not_folded_into_another_group(report, dots):
+    odd = report.model_copy(update={"drill": dots})
+    path = export.grouping_path(odd)
+    assert httpx.URL("http://gateway.test" + path).path == path  # a client would fold `/drill/..` away
+    assert path.startswith("/metrics/job/drillkit/drill@base64/")
+
+
 def test_a_pushgateway_that_refuses_is_a_warning_not_an_error(report):
     client, _ = gateway(answer=400)
     [warning] = export.export(report, MetricsOut(pushgateway="http://127.0.0.1:9091"), client=client)

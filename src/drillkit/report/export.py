@@ -83,8 +83,9 @@ def grouping_path(report: Report) -> str:
 
 
 def _segment(name: str, value: str) -> str:
-    """A value with a slash (or empty) goes base64-encoded, the Pushgateway's own convention."""
-    if not value or "/" in value:
+    """A value with a slash, empty, or only dots (which a client folds away: /drill/../target) goes
+    base64-encoded, the Pushgateway's own convention."""
+    if not value or "/" in value or value in (".", ".."):
         encoded = base64.urlsafe_b64encode(value.encode()).decode() or "="
         return f"{name}@base64/{encoded}"
     return f"{name}/{quote(value, safe='')}"
