@@ -169,3 +169,16 @@ def test_a_drill_that_crashes_tells_the_webhook_it_aborted_and_still_raises(noti
         drill_module.run_drill(plan, tmp_path / "run", progress(), run_id=RUN_ID)
     assert [p["event"] for p in posts] == ["started", "aborted"]
     assert "did not settle" in posts[1]["reason"]
+
+
+def test_a_message_never_carries_a_secret_the_run_revealed_to_the_webhook(webhook, monkeypatch):
+    from drillkit import redaction
+
+    monkeypatch.setenv("DRILLKIT_TEST_TOKEN", "app-admin-t0ken")
+    token = SecretRef(env="DRILLKIT_TEST_TOKEN").reveal()
+    client, bodies = receiver()
+    try:
+        Notifier(webhook=webhook, client=client).ended(drill_run(), error=Aborted(f"refused with {token}"))
+    finally:
+        redaction.forget_all()
+    assert bodies and token not in json.dumps(bodies) and redaction.MASK in bodies[0]["reason"]

@@ -303,3 +303,17 @@ def test_a_burn_rate_over_a_window_the_measurement_only_began_fires_only_when_it
     burn = condition(kind="burn_rate", above=100, window_s=60)  # errors over 10 % of the window's requests
     assert not evaluate(burn, live(user_path(0, 1) + user_path(1, 2, ok=False)), at(2)).fired
     assert evaluate(burn, live(user_path(0, 1) + user_path(1, 10, ok=False)), at(10)).fired
+
+
+def test_a_firing_never_holds_a_secret_the_run_revealed_even_when_the_command_printed_it():
+    from drillkit import redaction
+
+    redaction.remember(TOKEN)
+    try:
+        script = f"print('denied for token {TOKEN}'); raise SystemExit(1)"
+        watch = Watch([condition(kind="command", command=[sys.executable, "-c", script])], Sources(),
+                      on_fire=lambda firing: None)
+        firing = watch.check_before_faults()
+    finally:
+        redaction.forget_all()
+    assert firing is not None and TOKEN not in firing.value and redaction.MASK in firing.value

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Literal
 
+from drillkit import redaction
 from drillkit.clock import utc_of
 from drillkit.guard.kinds import LIVE_KINDS, Sources, Unevaluable, evaluate
 from drillkit.model.stop import StopCondition, StopFiring
@@ -102,7 +103,8 @@ class Watch:
     def _firing(self, condition: StopCondition, reason: Literal["fired", "unevaluable"], value: str, at: float,
                 before_faults: bool) -> StopFiring:
         return StopFiring(name=condition.name, kind=condition.kind, reason=reason,
-                          value=value, at_utc=utc_of(at).isoformat(), at_monotonic=at,
+                          value=redaction.redact(value),  # printed and sent to the webhook as it is
+                          at_utc=utc_of(at).isoformat(), at_monotonic=at,
                           at_s=None if self.origin is None else round(at - self.origin, 3),
                           before_faults=before_faults)
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import httpx
 
+from drillkit import redaction
 from drillkit.errors import DrillkitError
 from drillkit.model.objectives import Objectives
 from drillkit.model.result import DrillRun
@@ -64,8 +65,8 @@ class Notifier:
             return
         where = f"notify.webhook ({self.webhook.describe()})"
         try:
-            body = message()
             url = self.webhook.reveal()
+            body = redaction.scrub(message())  # a reason quotes errors: no secret leaves for the webhook's host
         except Exception as exc:  # noqa: BLE001 - a notification never fails the drill
             self.warn(f"{where}: not notified: {type(exc).__name__}: {exc}")
             return
