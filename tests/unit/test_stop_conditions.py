@@ -3,6 +3,7 @@ what it says it saw, and when it cannot be evaluated (which stops a run unless i
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 
@@ -317,3 +318,15 @@ def test_a_firing_never_holds_a_secret_the_run_revealed_even_when_the_command_pr
     finally:
         redaction.forget_all()
     assert firing is not None and TOKEN not in firing.value and redaction.MASK in firing.value
+
+
+def test_a_command_past_its_timeout_is_killed_with_every_process_it_started():
+    marker = "37.123"  # sleep's argument names the grandchild that must not outlive the check
+    check = condition(kind="command", command=["sh", "-c", f"sleep {marker}; true"], timeout_s=0.5)
+    started = time.monotonic()
+    with pytest.raises(Unevaluable, match="did not finish within 0.5 s"):
+        evaluate(check, Sources(), 0)
+    assert time.monotonic() - started < 3
+    time.sleep(0.2)
+    left = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, text=True, check=False)
+    assert left.stdout.strip() == "", "the command's child outlived its timeout"

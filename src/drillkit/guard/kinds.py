@@ -7,6 +7,9 @@ its headers only: never into a Reading, an error or a log line."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -159,16 +162,30 @@ def _series(entry: Any) -> str:
 
 def _command(condition: CommandStop, sources: Sources, now: float) -> Reading:
     try:
-        done = subprocess.run(condition.command, capture_output=True, text=True, timeout=condition.timeout_s,
-                              check=False, stdin=subprocess.DEVNULL)
+        returncode, output = _run_bounded(condition.command, condition.timeout_s)
     except subprocess.TimeoutExpired:
         raise Unevaluable(f"{condition.command[0]} did not finish within {condition.timeout_s:g} s") from None
     except OSError as exc:
         raise Unevaluable(f"{condition.command[0]} could not be run: {exc.strerror or exc}") from None
-    if done.returncode == 0:
+    if returncode == 0:
         return Reading(False, "exit 0")
-    last = next((line for line in reversed((done.stdout + done.stderr).splitlines()) if line.strip()), "")
-    return Reading(True, f"exit {done.returncode}" + (f": {last.strip()[:200]}" if last else ""))
+    last = next((line for line in reversed(output.splitlines()) if line.strip()), "")
+    return Reading(True, f"exit {returncode}" + (f": {last.strip()[:200]}" if last else ""))
+
+
+def _run_bounded(command: list[str], timeout_s: float) -> tuple[int, str]:
+    """COMMAND's exit status and output; past TIMEOUT_S it is killed with every process it started (a
+    session of its own: a shell's children would otherwise outlive it, one more each evaluation)."""
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                          text=True, start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+    return process.returncode, stdout + stderr
 
 
 def _http(condition: HttpStop, sources: Sources, now: float) -> Reading:
