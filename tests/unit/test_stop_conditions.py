@@ -330,3 +330,23 @@ def test_a_command_past_its_timeout_is_killed_with_every_process_it_started():
     time.sleep(0.2)
     left = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, text=True, check=False)
     assert left.stdout.strip() == "", "the command's child outlived its timeout"
+
+
+def test_a_prometheus_that_answers_200_with_status_error_cannot_be_evaluated_and_never_reads_as_quiet():
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"status": "error", "errorType": "timeout", "error": "query timed out",
+                                         "data": {"resultType": "vector", "result": []}})
+
+    with pytest.raises(Unevaluable, match="did not run the query: query timed out"):
+        evaluate(condition(kind="prometheus", query="up == 0"), prometheus(refuse), 0)
+
+
+def test_an_http_check_does_not_follow_a_redirect_and_fires_on_it():
+    def moved(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/healthy":
+            return httpx.Response(302, headers={"location": "http://status.test/ok"})
+        return httpx.Response(200)
+
+    reading = evaluate(condition(kind="http", url="http://status.test/healthy"),
+                       Sources(transport=httpx.MockTransport(moved)), 0)
+    assert reading.fired and reading.value.startswith("HTTP 302")

@@ -1,6 +1,6 @@
-"""A URL that carries user:password@ is refused wherever a target or a stop condition takes one: a URL is
-printed in plans, errors, journals and reports, so its credentials would be too. A secret too short to be
-masked is refused too."""
+"""What a real target or a stop condition must not slip through: credentials in a URL (printed in plans,
+errors, journals and reports), a secret too short to be masked, a target kind written otherwise than
+`production` and then read as not production."""
 
 from __future__ import annotations
 
@@ -60,3 +60,9 @@ def test_a_secret_too_short_to_be_masked_is_refused_rather_than_left_in_the_file
     with pytest.raises(InvalidInput, match=r"\$DRILLKIT_TEST_SHORT: the secret is shorter than 4") as refused:
         SecretRef(env="DRILLKIT_TEST_SHORT").reveal()
     assert "abc" not in str(refused.value)
+
+
+@pytest.mark.parametrize("kind", ["Production", "PRODUCTION", "prod"])
+def test_a_target_kind_written_otherwise_is_refused_rather_than_read_as_not_production(tmp_path, kind):
+    with pytest.raises(InvalidInput, match=r"kind: Input should be 'sandbox', 'staging' or 'production'"):
+        load_target(_target_with(tmp_path, kind=kind))
