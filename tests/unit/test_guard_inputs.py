@@ -66,3 +66,16 @@ def test_a_secret_too_short_to_be_masked_is_refused_rather_than_left_in_the_file
 def test_a_target_kind_written_otherwise_is_refused_rather_than_read_as_not_production(tmp_path, kind):
     with pytest.raises(InvalidInput, match=r"kind: Input should be 'sandbox', 'staging' or 'production'"):
         load_target(_target_with(tmp_path, kind=kind))
+
+
+def test_a_target_handed_to_an_activity_that_does_not_validate_is_refused_without_quoting_its_values():
+    import json
+
+    from chaoslib.exceptions import ActivityFailed
+
+    from drillkit.faults.environment import TARGET_SPEC_KEY, environment
+
+    spec = json.dumps({"name": "x", "secrets": {"token": f"inline-{PASSWORD}"}})
+    with pytest.raises(ActivityFailed, match="cannot load the target") as refused:
+        environment({TARGET_SPEC_KEY: spec})
+    assert PASSWORD not in str(refused.value) and "input_value" not in str(refused.value)

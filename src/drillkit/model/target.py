@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from drillkit.errors import InvalidInput
-from drillkit.model.files import read_mapping, validate_mapping
+from drillkit.model.files import describe_errors, read_mapping, validate_mapping
 from drillkit.model.sandbox import DEFAULT_STATE_DIR
 from drillkit.model.secrets import PlainUrl, SecretRef
 
@@ -188,8 +188,12 @@ def load_target(path: Path) -> Target:
 
 
 def target_from_json(spec: str, path: Path) -> Target:
-    """A target validated once already, handed over as JSON: no file is read, yet errors name PATH."""
-    return _read_from(Target.model_validate_json(spec), path)
+    """A target validated once already, handed over as JSON: no file is read, yet errors name PATH (and,
+    as for a file, never quote the input: pydantic's own message would repeat every value in it)."""
+    try:
+        return _read_from(Target.model_validate_json(spec), path)
+    except ValidationError as exc:
+        raise InvalidInput(describe_errors(path, exc)) from None
 
 
 def _read_from(target: Target, path: Path) -> Target:
