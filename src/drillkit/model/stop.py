@@ -51,7 +51,8 @@ class BurnRateStop(_Stop):
 
 class PrometheusStop(_Stop):
     kind: Literal["prometheus"]
-    query: str = Field(min_length=1, description="PromQL; fires when the result is not empty")
+    query: str = Field(min_length=1, description="PromQL; fires when the result is not empty, "
+                       "whatever the values (a series of value 0 fires too: filter in the query, `> 5`)")
 
 
 class CommandStop(_Stop):
