@@ -350,3 +350,12 @@ def test_an_http_check_does_not_follow_a_redirect_and_fires_on_it():
     reading = evaluate(condition(kind="http", url="http://status.test/healthy"),
                        Sources(transport=httpx.MockTransport(moved)), 0)
     assert reading.fired and reading.value.startswith("HTTP 302")
+
+
+@pytest.mark.xfail(strict=True, reason="open: a complete window is judged on whatever the instrument kept, however "
+                   "little; whether too little should be unevaluable (and stop the run) is a policy still to decide")
+def test_a_complete_window_the_instrument_mostly_lost_is_not_read_as_fine():
+    rows = user_path(0, 28, ok=False, lag=0.5, error="timeout") + user_path(28, 30)  # 2 s kept of 30
+    floor = condition(kind="sli", sli="availability", below=0.9, window_s=30)
+    with pytest.raises(Unevaluable):
+        evaluate(floor, live(rows), at(30))
