@@ -62,10 +62,21 @@ def _window(sources: Sources, seconds: float, now: float) -> Window | None:
         raise Unevaluable("no live measurement: the experiment must run drillkit's measure control")
     window = sources.live.window(seconds, now)
     if window.measured:
+        _require_sight(window)
         return window
     if not window.complete:
         return None
     raise Unevaluable(f"no request of the user path was sent on time {window.span()}")
+
+
+def _require_sight(window: Window) -> None:
+    """A complete window in which the instrument kept too few of its requests to judge (it lagged, its
+    requests were left out as its own) shows nothing of the platform: the condition cannot be evaluated,
+    which stops the run unless it says otherwise. The threshold is the analysis's own per-second coverage."""
+    kept, scheduled = window.sli.requests or 0, (window.sli.requests or 0) + window.sli.excluded
+    if window.complete and scheduled and kept < window.min_coverage * scheduled:
+        raise Unevaluable(f"the instrument kept only {kept} of the {scheduled} requests due {window.span()} "
+                          "(the rest were its own stalls): the user path cannot be judged")
 
 
 NOT_YET = Reading(False, "nothing to judge yet: the measurement has not run through the window")

@@ -36,6 +36,7 @@ class Window:
     sli: Sli
     complete: bool = True
     covered_s: float | None = None  # how much of it the measurement ran through (None: all of it)
+    min_coverage: float = 0.0  # the share of its requests the instrument must have kept for it to be judged
 
     @property
     def measured(self) -> bool:
@@ -75,7 +76,8 @@ def window_of(samples: list[Sample], *, until: float, seconds: float, interval: 
     kept = [sample for second in per_second(judged, interval=interval, origin=origin, horizon=until, judge=judge,
                                             start=max(since, origin)) if not second.degraded for sample in second.valid]
     return Window(seconds, 0.0, sli(kept, excluded=len(rows) - len(kept), threshold=judge.latency_threshold),
-                  complete=since >= origin, covered_s=round(until - max(since, origin), 3))
+                  complete=since >= origin, covered_s=round(until - max(since, origin), 3),
+                  min_coverage=judge.min_coverage)
 
 
 class LiveSamples:
