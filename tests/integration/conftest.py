@@ -161,7 +161,7 @@ def prometheus_config() -> dict:
 def prometheus(sandbox, tmp_path_factory: pytest.TempPathFactory):
     """A real Prometheus (Debian's package) on a loopback port, with a data dir and a config of its own,
     scraping the session sandbox; stopped at the end of the session, whatever happened."""
-    binary = ensure_prometheus()
+    binary = ensure_debian_binary("prometheus", "--no-install-recommends", "prometheus")
     folder = tmp_path_factory.mktemp("prometheus")
     (folder / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(), sort_keys=False))
     with (folder / "prometheus.log").open("wb") as log:
@@ -194,15 +194,15 @@ def _ready(handle: PrometheusHandle, server: subprocess.Popen) -> bool:
         return False
 
 
-def ensure_prometheus() -> str:
-    """Debian's prometheus (`make test-packages` installs it); installed here when missing (as root)."""
-    found = shutil.which("prometheus")
+def ensure_debian_binary(binary: str, *install: str) -> str:
+    """BINARY from Debian's package (`make test-packages` installs it); installed here with
+    `apt-get install INSTALL...` when missing, which needs root."""
+    found = shutil.which(binary)
     if found:
         return found
     if os.geteuid() != 0:
-        pytest.fail("this test needs Debian's prometheus package, and root to install it")
+        pytest.fail(f"this test needs Debian's {binary} package, and root to install it")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"],
-                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus"]):
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *install]):
         subprocess.run(command, check=True, capture_output=True, timeout=900, env=env)
-    return shutil.which("prometheus") or pytest.fail("apt-get installed prometheus, yet it is not on PATH")
+    return shutil.which(binary) or pytest.fail(f"apt-get installed {binary}, yet it is not on PATH")

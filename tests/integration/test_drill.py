@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from .conftest import ROOT, drillkit
+from .conftest import ROOT, drillkit, ensure_debian_binary
 
 SHORT_DRILL = {
     "name": "short",
@@ -72,7 +70,7 @@ def test_the_dry_run_prints_the_plan_and_touches_nothing(sandbox, target_file, t
 
 
 def test_the_html_report_renders_in_headless_chromium_without_a_console_error(drill_run, tmp_path):
-    chromium = ensure_chromium()
+    chromium = ensure_debian_binary("chromium", "chromium")
     result = subprocess.run(
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -85,16 +83,3 @@ def test_the_html_report_renders_in_headless_chromium_without_a_console_error(dr
     assert console == [], console
     assert "<h2>Summary</h2>" in result.stdout and "What to fix" in result.stdout
     assert result.stdout.count('class="chart"') == 2
-
-
-def ensure_chromium() -> str:
-    """Debian's chromium; installed by the test when missing (the suite runs as root)."""
-    found = shutil.which("chromium")
-    if found:
-        return found
-    if os.geteuid() != 0:
-        pytest.fail("this test needs Debian's chromium package, and root to install it")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
-        subprocess.run(command, check=True, capture_output=True, timeout=900, env=env)
-    return shutil.which("chromium") or pytest.fail("apt-get installed chromium, yet it is not on PATH")
