@@ -33,7 +33,15 @@ from drillkit.model.files import describe_errors, read_mapping
 from drillkit.model.objectives import Objectives, load_objectives
 from drillkit.model.plan import MEASURE_MODULE, DrillPlan, Plan, PlannedExperiment, declares_measurement
 from drillkit.model.profile import LoadProfile
-from drillkit.model.stop import EXTENSION, BurnRateStop, ExperimentStops, PrometheusStop, SliStop, StopCondition
+from drillkit.model.stop import (
+    EXTENSION,
+    BurnRateStop,
+    ExperimentStops,
+    PrometheusStop,
+    SliStop,
+    StopCondition,
+    extension_index,
+)
 from drillkit.model.target import SHIPPED_DRIVERS, ProcessDriver, Target, load_target
 
 INJECTED = {"configuration", "secrets"}
@@ -125,23 +133,27 @@ def _planned(
 
 def own_stop_conditions(experiment: dict[str, Any]) -> list[tuple[str, StopCondition]]:
     """(field, condition) for each stop condition of EXPERIMENT's `drillkit` extension (already checked)."""
-    for index, extension in enumerate(experiment.get("extensions") or []):
-        if isinstance(extension, dict) and extension.get("name") == EXTENSION:
-            stops = ExperimentStops.model_validate(extension).stop_conditions
-            return [(f"extensions.{index}.stop_conditions.{n}", c) for n, c in enumerate(stops)]
-    return []
+    index = extension_index(experiment)
+    if index is None:
+        return []
+    stops = ExperimentStops.model_validate(experiment["extensions"][index]).stop_conditions
+    return [(f"extensions.{index}.stop_conditions.{n}", c) for n, c in enumerate(stops)]
 
 
 def extension_problems(path: Path, experiment: dict[str, Any]) -> list[str]:
     """`file: extensions.N.field: reason` for each problem of the experiment's `drillkit` extension."""
-    problems = []
-    for index, extension in enumerate(experiment.get("extensions") or []):
-        if isinstance(extension, dict) and extension.get("name") == EXTENSION:
-            try:
-                ExperimentStops.model_validate(extension)
-            except ValidationError as exc:
-                problems += [f"{path}: extensions.{index}.{'.'.join(str(part) for part in error['loc'])}: "
-                             f"{error['msg']}" for error in exc.errors()]
+    index = extension_index(experiment)
+    if index is None:
+        return []
+    extensions = experiment["extensions"]
+    later = [n for n, e in enumerate(extensions) if n > index and isinstance(e, dict) and e.get("name") == EXTENSION]
+    problems = [f"{path}: extensions.{n}.name: a second {EXTENSION!r} extension (only the first is read)"
+                for n in later]
+    try:
+        ExperimentStops.model_validate(extensions[index])
+    except ValidationError as exc:
+        problems += [f"{path}: extensions.{index}.{'.'.join(str(part) for part in error['loc'])}: "
+                     f"{error['msg']}" for error in exc.errors()]
     return problems
 
 

@@ -95,6 +95,17 @@ def test_an_invalid_stop_condition_names_the_file_and_the_field_and_nothing_runs
     assert f"{experiment}: {field}" in str(raised.value)
 
 
+def test_a_second_drillkit_extension_is_refused_since_only_the_first_is_read(tmp_path):
+    from drillkit.errors import InvalidInput
+
+    experiment = guarded_experiment(tmp_path, {"name": "x", "kind": "command", "command": ["true"]})
+    data = yaml.safe_load(experiment.read_text())
+    data["extensions"].append({"name": "drillkit", "stop_conditions": []})
+    experiment.write_text(yaml.safe_dump(data))
+    with pytest.raises(InvalidInput, match=r"extensions\.1\.name: a second 'drillkit' extension"):
+        plan_run(experiment, _target(tmp_path))
+
+
 def test_conditions_that_could_never_be_evaluated_are_refused_before_the_run(tmp_path):
     from drillkit.errors import InvalidInput
 

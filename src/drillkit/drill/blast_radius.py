@@ -14,9 +14,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pydantic import ValidationError
-
-from drillkit.model.stop import ExperimentStops, StopCondition, extension_of
+from drillkit.model.stop import StopCondition
 from drillkit.model.target import NotInTarget, Target
 from drillkit.validation import fault_actions, fault_name
 
@@ -25,13 +23,15 @@ _FAULTS = "drillkit.faults."
 _TIME_LIMITS = ("timeout_s", "wait_s")  # the arguments that bound how long a drillkit activity may take
 
 
-def lines(target: Target, experiment: dict[str, Any], drill_stops: Sequence[StopCondition] = ()) -> list[str]:
-    """The blast radius of EXPERIMENT (substituted) against TARGET, one block per fault action."""
+def lines(target: Target, experiment: dict[str, Any], stops: Sequence[StopCondition] = (),
+          drill_stops: Sequence[StopCondition] = ()) -> list[str]:
+    """The blast radius of EXPERIMENT (substituted) against TARGET, one block per fault action. STOPS: the
+    conditions its plan carries (validated), of which DRILL_STOPS are the drill's."""
     method = [a for a in experiment.get("method") or [] if isinstance(a, dict)]
     faults = fault_actions(experiment)
     if not faults:
         return ["blast radius: no fault action"]
-    guards = _guards(drill_stops, experiment)
+    guards = _guards(drill_stops, [stop for stop in stops if stop not in drill_stops])
     found = ["blast radius:"]
     for index, action in faults:
         found += [f"  fault {action.get('name')} ({fault_name(action)})",
@@ -81,26 +81,14 @@ def _until_rollbacks(action: dict[str, Any], after: list[dict[str, Any]]) -> tup
     return sum(p for p in pauses if p is not None), limits
 
 
-def _guards(drill_stops: Sequence[StopCondition], experiment: dict[str, Any]) -> str:
+def _guards(drill_stops: Sequence[StopCondition], own_stops: Sequence[StopCondition]) -> str:
     named = [f"drill: {_named(drill_stops)}"] if drill_stops else []
-    own = _experiment_stops(experiment)
-    named += [f"experiment: {own}"] if own else []
+    named += [f"experiment: {_named(own_stops)}"] if own_stops else []
     return "; ".join(named) or "no stop condition"
 
 
 def _named(stops: Sequence[StopCondition]) -> str:
     return ", ".join(f"{stop.name} ({stop.kind})" for stop in stops)
-
-
-def _experiment_stops(experiment: dict[str, Any]) -> str:
-    extension = extension_of(experiment)
-    if extension is None:
-        return ""
-    try:
-        return _named(ExperimentStops.model_validate(extension).stop_conditions)
-    except ValidationError:  # validation names the problem; the plan still shows what is written
-        raw = [s for s in extension.get("stop_conditions") or [] if isinstance(s, dict)]
-        return ", ".join(f"{s.get('name')} ({s.get('kind')})" for s in raw)
 
 
 def _call(activity: dict[str, Any]) -> str:

@@ -58,7 +58,8 @@ def outline(plan: DrillPlan) -> list[str]:
         lines.append(f"  {entry.name} x{entry.repetitions} (weight {entry.weight:g}, "
                      f"~{entry.expected_seconds:.0f} s each): faults {', '.join(faults)}; "
                      f"rollbacks {', '.join(rollbacks) or 'none'}{overrides}")
-        lines += [f"    {line}" for line in blast_radius.lines(target, planned.resolved(), drill.stop_conditions)]
+        lines += [f"    {line}" for line in blast_radius.lines(target, planned.resolved(), planned.stop_conditions,
+                                                                     drill.stop_conditions)]
     lines.append(f"  expected duration: about {drill.expected_seconds() / 60:.1f} min")
     return lines
 

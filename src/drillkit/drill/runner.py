@@ -114,7 +114,7 @@ def outline(planned: PlannedExperiment, target: Target) -> list[str]:
         lines += [f"    {_describe(activity)}" for activity in activities]
     controls = [c.get("name", "?") for c in experiment.get("controls", [])]
     lines.append(f"  controls: {', '.join(controls) or 'none'}")
-    return lines + [f"  {line}" for line in blast_radius.lines(target, planned.resolved())]
+    return lines + [f"  {line}" for line in blast_radius.lines(target, planned.resolved(), planned.stop_conditions)]
 
 
 def _describe(activity: dict[str, Any]) -> str:

@@ -111,7 +111,13 @@ class StopFiring(BaseModel):
         return f"{self.verdict}: {saw} {when}: {self.value}"
 
 
+def extension_index(experiment: dict[str, Any]) -> int | None:
+    """Where the experiment's `drillkit` extension sits in its `extensions` (None when it has none)."""
+    return next((index for index, e in enumerate(experiment.get("extensions") or [])
+                 if isinstance(e, dict) and e.get("name") == EXTENSION), None)
+
+
 def extension_of(experiment: dict[str, Any]) -> dict[str, Any] | None:
     """The experiment's `drillkit` extension, as written (None when it has none)."""
-    return next((e for e in experiment.get("extensions") or []
-                 if isinstance(e, dict) and e.get("name") == EXTENSION), None)
+    index = extension_index(experiment)
+    return None if index is None else experiment["extensions"][index]
