@@ -43,13 +43,30 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
 
 def write_json(path: Path, data: Any, indent: int | None = 2) -> None:
     """Replace PATH with DATA as JSON: readers see the old file or the new one, never half of one."""
+    _replace(path, json.dumps(scrub(data), indent=indent, default=_masked))
+
+
+def write_text(path: Path, text: str, mode: int | None = None) -> None:
+    """Replace PATH with TEXT, secrets masked (MODE: its permissions, for a reader of another user)."""
+    _replace(path, redact(text), mode)
+
+
+def _replace(path: Path, text: str, mode: int | None = None) -> None:
+    """Write, fsync, rename: readers see the old file or the new one, never half of one. The temporary
+    file is PATH's name with `.tmp` after it, so a reader of `*.prom` or `*.json` never picks it up, and
+    it is removed when the write fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as handle:
-        json.dump(scrub(data), handle, indent=indent, default=_masked)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            tmp.chmod(mode)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _masked(value: Any) -> str:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import os
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 
+from drillkit import durable
 from drillkit.model.report import Report
 from drillkit.model.target import MetricsOut
 from drillkit.report import openmetrics
@@ -49,17 +49,9 @@ def export(report: Report, settings: MetricsOut | None, *, client: httpx.Client 
 
 
 def write_textfile(path: Path, text: str) -> None:
-    """Replace PATH with TEXT: a reader sees the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # not *.prom: the collector skips it
-    try:
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.chmod(0o644)  # node_exporter usually runs as a user of its own
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Replace PATH with TEXT: a reader sees the old file or the new one, never half of one (the
+    temporary file ends in `.tmp`, which the collector skips)."""
+    durable.write_text(path, text, mode=0o644)  # node_exporter usually runs as a user of its own
 
 
 def push(gateway: str, report: Report, *, client: httpx.Client | None = None) -> None:
