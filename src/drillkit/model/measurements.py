@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from drillkit.model.backup import RestoreCheck
+
 SCHEMA = "drillkit.measurements/2"
 
 FigureStatus = Literal["measured", "not measured"]
@@ -150,6 +152,38 @@ class Rpo(Frozen):
     replication_lag_bytes_max: int | None = None  # an estimate, shown beside the RPO
 
 
+class RestorePhase(Frozen):
+    """One phase of a restore: reached between `after_t0.lower` and `after_t0.upper` seconds after T0
+    ([phase lower − T0 confirmed, phase upper − T0 issued])."""
+
+    name: str
+    after_t0: Bounds
+
+
+class Restore(Frozen):
+    """One restore drill, measured from its procedure's record (restore.json) and the ledger.
+
+    RTO: T0 (the destructive change, or the declared loss) to "serving". RPO: acknowledged writes
+    before the recovery target that the restored copy lacks, counted the Jepsen way (indeterminate
+    writes are never lost); writes acknowledged after the target are expected absent, and any present
+    are reported."""
+
+    activity: str
+    mode: str                       # "point in time", "backups only"
+    status: FigureStatus
+    reason: str = ""
+    recovery_target: str = ""
+    backup_chain: list[str] = Field(default_factory=list)
+    rto: Bounds | None = None       # None: never serving
+    phases: list[RestorePhase] = Field(default_factory=list)
+    checks: list[RestoreCheck] = Field(default_factory=list)
+    rpo: Rpo | None = None
+    newest_recovered_before_t0_s: float | None = None  # T0 − the newest acknowledged write the copy holds
+    after_target_present: int = 0   # acknowledged after the target, yet in the copy: the target overshot
+    after_target_absent: int = 0
+    restored_bytes: int | None = None
+
+
 class SecondPoint(Frozen):
     t: int                          # second since origin (by the slot's intended time)
     scheduled: int                  # slots on the schedule (a write and its read-back are one slot)
@@ -176,6 +210,7 @@ class Measurements(Frozen):
     incidents: list[Incident] = Field(default_factory=list)
     timelines: list[FaultTimeline] = Field(default_factory=list)
     rpo: Rpo | None = None          # None: no ledger in this session (a baseline)
+    restores: list[Restore] = Field(default_factory=list)
     series: list[SecondPoint] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from drillkit.errors import InvalidInput
+from drillkit.model.backup import PolicyCheck
 from drillkit.model.measurements import Measurements
 from drillkit.model.stop import StopFiring
 
@@ -62,6 +63,7 @@ class DrillRun(BaseModel):
     baseline: Measurements | None = None
     runs: list[RunRecord] = Field(default_factory=list)
     run_id: str = ""                # its experiments' faults are logged under <run_id>/<experiment>-<n>
+    backup_check: PolicyCheck | None = None  # the backup policy, checked after the experiments
 
     def save(self, run_dir: Path) -> None:
         from drillkit import durable

@@ -98,6 +98,24 @@ class Notify(_Strict):
     webhook: SecretRef = Field(description="the webhook's URL, which carries its own credential")
 
 
+class BackupSettings(_Strict):
+    """The backup server (Barman) that backs up the target's database, and where restore drills may run
+    the copies they restore."""
+
+    policy: Path = Field(Path("drills/backup-policy.yaml"), description="the backup policy file")
+    time_scale: float = Field(1.0, gt=0, description="policy seconds per real second: 60 runs a policy hour "
+                              "in one real minute (a sandbox); 1 for a real staging")
+    barman: Path = Field(description="the barman executable")
+    barman_config: Path = Field(description="barman's configuration file (barman -c)")
+    server: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="the database's name in barman")
+    run_as: str | None = Field(None, description="the system user barman runs as (root runs it through su)")
+    database: SecretRef = Field(description="a libpq DSN, naming every member (target_session_attrs=read-write), "
+                                "of a role that may write the ledger table")
+    restore_address: str = Field("127.0.30.1", description="where a restored copy listens: a host outside "
+                                 "the database's regions")
+    restore_port: int = Field(5440, ge=1, le=65535)
+
+
 class Target(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     kind: Literal["sandbox", "staging", "production"]
@@ -113,6 +131,7 @@ class Target(_Strict):
     prometheus: PrometheusSettings | None = None
     metrics: MetricsOut | None = None
     notify: Notify | None = None
+    backups: BackupSettings | None = None
     secrets: dict[str, SecretRef] = Field(
         default_factory=dict, description="named secrets the activities use (app_admin_token, …), each "
         "from the environment or a file")
@@ -168,14 +187,17 @@ class Target(_Strict):
     def patroni_api(self, member: str) -> str:
         return str(self.member(member).patroni_api)
 
-    def secret_refs(self) -> dict[str, SecretRef]:
-        """Every secret the target names, by its field path (secrets.app_admin_token, prometheus.token …)."""
+    def secret_refs(self, backups: bool = False) -> dict[str, SecretRef]:
+        """Every secret the target names, by its field path (secrets.app_admin_token, prometheus.token …);
+        the backup server's database DSN only with BACKUPS (it exists once the backups run)."""
         refs = {f"secrets.{name}": ref for name, ref in self.secrets.items()}
         if self.prometheus is not None:
             refs |= {f"prometheus.{field}": ref for field, ref in
                      (("token", self.prometheus.token), ("password", self.prometheus.password)) if ref is not None}
         if self.notify is not None:
             refs["notify.webhook"] = self.notify.webhook
+        if backups and self.backups is not None:
+            refs["backups.database"] = self.backups.database
         return refs
 
     def _lacks(self, kind: str, name: str, known: Iterable[str]) -> NotInTarget:
