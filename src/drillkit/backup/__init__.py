@@ -1,1 +1,1 @@
-"""Backups: the Barman wrapper, the sandbox's backup scheduler, the policy check and the restore procedure."""
+"""Backups: the barman wrapper, the sandbox's backup server loop, the policy check and restores."""
