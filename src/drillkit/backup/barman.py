@@ -142,13 +142,41 @@ class Barman:
         except FileNotFoundError:
             return []
 
+    def get_wal_text(self, name: str) -> str:
+        """One archived WAL file as text (a timeline history file), decrypted by `barman get-wal`."""
+        return self._run(["get-wal", self.server, name])
+
+    def passphrase(self) -> bytes:
+        """What the configured encryption_passphrase_command prints (run as the barman user): the key's
+        passphrase, for decrypting a backup outside barman."""
+        command = str(self.server_config().get("encryption_passphrase_command") or "")
+        if not command:
+            raise BackupError(f"{self.config}: server {self.server} has no encryption_passphrase_command")
+        done = subprocess.run(["sh", "-c", command], capture_output=True, env=self.environment(), cwd=self.state_dir,
+                              timeout=QUICK_S, stdin=subprocess.DEVNULL, check=False, **self.identity())
+        if done.returncode != 0 or not done.stdout.strip():
+            raise BackupError(f"{self.config}: encryption_passphrase_command failed (exit {done.returncode}): "
+                              f"{_tail(_text(done.stderr))}")
+        return done.stdout.strip()
+
+    def identity(self) -> dict[str, Any]:
+        """subprocess keyword arguments that run another tool (gpg) as barman's user."""
+        return self._identity()
+
     # -- places --------------------------------------------------------------------------------------
+
+    @cached_property
+    def _servers(self) -> dict[str, Any]:
+        return self._json(["show-servers", self.server])
+
+    def server_config(self) -> dict[str, Any]:
+        """The server's settings as `barman show-servers` resolves them (slot_name, path_prefix, …)."""
+        return dict(self._servers[self.server])
 
     @cached_property
     def storage_dir(self) -> Path:
         """The server's backup_directory: every backup and archived WAL lives below it."""
-        servers = self._json(["show-servers", self.server])
-        return Path(servers[self.server]["backup_directory"])
+        return Path(self.server_config()["backup_directory"])
 
     @property
     def state_dir(self) -> Path:

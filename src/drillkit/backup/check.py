@@ -7,6 +7,7 @@ is scaled to the target's clock (backups.time_scale) before it is judged.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import secrets
@@ -224,7 +225,8 @@ def _stream_item(barman: Barman, settings: BackupSettings, policy: BackupPolicy,
         with psycopg.connect(settings.database.reveal(), connect_timeout=DB_TIMEOUT_S, autocommit=True) as conn:
             row = conn.execute(_STREAM_SQL, {"slot": slot}).fetchone()
     except psycopg.Error as exc:
-        return CheckItem(name="WAL stream", ok=False, observed=f"the leader could not be asked ({settings.database.describe()})",
+        return CheckItem(name="WAL stream", ok=False,
+                         observed=f"the leader could not be asked ({settings.database.describe()})",
                          reason=f"the database could not be reached: {str(exc).strip()}")
     assert row is not None
     leader, in_recovery, active, inactive_for, behind, write_lag, visible = row
@@ -324,14 +326,10 @@ def _archive_segment(barman: Barman, segment: str) -> bool:
     """Close the marker's segment and wait until barman archived it (or a later one replaced the need)."""
     wals = barman.storage_dir / "wals" / segment[:16] / segment
     deadline = time.monotonic() + ARCHIVE_WAIT_S
-    try:
+    with contextlib.suppress(BackupError):  # the wait below says whether the segment arrived
         barman.switch_wal(archive=True)
-    except BackupError:
-        pass  # the wait below says whether the segment arrived
     while not wals.exists() and time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(BackupError):
             barman.cron()
-        except BackupError:
-            pass
         time.sleep(1.0)
     return wals.exists()

@@ -18,10 +18,10 @@ from typing import BinaryIO
 __all__ = ["Hit", "find_marker", "is_openpgp_message", "marker_in_file"]
 
 _CHUNK = 1024 * 1024
-_OPENERS: list[tuple[bytes, str, Callable[[Path], BinaryIO]]] = [
-    (b"\x1f\x8b", "gzip", lambda path: gzip.open(path, "rb")),
-    (b"BZh", "bzip2", lambda path: bz2.open(path, "rb")),
-    (b"\xfd7zXZ\x00", "xz", lambda path: lzma.open(path, "rb")),
+_OPENERS: list[tuple[bytes, str, Callable[..., BinaryIO]]] = [
+    (b"\x1f\x8b", "gzip", gzip.GzipFile),
+    (b"BZh", "bzip2", bz2.BZ2File),
+    (b"\xfd7zXZ\x00", "xz", lzma.LZMAFile),
 ]
 # OpenPGP packet tags (RFC 9580 §5): a message opens with session-key packets, then encrypted data.
 _SESSION_KEY_TAGS = {1, 3}          # public-key / symmetric-key encrypted session key
@@ -59,7 +59,7 @@ def marker_in_file(path: Path, marker: bytes) -> str | None:
     for magic, kind, opener in _OPENERS:
         if head.startswith(magic):
             try:
-                with opener(path) as stream:
+                with opener(path, "rb") as stream:
                     found = _contains(_chunks(stream), marker)
             except (OSError, EOFError, lzma.LZMAError, zlib.error):  # a truncated stream still had its say
                 found = False
