@@ -40,6 +40,11 @@ sandbox_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(sandbox_app, name="sandbox")
+backup_app = typer.Typer(
+    help="The target's backup server (Barman): its catalogue, its newest restorable point, its checks.",
+    no_args_is_help=True,
+)
+app.add_typer(backup_app, name="backup")
 
 out = Console()
 err = Console(stderr=True)
@@ -505,6 +510,65 @@ def loadtest(
         out.print(line, highlight=False)
     out.print(f"{result['requests']} requests, p95 {result['p95_ms']} ms; results in {out_dir}")
     raise typer.Exit(0 if result["passed"] else 1)
+
+
+@backup_app.command("check")
+def backup_check(
+    policy: Annotated[Path | None, typer.Option(
+        "--policy", help="The backup policy (YAML, real units); the target's backups.policy by default.")] = None,
+    target: Annotated[Path, typer.Option(help="The target whose backup server to check.")] = DEFAULT_TARGET,
+    json_out: Annotated[str | None, typer.Option(
+        "--json", metavar="FILE", help="Write the result (PolicyCheck JSON) to FILE; '-' prints it on stdout.")] = None,
+) -> None:
+    """Measure the backup policy against the backup server as it is now; each item holds (✓) or not (✗).
+
+    newest full: the newest finished full backup is younger than full_every.
+
+    newest incremental: the newest finished backup of any kind is younger than incremental_every.
+
+    WAL continuity: no segment is missing from the oldest kept backup's first WAL to the newest archived
+    one, across timeline switches; the first missing segment is named.
+
+    backups verified: every kept backup passes pg_verifybackup (barman verify-backup; an encrypted one is
+    decrypted and extracted into a temporary folder and verified there).
+
+    restorable point: the newest point a restore reaches (end of the continuous archive, else the newest
+    backup's end) is younger than the rpo.
+
+    WAL stream: barman's receiver streams from the leader within max_wal_lag; a stream stopped longer
+    than that fails.
+
+    encryption at rest (when encrypted): a fresh marker written into the database and archived is found
+    nowhere in the storage, raw or inside gzip, and every backup and archived WAL file is OpenPGP.
+
+    retention: the catalogue reaches back the retention window ("not yet filled" while the server is
+    younger than the window).
+
+    The policy is in real units, scaled by the target's backups.time_scale; every figure is real seconds.
+    Items and progress go to stderr. Exit 0 held, 1 not held, 2 invalid input, 3 the backup server cannot
+    be reached."""
+    from drillkit.backup.check import check_policy
+    from drillkit.durable import write_json
+    from drillkit.model.target import load_target
+
+    result = check_policy(load_target(target), policy, progress=_progress())
+    _print_policy_check(result)
+    document = result.model_dump(mode="json", by_alias=True)
+    if json_out == "-":
+        print(json.dumps(document, indent=2))
+    elif json_out:
+        write_json(Path(json_out), document)
+        err.print(f"wrote {json_out}", highlight=False)
+    raise typer.Exit(0 if result.held else 1)
+
+
+def _print_policy_check(result) -> None:
+    for item in result.items:
+        mark = "[green]✓[/]" if item.ok else "[red]✗[/]"
+        reason = f" — {escape(item.reason)}" if item.reason else ""
+        err.print(f"{mark} {escape(item.name)}: {escape(item.observed)}{reason}", highlight=False, soft_wrap=True)
+    verdict = "held" if result.held else "NOT held"
+    err.print(f"policy {result.policy_file} (time scale {result.time_scale:g}): {verdict}", highlight=False)
 
 
 @app.command("schemas")

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from drillkit.model.files import read_mapping, validate_mapping
 
@@ -33,7 +33,9 @@ def parse_duration(value: object) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-Seconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+Seconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0), WithJsonSchema({"anyOf": [
+    {"type": "number", "exclusiveMinimum": 0},
+    {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*[smhd]\s*$", "examples": ["90s", "15m", "24h", "7d"]}]})]
 
 
 class _Strict(BaseModel):

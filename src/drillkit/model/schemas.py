@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from drillkit.model.backup import BackupPolicy
 from drillkit.model.drill import Drill
 from drillkit.model.objectives import Objectives
 from drillkit.model.profile import LoadProfile
@@ -17,7 +18,8 @@ from drillkit.model.sandbox import SandboxConfig
 from drillkit.model.target import Target
 
 SCHEMAS: dict[str, type[BaseModel]] = {"target": Target, "drill": Drill, "objectives": Objectives,
-                                     "profile": LoadProfile, "sandbox": SandboxConfig, "report": Report}
+                                     "profile": LoadProfile, "sandbox": SandboxConfig, "report": Report,
+                                     "backup-policy": BackupPolicy}
 WRITTEN = {"report"}  # files drillkit writes: their schema describes the serialised form
 
 
