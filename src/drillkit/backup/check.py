@@ -48,10 +48,10 @@ def check_policy(target: Target, policy_path: Path | None = None,
     barman = Barman(settings.barman, settings.barman_config, settings.server, settings.run_as)
     progress(f"asking barman ({settings.barman_config}, server {settings.server}) for its catalogue")
     backups = _catalogue(barman)
-    items = _judged(barman, settings, policy, backups, progress)
-    now = datetime.now(UTC)
+    checked = datetime.now(UTC)
     point, _ = judge.restorable_point(backups, _archive(barman, progress), _archive_times(barman))
-    return PolicyCheck(checked_utc=now.isoformat(), policy_file=str(path), time_scale=settings.time_scale,
+    items = _judged(barman, settings, policy, backups, progress)
+    return PolicyCheck(checked_utc=checked.isoformat(), policy_file=str(path), time_scale=settings.time_scale,
                        server=settings.server, items=items, backups=backups,
                        newest_restorable_utc=point.isoformat() if point else None)
 
@@ -72,18 +72,19 @@ def _catalogue(barman: Barman) -> list[BackupInfo]:
 
 def _judged(barman: Barman, settings: BackupSettings, policy: BackupPolicy, backups: list[BackupInfo],
             progress: Progress) -> list[CheckItem]:
+    """The quick observations first, all near the moment the catalogue was read; then the slow ones
+    (verification), then the one that changes the archive (the marker's forced WAL switch)."""
     now = datetime.now(UTC)
-    items = [judge.judge_full(backups, now, policy), judge.judge_incremental(backups, now, policy)]
+    ages = [judge.judge_full(backups, now, policy), judge.judge_incremental(backups, now, policy)]
     archive = _archive(barman, progress)
-    items.append(judge.judge_wal_continuity(backups, archive))
-    items.append(judge.judge_verified(backups, _verify_all(barman, backups, progress)))
+    continuity = judge.judge_wal_continuity(backups, archive)
     point, how = judge.restorable_point(backups, archive, _archive_times(barman))
-    items.append(judge.judge_restorable(point, how, datetime.now(UTC), policy))
-    items.append(_stream_item(barman, settings, policy, progress))
-    if policy.encrypted:
-        items.append(_encryption_item(barman, settings, progress))
-    items.append(judge.judge_retention(backups, datetime.now(UTC), _running_for(barman, backups), policy))
-    return items
+    restorable = judge.judge_restorable(point, how, datetime.now(UTC), policy)
+    stream = _stream_item(barman, policy, progress)
+    verified = judge.judge_verified(backups, _verify_all(barman, backups, progress))
+    encryption = [_encryption_item(barman, settings, progress)] if policy.encrypted else []
+    retention = judge.judge_retention(backups, now, _running_for(barman, backups), policy)
+    return [*ages, continuity, verified, restorable, stream, *encryption, retention]
 
 
 # -- the WAL archive --------------------------------------------------------------------------------
@@ -218,21 +219,23 @@ LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid
 """
 
 
-def _stream_item(barman: Barman, settings: BackupSettings, policy: BackupPolicy, progress: Progress) -> CheckItem:
+def _stream_item(barman: Barman, policy: BackupPolicy, progress: Progress) -> CheckItem:
+    """Asked through barman's own monitoring login (its conninfo, which reaches the read-write member and
+    may read pg_stat_replication in full)."""
     progress("asking the leader about barman's WAL stream")
-    slot = str(barman.server_config().get("slot_name") or "barman")
+    config = barman.server_config()
+    slot = str(config.get("slot_name") or "barman")
     try:
-        with psycopg.connect(settings.database.reveal(), connect_timeout=DB_TIMEOUT_S, autocommit=True) as conn:
+        with psycopg.connect(str(config["conninfo"]), connect_timeout=DB_TIMEOUT_S, autocommit=True) as conn:
             row = conn.execute(_STREAM_SQL, {"slot": slot}).fetchone()
     except psycopg.Error as exc:
-        return CheckItem(name="WAL stream", ok=False,
-                         observed=f"the leader could not be asked ({settings.database.describe()})",
+        return CheckItem(name="WAL stream", ok=False, observed="the leader could not be asked (barman's conninfo)",
                          reason=f"the database could not be reached: {str(exc).strip()}")
     assert row is not None
     leader, in_recovery, active, inactive_for, behind, write_lag, visible = row
     if in_recovery:
         return CheckItem(name="WAL stream", ok=False, observed=f"{leader} is a replica",
-                         reason=f"{settings.database.describe()} reached a replica, not the leader")
+                         reason="barman's conninfo reached a replica, not the leader")
     return judge.judge_stream(_stream_state(barman, leader, active, inactive_for, behind, write_lag, visible), policy)
 
 
