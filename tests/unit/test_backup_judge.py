@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from drillkit.backup.check import _stream_state
 from drillkit.backup.judge import (
     EncryptionFindings,
     StreamState,
@@ -225,3 +226,24 @@ def test_a_catalogue_that_lost_its_old_backups_fails():
 
 def test_retention_without_backups_fails():
     assert not judge_retention([], NOW, None, POLICY).ok
+
+
+# -- how the stream's state is read from the leader's answer -----------------------------------------
+
+def test_a_slot_the_leader_does_not_have_is_a_missing_slot():
+    assert not _stream_state(None, "L", None, None, None, None, False).slot_exists
+
+
+def test_an_inactive_slot_is_a_stopped_stream_with_its_inactive_time():
+    state = _stream_state(None, "L", False, 12.5, None, None, False)
+    assert state.slot_exists and not state.connected and state.stopped_for == 12.5
+
+
+def test_a_receiver_written_up_to_the_leaders_position_has_no_lag():
+    state = _stream_state(None, "L", True, None, 0, None, True)
+    assert state.lag == 0.0 and state.lag_bytes == 0
+
+
+def test_a_receiver_behind_the_leader_lags_by_its_write_lag():
+    state = _stream_state(None, "L", True, None, 8192, 0.25, True)
+    assert state.lag == 0.25 and "write_lag" in state.how

@@ -116,14 +116,26 @@ def _archive_times(barman: Barman) -> dict[str, float]:
 
 
 def _running_for(barman: Barman, backups: list[BackupInfo]) -> float | None:
-    """How long this backup server has kept this database: since barman wrote the server's identity, or
-    since its oldest backup began."""
-    starts = []
-    identity = barman.storage_dir / "identity.json"
-    if identity.exists():
-        starts.append(identity.stat().st_mtime)
-    starts += [datetime.fromisoformat(info.begin_utc).timestamp() for info in backups if info.begin_utc]
-    return time.time() - min(starts) if starts else None
+    """How long this backup server has kept this database: since its storage folder was created (its
+    birth time, where the file system keeps one), else since the oldest backup or WAL file it still has.
+    Not identity.json: barman rewrites it at every backup."""
+    born = _birth_time(barman.storage_dir)
+    if born is None:
+        starts = [datetime.fromisoformat(info.begin_utc).timestamp() for info in backups if info.begin_utc]
+        starts += [wal.archived_at for wal in barman.wal_files()[:1]]
+        born = min(starts) if starts else None
+    return time.time() - born if born is not None else None
+
+
+def _birth_time(path: Path) -> float | None:
+    """The file system's creation time of PATH (statx, through coreutils' stat); None when unknown."""
+    try:
+        done = subprocess.run(["stat", "-c", "%W", str(path)], capture_output=True, text=True, timeout=10,
+                              check=False)
+        born = float(done.stdout.strip())
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+    return born if born > 0 else None
 
 
 # -- verification -----------------------------------------------------------------------------------
@@ -165,9 +177,9 @@ def _verify_encrypted(barman: Barman, info: BackupInfo) -> judge.Verification:
 
 
 def _extract_dir(scratch: Path, encrypted: Path) -> Path:
-    """base.tar.gz.gpg is the data directory; <oid>.tar.gz.gpg a tablespace."""
+    """base.tar.gz.gpg is the data directory, pg_wal.tar.gz.gpg its pg_wal; <oid>.tar.gz.gpg a tablespace."""
     stem = encrypted.name.split(".")[0]
-    return scratch if stem == "base" else scratch / "pg_tblspc" / stem
+    return {"base": scratch, "pg_wal": scratch / "pg_wal"}.get(stem, scratch / "pg_tblspc" / stem)
 
 
 def _decrypt_extract(barman: Barman, encrypted: Path, into: Path) -> None:
@@ -209,7 +221,7 @@ def _pg_bin() -> Path:
 # -- the WAL stream ---------------------------------------------------------------------------------
 
 _STREAM_SQL = """
-SELECT inet_server_addr()::text || ':' || inet_server_port(), pg_is_in_recovery(),
+SELECT host(inet_server_addr()) || ':' || inet_server_port(), pg_is_in_recovery(),
        s.active, extract(epoch FROM now() - s.inactive_since)::float8,
        (pg_current_wal_lsn() - r.write_lsn)::bigint, extract(epoch FROM r.write_lag)::float8,
        r.write_lsn IS NOT NULL
