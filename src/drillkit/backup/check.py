@@ -45,12 +45,13 @@ def check_policy(target: Target, policy_path: Path | None = None,
     settings = _settings(target)
     path = Path(policy_path or settings.policy)
     policy = load_policy(path).scaled(settings.time_scale)
-    barman = Barman(settings.barman, settings.barman_config, settings.server, settings.run_as)
+    barman = Barman.of(settings)
     progress(f"asking barman ({settings.barman_config}, server {settings.server}) for its catalogue")
     backups = _catalogue(barman)
     checked = datetime.now(UTC)
-    point, _ = judge.restorable_point(backups, _archive(barman, progress), _archive_times(barman))
-    items = _judged(barman, settings, policy, backups, progress)
+    archive = _archive(barman, progress)
+    point, how = judge.restorable_point(backups, archive, _archive_times(barman))
+    items = _judged(barman, settings, policy, backups, archive, (point, how), progress)
     return PolicyCheck(checked_utc=checked.isoformat(), policy_file=str(path), time_scale=settings.time_scale,
                        server=settings.server, items=items, backups=backups,
                        newest_restorable_utc=point.isoformat() if point else None)
@@ -71,15 +72,13 @@ def _catalogue(barman: Barman) -> list[BackupInfo]:
 
 
 def _judged(barman: Barman, settings: BackupSettings, policy: BackupPolicy, backups: list[BackupInfo],
-            progress: Progress) -> list[CheckItem]:
+            archive: Archive, restorable_at: tuple[datetime | None, str], progress: Progress) -> list[CheckItem]:
     """The quick observations first, all near the moment the catalogue was read; then the slow ones
     (verification), then the one that changes the archive (the marker's forced WAL switch)."""
     now = datetime.now(UTC)
     ages = [judge.judge_full(backups, now, policy), judge.judge_incremental(backups, now, policy)]
-    archive = _archive(barman, progress)
     continuity = judge.judge_wal_continuity(backups, archive)
-    point, how = judge.restorable_point(backups, archive, _archive_times(barman))
-    restorable = judge.judge_restorable(point, how, datetime.now(UTC), policy)
+    restorable = judge.judge_restorable(*restorable_at, now, policy)
     stream = _stream_item(barman, policy, progress)
     verified = judge.judge_verified(backups, _verify_all(barman, backups, progress))
     encryption = [_encryption_item(barman, settings, progress)] if policy.encrypted else []
