@@ -291,12 +291,13 @@ def health(config: SandboxConfig, paths: Paths) -> tuple[bool, str]:
 def grant_access(config: SandboxConfig, paths: Paths) -> None:
     """Let the backup user reach barman's venv, PostgreSQL's client tools and its state dir."""
     barman = settings_of(config).barman.absolute()
-    venv = barman.parent.parent
-    site = next(venv.glob("lib/python*/site-packages"), venv)
-    service_user.grant_python_access([barman, site / "barman", patroni.bin_dir(), home(paths)])
+    if not barman.exists():
+        raise SandboxError(f"{barman} does not exist: run `make barman`")
     if shutil.which("gpg") is None:
         raise SandboxError("backups are encrypted with gpg, which is not installed (apt-get install gnupg)")
     if shutil.which("rsync") is None:
         raise SandboxError("barman restores with rsync, which is not installed (make system-packages)")
-    if not barman.exists():
-        raise SandboxError(f"{barman} does not exist: run `make barman`")
+    home(paths).mkdir(parents=True, exist_ok=True)
+    venv = barman.parent.parent
+    site = next(venv.glob("lib/python*/site-packages"), venv)
+    service_user.grant_python_access([barman, site / "barman", patroni.bin_dir(), home(paths)])
