@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -180,7 +181,7 @@ def ensure_key(paths: Paths, user: pwd.struct_passwd | None) -> None:
     gnupg.mkdir(exist_ok=True)
     _own(gnupg, user, 0o700)
     env = {"GNUPGHOME": str(gnupg), "HOME": str(home(paths)), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    identity = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}
+    identity: dict[str, Any] = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}
     listed = subprocess.run(["gpg", "--batch", "--list-secret-keys", KEY_EMAIL], env=env, capture_output=True,
                             text=True, check=False, **identity)
     if listed.returncode != 0:
