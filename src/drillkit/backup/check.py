@@ -256,6 +256,7 @@ def _stream_state(barman: Barman, leader: str, active: bool | None, inactive_for
         return judge.StreamState(leader=leader, slot_exists=False, connected=False)
     if not active:
         return judge.StreamState(leader=leader, slot_exists=True, connected=False, stopped_for=inactive_for)
+    lag: float | None
     if visible and behind is not None and behind <= 0:
         lag, how = 0.0, "pg_stat_replication: written up to the leader's position"
     elif visible and write_lag is not None:

@@ -13,12 +13,12 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, Protocol
 
 __all__ = ["Hit", "find_marker", "is_openpgp_message", "marker_in_file"]
 
 _CHUNK = 1024 * 1024
-_OPENERS: list[tuple[bytes, str, Callable[..., BinaryIO]]] = [
+_OPENERS: list[tuple[bytes, str, Callable[..., Any]]] = [
     (b"\x1f\x8b", "gzip", gzip.GzipFile),
     (b"BZh", "bzip2", bz2.BZ2File),
     (b"\xfd7zXZ\x00", "xz", lzma.LZMAFile),
@@ -44,7 +44,11 @@ def _contains(chunks: Iterator[bytes], marker: bytes) -> bool:
     return False
 
 
-def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+class _Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+def _chunks(stream: _Readable) -> Iterator[bytes]:
     while chunk := stream.read(_CHUNK):
         yield chunk
 
