@@ -27,6 +27,15 @@ def page_with(marker: bytes, size: int = 3 * 1024 * 1024, at: int = 1024 * 1024 
     return bytes(data)
 
 
+@pytest.fixture
+def gnupg(tmp_path):
+    """A key ring of the test's own; its gpg-agent is stopped afterwards."""
+    home = tmp_path / "gnupg"
+    yield home
+    if home.exists():
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True, check=False)
+
+
 def gpg_encrypt(home: Path, source: Path, recipient: bool) -> Path:
     home.mkdir(mode=0o700, exist_ok=True)
     base = ["gpg", "--homedir", str(home), "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", ""]
@@ -72,10 +81,10 @@ def test_a_file_without_the_marker_is_clean(tmp_path):
 
 @gpg_missing
 @pytest.mark.parametrize("recipient", [True, False], ids=["public key", "passphrase"])
-def test_a_gpg_encrypted_file_hides_the_marker_and_is_an_openpgp_message(tmp_path, recipient):
+def test_a_gpg_encrypted_file_hides_the_marker_and_is_an_openpgp_message(tmp_path, gnupg, recipient):
     plain = tmp_path / "000000010000000000000009"
     plain.write_bytes(page_with(MARKER, size=65536, at=4000))
-    encrypted = gpg_encrypt(tmp_path / "gnupg", plain, recipient)
+    encrypted = gpg_encrypt(gnupg, plain, recipient)
     plain.unlink()
     assert marker_in_file(encrypted, MARKER) is None
     assert is_openpgp_message(encrypted)
@@ -107,12 +116,12 @@ def test_barmans_plaintext_files_are_known_and_backup_data_is_not():
 
 
 @gpg_missing
-def test_a_store_with_an_unencrypted_backup_fails_both_ways(tmp_path):
+def test_a_store_with_an_unencrypted_backup_fails_both_ways(tmp_path, gnupg):
     storage = tmp_path / "storage"
     (storage / "wals" / "0000000100000000").mkdir(parents=True)
     segment = storage / "wals" / "0000000100000000" / "000000010000000000000009"
     segment.write_bytes(page_with(MARKER, 65536, 4000))
-    gpg_encrypt(tmp_path / "gnupg", segment, recipient=False).rename(segment.with_suffix(".enc"))
+    gpg_encrypt(gnupg, segment, recipient=False).rename(segment.with_suffix(".enc"))
     segment.unlink()
     (storage / "plain").mkdir()
     (storage / "plain" / "base.tar.gz").write_bytes(gzip.compress(page_with(MARKER, 65536, 4000)))
