@@ -59,7 +59,7 @@ def item(check, name: str):
 def test_the_policy_holds_on_the_sandbox(chained, target_file, tmp_path):
     out = tmp_path / "check.json"
     result = drillkit("backup", "check", "--target", str(target_file), "--json", str(out), check=False)
-    print(result.stderr)
+    print(result.stderr)  # the items, for the log of a run with -s
     document = json.loads(out.read_text())
     failed = [entry for entry in document["items"] if not entry["ok"]]
     assert result.returncode == 0 and not failed, result.stderr

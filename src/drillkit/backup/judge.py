@@ -202,7 +202,8 @@ def judge_stream(stream: StreamState, policy: BackupPolicy) -> CheckItem:
     if stream.lag is None:
         return CheckItem(name=name, ok=False, observed=f"connected to the leader {stream.leader}; lag not measured",
                          reason="the WAL stream's lag could not be measured")
-    behind = f", {stream.lag_bytes} bytes behind" if stream.lag_bytes is not None else ""
+    behind = (f", its last reported write position {stream.lag_bytes} bytes before the leader's"
+              if stream.lag_bytes is not None else "")
     observed = (f"connected to the leader {stream.leader}, lag {seconds(stream.lag)}{behind} ({stream.how}); "
                 f"allowed {seconds(allowed)}")
     if stream.lag <= allowed:
