@@ -11,9 +11,9 @@ from drillkit.score.deductions import run_deductions
 from drillkit.score.gates import run_gates
 
 
-def score_run(record: RunRecord, objectives: Objectives) -> RunReport:
+def score_run(record: RunRecord, objectives: Objectives, time_scale: float = 1.0) -> RunReport:
     m = record.measurements
-    gates = run_gates(record, objectives)
+    gates = run_gates(record, objectives, time_scale)
     deductions = run_deductions(m, gates, objectives)
     score = round(max(0.0, 100.0 - sum(d.points for d in deductions)), 2)
     figures = _figures(m) if m is not None else {}
