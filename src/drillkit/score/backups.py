@@ -33,13 +33,13 @@ def policy_verdict(run: DrillRun) -> tuple[Verdict, str] | None:
         return None
     check = run.backup_check
     if check is None:
-        return "not measured", f"the backup policy was not checked: {run.backup_check_error or 'no check recorded'}"
+        return "not measured", run.backup_check_error or "no check was recorded"
     if not check.items:
         return "not measured", "the policy check recorded no rule"
     failed = [f"{item.name}: {item.reason or item.observed}" for item in check.items if not item.ok]
     if failed:
-        return "not met", "the backup policy did not hold: " + "; ".join(failed)
-    return "met", f"the backup policy held: {len(check.items)} rules checked on {check.server}"
+        return "not met", "; ".join(failed)
+    return "met", f"{len(check.items)} rules checked on {check.server}, every one held"
 
 
 def policy_deduction(run: DrillRun) -> DrillDeduction | None:
@@ -51,7 +51,7 @@ def policy_deduction(run: DrillRun) -> DrillDeduction | None:
     failed = sum(1 for item in run.backup_check.items if not item.ok) if run.backup_check is not None else 0
     points = POLICY_CAP if verdict == "not measured" else min(POLICY_CAP, POLICY_ITEM_POINTS * failed)
     charged = "charged the cap" if verdict == "not measured" else f"{failed} rules at {POLICY_ITEM_POINTS:g} each"
-    return DrillDeduction(experiment=POLICY, points=points, reason=f"{why} ({charged})")
+    return DrillDeduction(experiment=POLICY, points=points, reason=f"{POLICY} {verdict}: {why} ({charged})")
 
 
 def policy_finding(run: DrillRun) -> Finding | None:
