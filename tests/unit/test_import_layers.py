@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"controls", "lock", "validation"},
     {"faults"},
     {"sandbox", "loadtest", "report", "guard"},
-    {"measure", "score"},
+    {"measure", "score", "backup"},
     {"model", "feedhub"},
     {"faultlog", "processes", "patroni_api"},
     {"clock", "durable", "errors", "histograms"},
