@@ -5,13 +5,14 @@ checks, and "not measured" shown as such, never as a zero."""
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 
 import pytest
 
 from drillkit.model.objectives import Objectives
 from drillkit.model.report import Report
 from drillkit.report.charts import restore_chart
-from drillkit.report.render import to_html, to_markdown
+from drillkit.report.render import to_html, to_junit, to_markdown
 from drillkit.score import score
 from tests.unit.drill_runs import drill_run, failed_item, measurements, policy_check, record, restore
 
@@ -96,3 +97,17 @@ def test_the_restore_chart_draws_each_phase_between_its_bounds():
     assert svg.startswith("<svg") and svg.count('class="phase-bounds"') == 5
     assert "serving: between 95.0 and 97.5 s after T0" in svg
     assert "no phase" in restore_chart(UNMEASURED)
+
+
+def test_the_experiments_table_names_each_restores_rto_and_rpo(report):
+    md = to_markdown(report)
+    row = next(line for line in md.splitlines() if line.startswith("| bad-migration-restore |"))
+    assert "bad-migration-restore 96.2 s [95.0, 97.5]" in row
+    assert "restore-from-incremental not measured" in row
+    assert "bad-migration-restore 0.4 s" in row
+
+
+def test_junit_has_a_case_for_the_backup_policy_that_fails_when_it_did_not_hold(report):
+    case = ET.fromstring(to_junit(report)).find(".//testcase[@name='backup_policy']")
+    assert case is not None and case.get("classname") == "drill.quarterly.backups"
+    assert "encryption at rest" in case.find("failure").get("message")

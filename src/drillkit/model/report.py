@@ -109,6 +109,7 @@ class RunReport(Frozen):
     passed: bool
     recoveries: list[FaultTimeline] = Field(default_factory=list)
     rpo: Rpo | None = None
+    restores: list[Restore] = Field(default_factory=list)  # restore drills: shown in the Backups section
     user_path: Sli | None = None
     endpoints: dict[str, Sli] = Field(default_factory=dict)
     instrument: InstrumentFigures | None = None

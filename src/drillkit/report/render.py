@@ -151,6 +151,10 @@ def to_junit(report: Report) -> str:
     cases += [junit.Case(f"{drill}.objectives", row.name, detail=row.reason,
                          failure=None if row.verdict == "met" else f"{row.verdict}: {row.reason}")
               for row in report.objectives]
+    if report.backups is not None:
+        policy = report.backups
+        cases.append(junit.Case(f"{drill}.backups", "backup_policy", detail=policy.reason,
+                                failure=None if policy.policy == "met" else f"{policy.policy}: {policy.reason}"))
     if report.status in ("aborted", "invalid"):
         cases.append(junit.Case(drill, "run_valid", error=f"{report.status}: {report.status_reason}"))
     return junit.suite(drill, cases)
@@ -202,7 +206,8 @@ def scored_run(e) -> RunReport:
 
 
 def run_rto(run: RunReport) -> str:
-    if not run.recoveries:
+    """Each fault's RTO, then each restore's (named)."""
+    if not run.recoveries and not run.restores:
         return "not measured"
     shown = []
     for t in run.recoveries:
@@ -210,14 +215,19 @@ def run_rto(run: RunReport) -> str:
             shown.append("not injected")
         else:  # a figure when there is one, else what the status says
             shown.append(text.bounds(t.rto) if t.status in ("measured", "not recovered") else t.status)
+    shown += [f"{r.activity} {restore_rto(r)}" for r in run.restores]
     return "; ".join(shown)
 
 
 def run_rpo(run: RunReport) -> str:
+    """The ledger's RPO (when a ledger ran), then each restore's (named)."""
+    restores = [f"{r.activity} {restore_rpo(r)}" for r in run.restores]
     r = run.rpo
+    if r is None and restores:
+        return "; ".join(restores)
     if r is None or r.status != "measured" or r.seconds is None:
-        return "not measured"
-    return ("≥ " if r.at_least else "") + text.seconds(r.seconds)
+        return "; ".join(["not measured", *restores])
+    return "; ".join([("≥ " if r.at_least else "") + text.seconds(r.seconds), *restores])
 
 
 def lost(run: RunReport) -> str:

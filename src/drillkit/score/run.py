@@ -27,7 +27,7 @@ def score_run(record: RunRecord, objectives: Objectives, time_scale: float = 1.0
 def _figures(m: Measurements) -> dict:
     return {
         "stopped": m.stopped, "duration_s": m.duration_s, "timeout_s": _timeout(m), "recoveries": m.timelines,
-        "rpo": m.rpo,
+        "rpo": m.rpo, "restores": m.restores,
         "user_path": m.user_path.model_copy(update={"histogram": ""}),
         "endpoints": {name: sli.model_copy(update={"histogram": ""}) for name, sli in m.endpoints.items()},
         "instrument": _instrument(m), "incidents": m.incidents,
