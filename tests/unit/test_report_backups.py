@@ -64,6 +64,8 @@ def test_each_restore_shows_its_rto_rpo_against_the_objective_phases_and_checks(
     assert "base backup restored" in section and "30.5 s [30.0, 31.0]" in section
     assert "pg_verifybackup" in section and "every file matches the backup manifest" in section
     assert "12 writes after the recovery target absent, 0 present" in section
+    assert "the newest acknowledged write in the copy is 0.4 s older than T0" in section
+    assert "52.0 MB" in section
 
 
 @pytest.mark.parametrize("render", [backups_html, backups_md])
@@ -74,6 +76,7 @@ def test_a_restore_not_measured_reads_not_measured_and_never_zero(report, render
     unmeasured = section[first:section.find("</tr>", first)] + section[section.index(heading):]
     assert "not measured" in unmeasured
     assert "barman restore failed: no backup to restore" in section
+    assert "data age at T0 not measured" in unmeasured
     assert not re.search(r"(?<![\d.])0(\.0)? s\b", unmeasured) and "0 acknowledged" not in unmeasured
 
 

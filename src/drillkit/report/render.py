@@ -87,7 +87,8 @@ def backups_markdown(backups: BackupsReport | None) -> list[str]:
                   f"- RTO {restore_rto(r)}: {VERDICT_MARK[shown.rto]}",
                   f"- RPO {restore_rpo(r)} (objective {text.seconds(shown.rpo_objective_s)} at this time scale): "
                   f"{VERDICT_MARK[shown.rpo]}",
-                  f"- checks: {VERDICT_MARK[shown.checks]}; {after_target(r)}"]
+                  f"- checks: {VERDICT_MARK[shown.checks]}; {after_target(r)}",
+                  f"- {data_age(r)}; restored {restored_size(r)}"]
         lines += [f"- why: {why}" for why in failing_reasons(shown)]
         lines += ["", "| phase | reached after T0 |", "|---|---|"]
         lines += [f"| {p.name} | {text.bounds(p.after_t0)} |" for p in r.phases] or ["| — | not measured |"]
@@ -142,6 +143,17 @@ def after_target(r: Restore) -> str:
             + (" (the target overshot)" if r.after_target_present else ""))
 
 
+def data_age(r: Restore) -> str:
+    """How old the restored data was at T0: T0 minus the newest acknowledged write the copy holds."""
+    if r.status != "measured" or r.newest_recovered_before_t0_s is None:
+        return "data age at T0 not measured"
+    return f"the newest acknowledged write in the copy is {text.seconds(r.newest_recovered_before_t0_s)} older than T0"
+
+
+def restored_size(r: Restore) -> str:
+    return "size not measured" if r.restored_bytes is None else f"{r.restored_bytes / 1e6:.1f} MB"
+
+
 def to_junit(report: Report) -> str:
     """One test case per gate per run, one per objective row; aborted or invalid runs add an error."""
     drill = f"drill.{report.drill}"
@@ -171,7 +183,8 @@ def _templates() -> Environment:
     environment.filters.update(share=text.share, seconds=text.seconds, bounds=text.bounds)
     environment.globals.update(timeline_chart=charts.timeline_chart, trend_chart=charts.trend_chart,
                                restore_chart=charts.restore_chart, restore_rto=restore_rto, restore_rpo=restore_rpo,
-                               after_target=after_target, encryption=encryption, policy_line=policy_line,
+                               after_target=after_target, data_age=data_age, restored_size=restored_size,
+                               encryption=encryption, policy_line=policy_line,
                                mark=mark, policy_words=POLICY_WORDS, failing_reasons=failing_reasons,
                                headline_target=headline_target, run_rto=run_rto, run_rpo=run_rpo, lost=lost,
                                p95=p95, latency=latency, timeouts=timeouts, scored_run=scored_run)
