@@ -3,6 +3,7 @@ passes everything, and small changes to it. Times are seconds since the session'
 
 from __future__ import annotations
 
+from drillkit.model.backup import BackupInfo, CheckItem, PolicyCheck, RestoreCheck
 from drillkit.model.measurements import (
     Bounds,
     Budget,
@@ -12,6 +13,8 @@ from drillkit.model.measurements import (
     Instrument,
     Measurements,
     ProberHealth,
+    Restore,
+    RestorePhase,
     Rpo,
     SecondPoint,
     Sli,
@@ -65,6 +68,54 @@ def instrument(**update) -> Instrument:
 def rpo(**update) -> Rpo:
     return Rpo(status="measured", seconds=0.0, attempted=600, acknowledged=590, indeterminate=10).model_copy(
         update=update)
+
+
+RESTORE_PHASES = {"restore started": (0.2, 0.5), "base backup restored": (30.0, 31.0), "WAL replayed": (60.0, 61.5),
+                  "verified": (80.0, 81.0), "serving": (95.0, 97.5)}
+RESTORE_CHECKS = {"pg_verifybackup": "every file matches the backup manifest",
+                  "WAL chain continuous": "no gap from the base backup to the target",
+                  "marker before the target present": "marker 17 found", "marker after the target absent":
+                  "marker 18 absent", "row counts match the ledger": "ledger 300 rows, as the ledger expects"}
+
+
+def restore(**update) -> Restore:
+    """A point-in-time restore that served 97.5 s (at most) after the destructive change, proving everything."""
+    return Restore(activity="bad-migration-restore", mode="point in time", status="measured",
+                   recovery_target="2026-11-20T10:00:30+00:00", backup_chain=["20261120T095500"],
+                   rto=Bounds(lower=95.0, upper=97.5),
+                   phases=[RestorePhase(name=name, after_t0=Bounds(lower=lo, upper=hi))
+                           for name, (lo, hi) in RESTORE_PHASES.items()],
+                   checks=[RestoreCheck(name=name, ok=True, detail=detail) for name, detail in RESTORE_CHECKS.items()],
+                   rpo=rpo(seconds=0.4, attempted=320, acknowledged=312, indeterminate=8, recovered=300),
+                   newest_recovered_before_t0_s=0.4, after_target_absent=12, restored_bytes=52_000_000,
+                   ).model_copy(update=update)
+
+
+POLICY_ITEMS = {"newest full": "newest full 3 min 10 s old (allowed 24 min)",
+                "newest incremental": "newest incremental 41 s old (allowed 60 s)",
+                "WAL continuity": "no gap from 000000010000000000000003 to now",
+                "backups verified": "4 of 4 backups verified", "restorable point": "newest restorable point 2 s ago",
+                "WAL stream": "streaming, lag 0.3 s (allowed 5 s)",
+                "encryption at rest": "marker absent from 211 files of the backup storage"}
+
+
+def policy_check(**update) -> PolicyCheck:
+    """A policy check that held, in a sandbox that runs policy hours as real minutes."""
+    items = [CheckItem(name=name, ok=True, observed=observed) for name, observed in POLICY_ITEMS.items()]
+    backups = [BackupInfo(id="20261120T095500", kind="full", status="DONE", encrypted=True),
+               BackupInfo(id="20261120T100100", kind="incremental", status="DONE", parent="20261120T095500",
+                          encrypted=True)]
+    return PolicyCheck(checked_utc="2026-11-20T10:29:00+00:00", policy_file="drills/backup-policy.yaml",
+                       time_scale=60, server="feedhub", items=items, backups=backups,
+                       newest_restorable_utc="2026-11-20T10:28:58+00:00").model_copy(update=update)
+
+
+def failed_item(name: str, reason: str, check: PolicyCheck | None = None) -> PolicyCheck:
+    """CHECK (the held one by default) with its item NAME failed for REASON."""
+    check = check or policy_check()
+    items = [item.model_copy(update={"ok": False, "reason": reason}) if item.name == name else item
+             for item in check.items]
+    return check.model_copy(update={"items": items})
 
 
 def measurements(**update) -> Measurements:

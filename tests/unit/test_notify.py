@@ -119,7 +119,8 @@ def notified_plan(tmp_path, monkeypatch, webhook):
     """The quarterly drill against a sandbox target whose lock lives in TMP_PATH and whose webhook fails,
     with the baseline and the experiments replaced by nothing (no sandbox here)."""
     plan = plan_drill(Path("drills/quarterly.yaml"))
-    target = plan.target.model_copy(update={"state_dir": tmp_path / "state", "notify": Notify(webhook=webhook)})
+    target = plan.target.model_copy(update={"state_dir": tmp_path / "state", "notify": Notify(webhook=webhook),
+                                            "backups": None})  # no backup server here
     monkeypatch.setattr(drill_module, "_baseline", lambda *args: None)
     posts: list[dict] = []
 

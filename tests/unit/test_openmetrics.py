@@ -18,7 +18,7 @@ from drillkit.model.target import MetricsOut
 from drillkit.report import export, openmetrics
 from drillkit.report.render import write_all
 from drillkit.score import score
-from tests.unit.drill_runs import drill_run, measurements, record, rpo, timeline
+from tests.unit.drill_runs import drill_run, failed_item, measurements, policy_check, record, restore, rpo, timeline
 
 RUN_ID = "20261120T095800Z-ab12"
 DRILL = {"drill": "quarterly", "target": "sandbox", "run_id": RUN_ID}
@@ -83,7 +83,7 @@ def test_a_figure_not_measured_has_no_sample_and_its_measured_gauge_reads_zero()
     assert {"drillkit_rpo_seconds", "drillkit_lost_writes", "drillkit_rto_lower_seconds",
             "drillkit_rto_upper_seconds"}.isdisjoint(names)
     assert value(found, "drillkit_budget_consumed_ratio", **RUN, slo="availability") is None
-    unset = {"experiment": "", "repetition": "", "fault": ""}
+    unset = {"experiment": "", "repetition": "", "fault": "", "restore": ""}
     measured = {**unset, **RUN}
     assert value(found, "drillkit_figure_measured", **measured, figure="rpo") == 0
     assert value(found, "drillkit_figure_measured", **measured, figure="lost_writes") == 0
@@ -232,3 +232,58 @@ def test_the_cli_publishes_the_metrics_after_the_report_and_a_failed_push_keeps_
     assert code == score(run, Objectives()).exit_code()
     assert samples((tmp_path / "drillkit.prom").read_text()) == samples((tmp_path / "run" / "metrics.prom").read_text())
     assert "metrics.pushgateway http://127.0.0.1:9/: not pushed" in " ".join(capsys.readouterr().err.split())
+
+
+# Backups and restores
+
+def restore_report(*restores, **update) -> Report:
+    run = record("bad-migration-restore", measurements=measurements(restores=list(restores)))
+    return score(drill_run(run, run_id=RUN_ID, **{"backup_check": policy_check(), "backup_time_scale": 60.0,
+                                                   **update}), Objectives())
+
+
+RESTORE_RUN = {**DRILL, "experiment": "bad-migration-restore", "repetition": "1"}
+UNSET = {"experiment": "", "repetition": "", "fault": "", "restore": ""}
+
+
+def test_a_restore_has_its_rto_bounds_rpo_and_checks_labelled_by_its_activity():
+    found = samples(openmetrics.render(restore_report(restore())))
+    labels = {**RESTORE_RUN, "restore": "bad-migration-restore"}
+    assert value(found, "drillkit_restore_rto_lower_seconds", **labels) == 95.0
+    assert value(found, "drillkit_restore_rto_upper_seconds", **labels) == 97.5
+    assert value(found, "drillkit_restore_rpo_seconds", **labels) == 0.4
+    assert value(found, "drillkit_restore_checks_passed", **labels) == 1
+    assert value(found, "drillkit_figure_measured", **{**UNSET, **labels}, figure="restore_rpo") == 1
+
+
+def test_a_restore_not_measured_has_no_samples_and_its_measured_gauges_read_zero():
+    blind = restore(status="not measured", reason="no backup", rto=None, rpo=None, checks=[])
+    found = samples(openmetrics.render(restore_report(blind)))
+    labels = {**UNSET, **RESTORE_RUN, "restore": "bad-migration-restore"}
+    assert {"drillkit_restore_rto_upper_seconds", "drillkit_restore_rpo_seconds",
+            "drillkit_restore_checks_passed"}.isdisjoint(name for name, _ in found)
+    for figure in ("restore_rto", "restore_rpo", "restore_checks"):
+        assert value(found, "drillkit_figure_measured", **labels, figure=figure) == 0, figure
+
+
+def test_a_restored_copy_that_never_served_reads_an_infinite_rto():
+    found = samples(openmetrics.render(restore_report(restore(rto=None))))
+    labels = {**RESTORE_RUN, "restore": "bad-migration-restore"}
+    assert math.isinf(value(found, "drillkit_restore_rto_upper_seconds", **labels))
+
+
+def test_the_backup_policy_verdict_and_each_rule_are_gauges():
+    check = failed_item("encryption at rest", "marker found in plaintext")
+    found = samples(openmetrics.render(restore_report(restore(), backup_check=check)))
+    assert value(found, "drillkit_backup_policy_held", **DRILL) == 0
+    assert value(found, "drillkit_backup_policy_rule_ok", **DRILL, rule="encryption at rest") == 0
+    assert value(found, "drillkit_backup_policy_rule_ok", **DRILL, rule="newest full") == 1
+    assert value(found, "drillkit_backup_time_scale", **DRILL) == 60
+    held = samples(openmetrics.render(restore_report(restore())))
+    assert value(held, "drillkit_backup_policy_held", **DRILL) == 1
+
+
+def test_a_backup_policy_not_checked_has_no_verdict_sample():
+    found = samples(openmetrics.render(restore_report(restore(), backup_check=None, backup_check_error="refused")))
+    assert value(found, "drillkit_backup_policy_held", **DRILL) is None
+    assert value(found, "drillkit_figure_measured", **UNSET, **DRILL, figure="backup_policy") == 0

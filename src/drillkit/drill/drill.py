@@ -60,6 +60,9 @@ def outline(plan: DrillPlan) -> list[str]:
                      f"rollbacks {', '.join(rollbacks) or 'none'}{overrides}")
         lines += [f"    {line}" for line in blast_radius.lines(target, planned.resolved(), planned.stop_conditions,
                                                                      drill.stop_conditions)]
+    if target.backups is not None:
+        lines.append(f"  after the experiments: the backup policy {target.backups.policy} is checked on backup "
+                     f"server {target.backups.server} (time scale {target.backups.time_scale:g}); read only")
     lines.append(f"  expected duration: about {drill.expected_seconds() / 60:.1f} min")
     return lines
 
@@ -71,7 +74,8 @@ def run_drill(plan: DrillPlan, run_dir: Path, progress: DrillProgress, run_id: s
     run_dir.mkdir(parents=True, exist_ok=True)
     result = DrillRun(drill=drill.model_dump(mode="json"), objectives=objectives.model_dump(mode="json"),
                       target=str(plan.target_file), target_name=target.name, target_kind=target.kind,
-                      run_dir=str(run_dir), started_utc=datetime.now(UTC).isoformat(), run_id=run_id or new_run_id())
+                      run_dir=str(run_dir), started_utc=datetime.now(UTC).isoformat(), run_id=run_id or new_run_id(),
+                      backup_time_scale=target.backups.time_scale if target.backups is not None else None)
     result.save(run_dir)
     notifier = Notifier.for_target(target, say=lambda line: progress.say(f"[yellow]warning[/]: {escape(line)}"))
     notifier.started(result)
@@ -85,15 +89,39 @@ def run_drill(plan: DrillPlan, run_dir: Path, progress: DrillProgress, run_id: s
             result.baseline = _baseline(drill, target, objectives, run_dir / "baseline", progress)
             result.save(run_dir)
             _experiments(plan, run_dir, progress, result)
+            if result.aborted is None:
+                check_backups(target, result, progress)
     except KeyboardInterrupt:
         result.aborted = "interrupted (Ctrl-C or SIGTERM); rollbacks of the running experiment were played"
         progress.say("[red]interrupted[/]: the drill stops here")
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if result.backup_time_scale is not None and result.backup_check is None and not result.backup_check_error:
+            result.backup_check_error = f"the drill ended before the policy was checked ({result.aborted or 'crashed'})"
         result.finished_utc = datetime.now(UTC).isoformat()
         result.save(run_dir)
         notifier.ended(result, error=sys.exc_info()[1])  # an error escaping the drill aborted it
     return result
+
+
+def check_backups(target: Target, result: DrillRun, progress: DrillProgress) -> None:
+    """After the experiments, before scoring: the backup policy checked (read only) and kept with the runs.
+    A check that cannot run is recorded with its reason (scored "not checked"); it never costs the drill
+    what it measured, so any error of the check is kept, not raised."""
+    if target.backups is None:
+        return
+    from drillkit.backup.check import check_policy  # the backup tooling, loaded only for a target with backups
+
+    progress.say(f"checking the backup policy {target.backups.policy} on {target.backups.server}")
+    try:
+        result.backup_check = check_policy(target, progress=lambda line: progress.say(escape(line)))
+    except Exception as exc:  # noqa: BLE001 - an unreachable server or a failing check: recorded, never fatal
+        result.backup_check_error = f"{type(exc).__name__}: {exc}"
+        progress.say(f"[yellow]warning[/]: the backup policy was not checked: {escape(result.backup_check_error)}")
+        return
+    held = "held" if result.backup_check.held else "[red]did not hold[/]"
+    progress.say(f"the backup policy {held}")
+    result.save(Path(result.run_dir))
 
 
 def _check_stop_conditions(plan: DrillPlan) -> StopFiring | None:

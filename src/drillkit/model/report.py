@@ -12,7 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from drillkit.errors import EXIT_ABORTED, EXIT_BREACHED, EXIT_PASS
-from drillkit.model.measurements import FaultTimeline, Incident, Rpo, SecondState, Sli, Span
+from drillkit.model.backup import PolicyCheck
+from drillkit.model.measurements import FaultTimeline, Incident, Restore, Rpo, SecondState, Sli, Span
 from drillkit.model.objectives import Objectives
 from drillkit.model.stop import StopFiring
 
@@ -22,7 +23,8 @@ SANDBOX_NOTE = "sandbox run: not evidence about production"
 Grade = Literal["A", "B", "C", "D", "F"]
 Status = Literal["passed", "failed", "aborted", "invalid"]
 Verdict = Literal["met", "not met", "not measured"]
-GateName = Literal["rto", "rpo", "split_brain", "unexpected_rows", "rollbacks", "steady_state", "instrument"]
+GateName = Literal["rto", "rpo", "split_brain", "unexpected_rows", "restore_checks", "rollbacks", "steady_state",
+                   "instrument"]
 
 
 class Frozen(BaseModel):
@@ -107,6 +109,7 @@ class RunReport(Frozen):
     passed: bool
     recoveries: list[FaultTimeline] = Field(default_factory=list)
     rpo: Rpo | None = None
+    restores: list[Restore] = Field(default_factory=list)  # restore drills: shown in the Backups section
     user_path: Sli | None = None
     endpoints: dict[str, Sli] = Field(default_factory=dict)
     instrument: InstrumentFigures | None = None
@@ -168,6 +171,31 @@ class Baseline(Frozen):
     incidents: list[Incident] = Field(default_factory=list)
 
 
+class RestoreReport(Frozen):
+    """One restore drill as the Backups section shows it: the measured restore, and the verdicts its RTO,
+    RPO and checks earned in the run's gates."""
+
+    experiment: str
+    repetition: int
+    restore: Restore
+    rto: Verdict
+    rpo: Verdict
+    checks: Verdict
+    reasons: list[str] = Field(default_factory=list)  # the verdicts' reasons, failing ones first
+    rpo_objective_s: float          # the RPO objective in real seconds at the backups' time scale
+
+
+class BackupsReport(Frozen):
+    """The backup policy, whether it held, and the restore drills (docs/scoring.md, "Backups")."""
+
+    policy: Verdict                 # "met": the policy held; "not measured": it was not checked
+    reason: str
+    check: PolicyCheck | None = None
+    time_scale: float = 1.0         # policy seconds per real second; every figure is real seconds
+    time_scale_note: str = ""       # in words: "policy hours run as real minutes in this sandbox"
+    restores: list[RestoreReport] = Field(default_factory=list)
+
+
 class HistoryEntry(Frozen):
     """One line of reports/history.jsonl."""
 
@@ -217,6 +245,7 @@ class Report(Frozen):
     fixes: list[str]
     baseline: Baseline | None = None
     experiments: list[ExperimentReport]
+    backups: BackupsReport | None = None  # None: the target has no backups and no restore drill ran
     trend: Trend
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)

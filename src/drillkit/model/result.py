@@ -64,6 +64,8 @@ class DrillRun(BaseModel):
     runs: list[RunRecord] = Field(default_factory=list)
     run_id: str = ""                # its experiments' faults are logged under <run_id>/<experiment>-<n>
     backup_check: PolicyCheck | None = None  # the backup policy, checked after the experiments
+    backup_check_error: str | None = None  # why the policy could not be checked (the server unreachable, …)
+    backup_time_scale: float | None = None  # the target's backups.time_scale; None: the target has no backups
 
     def save(self, run_dir: Path) -> None:
         from drillkit import durable

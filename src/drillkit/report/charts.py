@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
+from drillkit.model.measurements import Restore
 from drillkit.model.report import Chart, HistoryEntry
 
 WIDTH, HEIGHT, PAD, TOP = 760, 240, 44, 56
@@ -153,6 +154,42 @@ def _markers(chart: Chart, x) -> list[str]:
     for label in place_labels(marks, 0, WIDTH, TOP):
         svg.append(f'<text class="marker-label" x="{label.x:.1f}" y="{label.y:.1f}">{escape(label.text)}</text>')
     return svg
+
+
+PHASE_H, PHASE_BAR_Y, PHASE_BAR_H = 104, 52, 14
+
+
+def restore_chart(restore: Restore) -> str:
+    """One restore's phases on one bar from T0: each stretch between two phases shaded in turn, and each
+    phase's own uncertainty (the bounds it was reached between) drawn dark over it, labelled above."""
+    phases = [p for p in restore.phases if p.after_t0.upper is not None]
+    if not phases:
+        return '<p class="muted">no phase of this restore was observed</p>'
+    end = max(max(p.after_t0.upper or 0.0 for p in phases), 1.0)
+
+    def x(t: float) -> float:
+        return PAD + min(max(t, 0.0), end) / end * (WIDTH - 2 * PAD)
+
+    svg = [f'<svg class="restore" viewBox="0 0 {WIDTH} {PHASE_H}" role="img" '
+           f'aria-label="phases of {escape(restore.activity)} after T0">',
+           f'<line class="axis" x1="{PAD}" y1="{PHASE_BAR_Y + PHASE_BAR_H}" x2="{WIDTH - PAD}" '
+           f'y2="{PHASE_BAR_Y + PHASE_BAR_H}"/>']
+    start = 0.0
+    for i, phase in enumerate(phases):
+        lower, upper = phase.after_t0.lower, phase.after_t0.upper or phase.after_t0.lower
+        svg.append(f'<rect class="stretch-{i % 2}" x="{x(start):.1f}" y="{PHASE_BAR_Y}" '
+                   f'width="{max(x(lower) - x(start), 0):.1f}" height="{PHASE_BAR_H}"><title>until '
+                   f'{escape(phase.name)}</title></rect>')
+        svg.append(f'<rect class="phase-bounds" x="{x(lower):.1f}" y="{PHASE_BAR_Y - 3}" '
+                   f'width="{max(x(upper) - x(lower), 2):.1f}" height="{PHASE_BAR_H + 6}"><title>{escape(phase.name)}: '
+                   f'between {lower:.1f} and {upper:.1f} s after T0</title></rect>')
+        start = upper
+    marks = [(f"{p.name} {p.after_t0.upper:.0f} s", x(p.after_t0.lower)) for p in phases]
+    for label in place_labels(marks, 0, WIDTH, PHASE_BAR_Y - 4):
+        svg.append(f'<text class="phase-label" x="{label.x:.1f}" y="{label.y:.1f}">{escape(label.text)}</text>')
+    svg += [f'<text class="tick" x="{x(tick):.1f}" y="{PHASE_H - 6}">{tick:+g} s</text>' for tick in _ticks(0.0, end)]
+    svg.append("</svg>")
+    return "".join(svg)
 
 
 TREND_W, TREND_H, TREND_PAD = 360, 120, 40

@@ -9,6 +9,10 @@ A figure that was not measured has no sample, never a 0: `drillkit_figure_measur
 for it (and 1 for each figure that has a sample), so an alert can tell "zero" from "unknown". An RTO that
 never recovered within the wait is measured: its lower bound is a figure, its upper bound is +Inf; a
 fault with no impact on the user path has an RTO of [0, 0], as the RTO objective counts it.
+
+A target with backups adds the policy's verdict (`drillkit_backup_policy_held`, no sample when it was not
+checked) and one gauge per rule; each restore drill adds its RTO bounds (upper +Inf: the copy never
+served), its RPO and whether its checks passed, labelled by `restore` (the restore's activity).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from prometheus_client.openmetrics import exposition as openmetrics_exposition
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from drillkit.model.measurements import FaultTimeline
-from drillkit.model.report import ExperimentReport, Report, RunReport
+from drillkit.model.report import BackupsReport, ExperimentReport, Report, RestoreReport, RunReport
 
 __all__ = ["CONTENT_TYPE", "registry", "render", "render_text_format"]
 
@@ -59,6 +63,8 @@ class _ReportCollector(Collector):
         _drill_series(self.report, families)
         for experiment in self.report.experiments:
             _experiment_series(self.report, experiment, families)
+        if self.report.backups is not None:
+            _backup_series(self.report, self.report.backups, families)
         yield from families.all()
 
 
@@ -79,7 +85,7 @@ class _Families:
     def measured(self, labels: dict[str, str], figure: str, value: float | None) -> bool:
         """Say whether FIGURE was measured; a figure that was not has no sample of its own. Labels that
         do not apply (a drill-wide figure's experiment) are empty, which Prometheus reads as absent."""
-        every = {name: "" for name in (*RUN, "fault")} | labels | {"figure": figure}
+        every = {name: "" for name in (*RUN, "fault", "restore")} | labels | {"figure": figure}
         self.add("drillkit_figure_measured", "1 when the figure has a sample, 0 when it was not measured",
                  every, 0 if value is None else 1)
         return value is not None
@@ -161,6 +167,46 @@ def _rto_bounds(timeline: FaultTimeline) -> tuple[float, float] | None:
         return None
     upper = timeline.rto.upper
     return timeline.rto.lower, float("inf") if upper is None else upper
+
+
+def _backup_series(report: Report, backups: BackupsReport, families: _Families) -> None:
+    labels = _drill_labels(report)
+    held = None if backups.policy == "not measured" else (1 if backups.policy == "met" else 0)
+    if families.measured(labels, "backup_policy", held) and held is not None:
+        families.add("drillkit_backup_policy_held", "1 when every rule of the backup policy held, 0 when not",
+                     labels, held)
+    for item in backups.check.items if backups.check is not None else []:
+        families.add("drillkit_backup_policy_rule_ok", "1 when the rule of the backup policy held, 0 when not",
+                     {**labels, "rule": item.name}, 1 if item.ok else 0)
+    families.add("drillkit_backup_time_scale", "policy seconds per real second of the backups (1: real time)",
+                 labels, backups.time_scale)
+    seen: dict[tuple[str, int, str], int] = {}
+    for shown in backups.restores:
+        key = (shown.experiment, shown.repetition, shown.restore.activity)
+        seen[key] = seen.get(key, 0) + 1
+        name = shown.restore.activity if seen[key] == 1 else f"{shown.restore.activity}#{seen[key]}"
+        _restore_series({**labels, "experiment": shown.experiment, "repetition": str(shown.repetition),
+                         "restore": name}, shown, families)
+
+
+def _restore_series(labels: dict[str, str], shown: RestoreReport, families: _Families) -> None:
+    r = shown.restore
+    measured = r.status == "measured"
+    if families.measured(labels, "restore_rto", 1 if measured else None) and measured:
+        if r.rto is not None:
+            families.add("drillkit_restore_rto_lower_seconds", "a restore's RTO lower bound (T0 to serving)",
+                         labels, r.rto.lower, unit="seconds")
+        upper = r.rto.upper if r.rto is not None and r.rto.upper is not None else float("inf")
+        families.add("drillkit_restore_rto_upper_seconds", "a restore's RTO upper bound (+Inf: the copy never "
+                     "served)", labels, upper, unit="seconds")
+    rpo = r.rpo.seconds if measured and r.rpo is not None and r.rpo.status == "measured" else None
+    if families.measured(labels, "restore_rpo", rpo) and rpo is not None:
+        families.add("drillkit_restore_rpo_seconds", "T0 minus the newest acknowledged write the restored copy "
+                     "holds, counted from the ledger (a lower bound when at least)", labels, rpo, unit="seconds")
+    ok = None if shown.checks == "not measured" else (1 if shown.checks == "met" else 0)
+    if families.measured(labels, "restore_checks", ok) and ok is not None:
+        families.add("drillkit_restore_checks_passed", "1 when every check of the restored copy passed",
+                     labels, ok)
 
 
 def _unique_faults(timelines: list[FaultTimeline]) -> Iterator[tuple[str, FaultTimeline]]:

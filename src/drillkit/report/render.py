@@ -9,12 +9,16 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from drillkit.model.report import Report, RunReport
+from drillkit.model.backup import PolicyCheck
+from drillkit.model.measurements import Restore
+from drillkit.model.report import BackupsReport, Report, RestoreReport, RunReport
 from drillkit.redaction import redact
 from drillkit.report import charts, junit, openmetrics
 from drillkit.score import text
 
 VERDICT_MARK = {"met": "met", "not met": "**NOT MET**", "not measured": "**NOT MEASURED**"}
+POLICY_WORDS = {"met": "held", "not met": "did NOT hold", "not measured": "was NOT CHECKED"}
+ENCRYPTION = "encryption at rest"
 
 
 def to_json(report: Report) -> str:
@@ -56,12 +60,98 @@ def to_markdown(report: Report) -> str:
         lines.append(f"| {e.name} | {e.score:g} | {run_rto(run)} | {run_rpo(run)} | {lost(run)} | "
                      f"{text.share(run.user_path.availability if run.user_path else None)} | "
                      f"{p95(run)} |")
+    lines += backups_markdown(report.backups)
     if report.deductions:
+        floored = ", floored at 0" if sum(d.points for d in report.deductions) > 100 else ""
         lines += ["", f"Score {report.score:g} = 100 − " + " − ".join(f"{d.points:g} ({d.experiment})"
-                                                                     for d in report.deductions)]
+                                                                     for d in report.deductions) + floored]
     if report.trend.regressions:
         lines += ["", "Regressions since the previous run:", *[f"- {r}" for r in report.trend.regressions]]
     return "\n".join(lines) + "\n"
+
+
+def backups_markdown(backups: BackupsReport | None) -> list[str]:
+    """The Backups section: the policy rule by rule, then each restore's figures, phases and checks."""
+    if backups is None:
+        return []
+    lines = ["", "## Backups", "", f"Backup policy {POLICY_WORDS[backups.policy]}: {backups.reason}.",
+             "", f"Time: {backups.time_scale_note}; every figure is real seconds."]
+    if backups.check is not None:
+        lines += ["", policy_line(backups.check), "", "| | rule | observed | why it failed |", "|---|---|---|---|"]
+        lines += [f"| {mark(i.ok)} | {i.name} | {i.observed} | {i.reason} |" for i in backups.check.items]
+    lines += ["", f"Encryption at rest: {encryption(backups.check)}."]
+    for shown in backups.restores:
+        r = shown.restore
+        lines += ["", f"### {r.activity} (run {shown.repetition} of {shown.experiment}): {r.mode}", "",
+                  f"- recovery target {r.recovery_target or '—'}; backups {' + '.join(r.backup_chain) or '—'}",
+                  f"- RTO {restore_rto(r)}: {VERDICT_MARK[shown.rto]}",
+                  f"- RPO {restore_rpo(r)} (objective {text.seconds(shown.rpo_objective_s)} at this time scale): "
+                  f"{VERDICT_MARK[shown.rpo]}",
+                  f"- checks: {VERDICT_MARK[shown.checks]}; {after_target(r)}",
+                  f"- {data_age(r)}; restored {restored_size(r)}"]
+        lines += [f"- why: {why}" for why in failing_reasons(shown)]
+        lines += ["", "| phase | reached after T0 |", "|---|---|"]
+        lines += [f"| {p.name} | {text.bounds(p.after_t0)} |" for p in r.phases] or ["| — | not measured |"]
+        lines += ["", *[f"- {mark(c.ok)} {c.name}: {c.detail}" for c in r.checks]] if r.checks else \
+            ["", "- no check was recorded"]
+    if not backups.restores:
+        lines += ["", "No restore drill ran."]
+    return lines
+
+
+def failing_reasons(shown: RestoreReport) -> list[str]:
+    """The reasons of the verdicts that were not met (they come first in `reasons`)."""
+    return shown.reasons[:sum(1 for v in (shown.rto, shown.rpo, shown.checks) if v != "met")]
+
+
+def policy_line(check: PolicyCheck) -> str:
+    return (f"Checked {check.checked_utc[:19].replace('T', ' ')} UTC on server {check.server} against "
+            f"{check.policy_file}: {len(check.backups)} backups kept, newest restorable point "
+            f"{check.newest_restorable_utc or 'none'}.")
+
+
+def mark(ok: bool) -> str:
+    return "✓" if ok else "✗"
+
+
+def encryption(check: PolicyCheck | None) -> str:
+    """The encryption-at-rest rule in words: ✓ or ✗ with what was observed, or "not checked"."""
+    item = next((i for i in check.items if i.name == ENCRYPTION), None) if check is not None else None
+    if item is None:
+        return "not checked"
+    return f"{mark(item.ok)} {item.observed}" + (f" ({item.reason})" if item.reason else "")
+
+
+def restore_rto(r: Restore) -> str:
+    if r.status != "measured":
+        return "not measured"
+    if r.rto is None:
+        return "never serving"
+    return text.bounds(r.rto)
+
+
+def restore_rpo(r: Restore) -> str:
+    if r.status != "measured" or r.rpo is None or r.rpo.status != "measured" or r.rpo.seconds is None:
+        return "not measured"
+    return ("≥ " if r.rpo.at_least else "") + text.seconds(r.rpo.seconds) + f" ({r.rpo.lost} acknowledged writes lost)"
+
+
+def after_target(r: Restore) -> str:
+    if r.status != "measured":
+        return "the copy was not compared with the ledger"
+    return (f"{r.after_target_absent} writes after the recovery target absent, {r.after_target_present} present"
+            + (" (the target overshot)" if r.after_target_present else ""))
+
+
+def data_age(r: Restore) -> str:
+    """How old the restored data was at T0: T0 minus the newest acknowledged write the copy holds."""
+    if r.status != "measured" or r.newest_recovered_before_t0_s is None:
+        return "data age at T0 not measured"
+    return f"the newest acknowledged write in the copy is {text.seconds(r.newest_recovered_before_t0_s)} older than T0"
+
+
+def restored_size(r: Restore) -> str:
+    return "size not measured" if r.restored_bytes is None else f"{r.restored_bytes / 1e6:.1f} MB"
 
 
 def to_junit(report: Report) -> str:
@@ -73,6 +163,10 @@ def to_junit(report: Report) -> str:
     cases += [junit.Case(f"{drill}.objectives", row.name, detail=row.reason,
                          failure=None if row.verdict == "met" else f"{row.verdict}: {row.reason}")
               for row in report.objectives]
+    if report.backups is not None:
+        policy = report.backups
+        cases.append(junit.Case(f"{drill}.backups", "backup_policy", detail=policy.reason,
+                                failure=None if policy.policy == "met" else f"{policy.policy}: {policy.reason}"))
     if report.status in ("aborted", "invalid"):
         cases.append(junit.Case(drill, "run_valid", error=f"{report.status}: {report.status_reason}"))
     return junit.suite(drill, cases)
@@ -88,6 +182,10 @@ def _templates() -> Environment:
                               autoescape=select_autoescape(["html", "j2"]))
     environment.filters.update(share=text.share, seconds=text.seconds, bounds=text.bounds)
     environment.globals.update(timeline_chart=charts.timeline_chart, trend_chart=charts.trend_chart,
+                               restore_chart=charts.restore_chart, restore_rto=restore_rto, restore_rpo=restore_rpo,
+                               after_target=after_target, data_age=data_age, restored_size=restored_size,
+                               encryption=encryption, policy_line=policy_line,
+                               mark=mark, policy_words=POLICY_WORDS, failing_reasons=failing_reasons,
                                headline_target=headline_target, run_rto=run_rto, run_rpo=run_rpo, lost=lost,
                                p95=p95, latency=latency, timeouts=timeouts, scored_run=scored_run)
     return environment
@@ -121,7 +219,8 @@ def scored_run(e) -> RunReport:
 
 
 def run_rto(run: RunReport) -> str:
-    if not run.recoveries:
+    """Each fault's RTO, then each restore's (named)."""
+    if not run.recoveries and not run.restores:
         return "not measured"
     shown = []
     for t in run.recoveries:
@@ -129,14 +228,19 @@ def run_rto(run: RunReport) -> str:
             shown.append("not injected")
         else:  # a figure when there is one, else what the status says
             shown.append(text.bounds(t.rto) if t.status in ("measured", "not recovered") else t.status)
+    shown += [f"{r.activity} {restore_rto(r)}" for r in run.restores]
     return "; ".join(shown)
 
 
 def run_rpo(run: RunReport) -> str:
+    """The ledger's RPO (when a ledger ran), then each restore's (named)."""
+    restores = [f"{r.activity} {restore_rpo(r)}" for r in run.restores]
     r = run.rpo
+    if r is None and restores:
+        return "; ".join(restores)
     if r is None or r.status != "measured" or r.seconds is None:
-        return "not measured"
-    return ("≥ " if r.at_least else "") + text.seconds(r.seconds)
+        return "; ".join(["not measured", *restores])
+    return "; ".join([("≥ " if r.at_least else "") + text.seconds(r.seconds), *restores])
 
 
 def lost(run: RunReport) -> str:

@@ -7,13 +7,15 @@ from drillkit.model.report import Finding, Gate, ObjectiveRow, RunReport
 
 SAY = {  # gate -> (what a failure means to a reader, what to fix)
     "rto": ("users were not served well again in time", "shorten recovery: check failover detection and "
-            "promotion for this fault"),
+            "promotion for this fault, or the slowest phase of the restore"),
     "rpo": ("acknowledged data was lost beyond the RPO", "reduce replication lag or make replication "
             "synchronous for this failure"),
     "split_brain": ("writes confirmed to users after the fault were later lost (split brain)",
                     "fence the old primary before promoting a new one"),
     "unexpected_rows": ("rows appeared that no writer sent", "find what wrote them: the ledger table must "
                         "only hold drillkit's writes"),
+    "restore_checks": ("a restored copy did not prove itself whole", "fix the backup or the restore procedure "
+                       "the failing check names, then run the restore drill again"),
     "rollbacks": ("the rollbacks failed: the target may be left damaged", "repair the target "
                   "(`drillkit recover`), then fix the rollback"),
     "steady_state": ("users saw trouble the drill's faults do not explain", "find what degraded the service "

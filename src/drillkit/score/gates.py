@@ -8,19 +8,22 @@ from drillkit.model.measurements import FaultTimeline, Measurements, RtoStatus
 from drillkit.model.objectives import Objectives
 from drillkit.model.report import Gate, GateName, Verdict
 from drillkit.model.result import RunRecord
-from drillkit.score import text
+from drillkit.score import restores, text
 
 NOT_MEASURED: Verdict = "not measured"
 RANK: dict[Verdict, int] = {"met": 0, "not met": 1, "not measured": 2}
 
 
-def run_gates(record: RunRecord, objectives: Objectives) -> list[Gate]:
+def run_gates(record: RunRecord, objectives: Objectives, time_scale: float = 1.0) -> list[Gate]:
+    """TIME_SCALE: the backups' (policy seconds per real second), which a restore's RPO is judged at."""
     m = record.measurements
     gates = [_rollbacks(record)]
     if m is None:
         why = f"the run left no measurements ({record.status})"
         return [Gate(name=name, verdict=NOT_MEASURED, reason=why) for name in GATES] + gates
-    gates += [_steady_state(record, m), *[check(m, objectives) for check in CHECKS]]
+    gates += [_steady_state(record, m), rpo(m, objectives, time_scale), *[check(m, objectives) for check in CHECKS]]
+    if m.restores:  # only a restore drill has something to prove about a restored copy
+        gates.append(restore_checks(m))
     return sorted(gates, key=lambda gate: ORDER.index(gate.name))
 
 
@@ -32,9 +35,11 @@ def combine(name: GateName, parts: list[tuple[Verdict, str]]) -> Gate:
 
 
 def rto(m: Measurements, objectives: Objectives) -> Gate:
-    if not m.timelines:
+    """Every fault's recovery and every restore's time to serving; the worst wins."""
+    if not m.timelines and not m.restores:
         return Gate(name="rto", verdict=NOT_MEASURED, reason="no fault timeline: no fault was recorded as injected")
-    return combine("rto", [timeline_verdict(t, m, objectives) for t in m.timelines])
+    return combine("rto", [timeline_verdict(t, m, objectives) for t in m.timelines]
+                   + [restores.rto_verdict(r, objectives) for r in m.restores])
 
 
 def timeline_verdict(t: FaultTimeline, m: Measurements, objectives: Objectives) -> tuple[Verdict, str]:
@@ -70,17 +75,28 @@ _RTO_VERDICTS: dict[RtoStatus, Callable[[str, FaultTimeline, Measurements, Objec
 }
 
 
-def rpo(m: Measurements, objectives: Objectives) -> Gate:
+def rpo(m: Measurements, objectives: Objectives, time_scale: float = 1.0) -> Gate:
+    """The ledger's RPO (when a ledger ran, or when nothing else could give one) and every restore's;
+    the worst wins."""
+    parts = [ledger_rpo_verdict(m, objectives)] if m.rpo is not None or not m.restores else []
+    return combine("rpo", parts + [restores.rpo_verdict(r, objectives, time_scale) for r in m.restores])
+
+
+def ledger_rpo_verdict(m: Measurements, objectives: Objectives) -> tuple[Verdict, str]:
     r = m.rpo
     if r is None or r.status != "measured" or r.seconds is None:
-        return Gate(name="rpo", verdict=NOT_MEASURED, reason=_no_rpo(m))
+        return NOT_MEASURED, _no_rpo(m)
     if r.at_least:
-        return Gate(name="rpo", verdict="not met", reason=f"RPO at least {text.seconds(r.seconds)}: the loss "
-                    "reaches the ledger's first write, so the true RPO is unknown")
+        return "not met", (f"RPO at least {text.seconds(r.seconds)}: the loss reaches the ledger's first write, "
+                           "so the true RPO is unknown")
     met = r.seconds <= objectives.rpo_seconds
-    return Gate(name="rpo", verdict="met" if met else "not met",
-                reason=f"RPO {text.seconds(r.seconds)} ({r.lost} acknowledged writes lost before the fault), "
-                       f"objective {text.seconds(objectives.rpo_seconds)}")
+    return ("met" if met else "not met"), (f"RPO {text.seconds(r.seconds)} ({r.lost} acknowledged writes lost "
+                                          f"before the fault), objective {text.seconds(objectives.rpo_seconds)}")
+
+
+def restore_checks(m: Measurements) -> Gate:
+    """Each restored copy proved what a restore test must: its checks passed, nothing after the target."""
+    return combine("restore_checks", [restores.checks_verdict(r) for r in m.restores])
 
 
 def split_brain(m: Measurements, objectives: Objectives) -> Gate:
@@ -145,6 +161,7 @@ def _no_rpo(m: Measurements) -> str:
     return f"the ledger was not reconciled: {m.rpo.reason or 'no reason recorded'}"
 
 
-CHECKS: list[Callable[[Measurements, Objectives], Gate]] = [rto, rpo, split_brain, unexpected_rows, instrument]
-ORDER: list[GateName] = ["rto", "rpo", "split_brain", "unexpected_rows", "rollbacks", "steady_state", "instrument"]
-GATES: list[GateName] = [g for g in ORDER if g != "rollbacks"]
+CHECKS: list[Callable[[Measurements, Objectives], Gate]] = [rto, split_brain, unexpected_rows, instrument]
+ORDER: list[GateName] = ["rto", "rpo", "split_brain", "unexpected_rows", "restore_checks", "rollbacks",
+                         "steady_state", "instrument"]
+GATES: list[GateName] = [g for g in ORDER if g not in ("rollbacks", "restore_checks")]

@@ -10,15 +10,17 @@ from drillkit.model.measurements import Budget, Measurements
 from drillkit.model.objectives import Objectives
 from drillkit.model.report import ObjectiveRow, Verdict
 from drillkit.model.result import RunRecord
-from drillkit.score import text
+from drillkit.score import restores, text
 from drillkit.score.gates import RANK
 
 BudgetKind = Literal["availability", "errors", "latency"]
 
 
-def objective_rows(records: list[RunRecord], objectives: Objectives) -> list[ObjectiveRow]:
+def objective_rows(records: list[RunRecord], objectives: Objectives, time_scale: float = 1.0) -> list[ObjectiveRow]:
+    """TIME_SCALE: the backups' (policy seconds per real second), which a restore's RPO is judged at."""
     measured = [r.measurements for r in records]
-    return [rto_row(measured, objectives), rpo_row(measured, objectives), availability_row(measured, objectives),
+    return [rto_row(measured, objectives), rpo_row(measured, objectives, time_scale),
+            availability_row(measured, objectives),
             error_rate_row(measured, objectives), latency_row(measured, objectives)]
 
 
@@ -27,7 +29,7 @@ def rto_row(runs: list[Measurements | None], objectives: Objectives) -> Objectiv
     verdicts: list[Verdict] = []
     worst, shown, reasons = None, "—", []
     for m in runs:
-        if m is None or not m.timelines:
+        if m is None or (not m.timelines and not m.restores):
             verdicts.append("not measured")
             reasons.append("a run recorded no fault timeline")
             continue
@@ -44,15 +46,36 @@ def rto_row(runs: list[Measurements | None], objectives: Objectives) -> Objectiv
                 verdicts.append("met" if upper <= objectives.rto_seconds else "not met")
                 if worst is None or upper > worst:
                     worst, shown = upper, "no impact" if t.status == "no impact" else text.bounds(t.rto)
+        for r in m.restores:
+            verdict, why = restores.rto_verdict(r, objectives)
+            verdicts.append(verdict)
+            if verdict != "met":
+                reasons.append(why)
+            upper = r.rto.upper if r.rto is not None else None
+            if verdict == "not met" and upper is None:
+                worst, shown = float("inf"), f"{text.bounds(r.rto)} ({r.activity})"
+            elif upper is not None and (worst is None or upper > worst):
+                worst, shown = upper, f"{text.bounds(r.rto)} ({r.activity})"
     value = None if worst in (None, float("inf")) else worst
     return _row("RTO", target, shown, value, "s", verdicts, reasons or [f"worst RTO upper bound {shown}"])
 
 
-def rpo_row(runs: list[Measurements | None], objectives: Objectives) -> ObjectiveRow:
+def rpo_row(runs: list[Measurements | None], objectives: Objectives, time_scale: float = 1.0) -> ObjectiveRow:
     target = f"< {text.seconds(objectives.rpo_seconds)}"
     verdicts: list[Verdict] = []
     worst, shown, reasons = None, "—", []
     for m in runs:
+        for restore in m.restores if m is not None else []:
+            verdict, why = restores.rpo_verdict(restore, objectives, time_scale)
+            verdicts.append(verdict)
+            if verdict != "met":
+                reasons.append(why)
+            seconds = restore.rpo.seconds if restore.rpo is not None and verdict != "not measured" else None
+            if seconds is not None and (worst is None or seconds > worst):
+                at_least = "≥ " if restore.rpo is not None and restore.rpo.at_least else ""
+                worst, shown = seconds, f"{at_least}{text.seconds(seconds)} ({restore.activity})"
+        if m is not None and m.restores and m.rpo is None:
+            continue  # a restore drill without a ledger of its own: its restores are its RPO
         r = m.rpo if m is not None else None
         if r is None or r.status != "measured" or r.seconds is None:
             verdicts.append("not measured")

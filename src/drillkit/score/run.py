@@ -11,9 +11,9 @@ from drillkit.score.deductions import run_deductions
 from drillkit.score.gates import run_gates
 
 
-def score_run(record: RunRecord, objectives: Objectives) -> RunReport:
+def score_run(record: RunRecord, objectives: Objectives, time_scale: float = 1.0) -> RunReport:
     m = record.measurements
-    gates = run_gates(record, objectives)
+    gates = run_gates(record, objectives, time_scale)
     deductions = run_deductions(m, gates, objectives)
     score = round(max(0.0, 100.0 - sum(d.points for d in deductions)), 2)
     figures = _figures(m) if m is not None else {}
@@ -27,7 +27,7 @@ def score_run(record: RunRecord, objectives: Objectives) -> RunReport:
 def _figures(m: Measurements) -> dict:
     return {
         "stopped": m.stopped, "duration_s": m.duration_s, "timeout_s": _timeout(m), "recoveries": m.timelines,
-        "rpo": m.rpo,
+        "rpo": m.rpo, "restores": m.restores,
         "user_path": m.user_path.model_copy(update={"histogram": ""}),
         "endpoints": {name: sli.model_copy(update={"histogram": ""}) for name, sli in m.endpoints.items()},
         "instrument": _instrument(m), "incidents": m.incidents,

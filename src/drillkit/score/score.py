@@ -22,8 +22,8 @@ from drillkit.model.report import (
 )
 from drillkit.model.result import DrillRun, RunRecord
 from drillkit.model.sli_verdict import SliVerdict, sli_verdicts
+from drillkit.score import backups, text, trend
 from drillkit.score import findings as say
-from drillkit.score import text, trend
 from drillkit.score.rows import objective_rows
 from drillkit.score.run import score_run
 
@@ -34,14 +34,16 @@ ABORTING_STATUSES = ("interrupted", "aborted", "rollback failed")
 
 
 def score(run: DrillRun, objectives: Objectives, history: Sequence[HistoryEntry] = ()) -> Report:
-    experiments = [_experiment(name, weight, records, objectives) for name, weight, records in _grouped(run)]
-    deductions = drill_deductions(experiments)
-    total = round(100.0 - sum(d.points for d in deductions), 2) if experiments else 0.0
-    rows = objective_rows(run.runs, objectives)
+    scale = backups.time_scale(run)
+    experiments = [_experiment(name, weight, records, objectives, scale) for name, weight, records in _grouped(run)]
+    deductions = drill_deductions(experiments) + [d for d in [backups.policy_deduction(run)] if d is not None]
+    total = round(max(0.0, 100.0 - sum(d.points for d in deductions)), 2) if experiments else 0.0
+    rows = objective_rows(run.runs, objectives, scale)
     baseline = judge_baseline(run.baseline, objectives)
     status, why = verdict(run, experiments, rows, baseline)
     letter, cap = capped_grade(total, status)
     found = [f for e in experiments for r in e.runs for f in say.run_findings(r)] + say.row_findings(rows)
+    found += [f for f in [backups.policy_finding(run)] if f is not None]
     found = list({f.text: f for f in found}.values())  # repetitions repeat themselves: say each thing once
     now = trend.entry(drill=str(run.drill.get("name", "")), started_utc=run.started_utc, run_dir=run.run_dir,
                       status=status, score=total, grade=letter, target_kind=run.target_kind, rows=rows,
@@ -54,7 +56,8 @@ def score(run: DrillRun, objectives: Objectives, history: Sequence[HistoryEntry]
                   stopped_by=run.stopped_by,
                   score=total, grade=letter, grade_from_score=grade(total), grade_cap=cap, deductions=deductions,
                   objectives=rows, objectives_config=objectives, findings=found, fixes=say.fixes(found),
-                  baseline=baseline, experiments=experiments, trend=trend.trend(now, history))
+                  baseline=baseline, experiments=experiments, backups=backups.backups_report(run, objectives),
+                  trend=trend.trend(now, history))
 
 
 def grade(points: float) -> Grade:
@@ -92,9 +95,13 @@ def verdict(run: DrillRun, experiments: list[ExperimentReport], rows: list[Objec
         return "failed", "no experiment ran"
     failing = [e.name for e in experiments if not e.passed]
     unmet = [f"{row.name} {row.verdict}" for row in rows if row.verdict != "met"]
+    policy = backups.policy_verdict(run)
+    if policy is not None and policy[0] != "met":
+        unmet.append(f"{backups.POLICY} {policy[0]}")
     if failing or unmet:
         return "failed", "; ".join([*(f"{name} failed a gate" for name in failing), *unmet])
-    return "passed", "every gate of every run passed and every objective was met"
+    passed = "every gate of every run passed and every objective was met"
+    return "passed", passed + (" and the backup policy held" if policy is not None else "")
 
 
 def judge_baseline(m: Measurements | None, objectives: Objectives) -> Baseline:
@@ -118,9 +125,10 @@ def _baseline_problem(verdict: SliVerdict) -> str:
     return f"baseline {name} {text.share(verdict.value, 3)} misses its objective ({verdict.objective})"
 
 
-def _experiment(name: str, weight: float, records: list[RunRecord], objectives: Objectives) -> ExperimentReport:
+def _experiment(name: str, weight: float, records: list[RunRecord], objectives: Objectives,
+                time_scale: float = 1.0) -> ExperimentReport:
     """Scored by its worst run: the score shown and the deductions listed are that run's."""
-    runs = [score_run(r, objectives) for r in records]
+    runs = [score_run(r, objectives, time_scale) for r in records]
     worst: RunReport = min(runs, key=lambda r: (r.score, r.passed))
     return ExperimentReport(name=name, weight=weight, score=worst.score, scored_repetition=worst.repetition,
                             deductions=worst.deductions, passed=all(r.passed for r in runs), runs=runs)
