@@ -4,15 +4,19 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DK     := $(VENV)/bin/drillkit
 STAMP  := $(VENV)/.installed
+# Barman (the sandbox's backup server) in a venv of its own: it needs psycopg2, drillkit psycopg 3.
+BARMAN_VENV  := $(VENV)/barman
+BARMAN_STAMP := $(BARMAN_VENV)/.installed
+BARMAN_VERSION := 3.19.1
 # Debian keeps iptables and useradd in the sbin dirs, which a minimal PATH leaves out.
 export PATH := $(PATH):/usr/local/sbin:/usr/sbin:/sbin
-# Debian packages: network faults need iptables; the report test renders in chromium; the stop-condition
-# tests query a real Prometheus.
-DRILL_DEBS := iptables
-TEST_DEBS  := iptables chromium prometheus
+# Debian packages: network faults need iptables; barman restores even a local backup with rsync; the
+# report test renders in chromium; the stop-condition tests query a real Prometheus.
+DRILL_DEBS := iptables rsync
+TEST_DEBS  := iptables rsync chromium prometheus
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap system-packages test-packages test unit integration lint drill-quarterly loadtest k8s-configmap experiments sandbox-up sandbox-down \
+.PHONY: help bootstrap barman system-packages test-packages test unit integration lint drill-quarterly loadtest k8s-configmap experiments sandbox-up sandbox-down \
 	sandbox-status clean
 
 help: ## list the targets
@@ -25,7 +29,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
-bootstrap: $(STAMP) ## create .venv and install drillkit with its test extras
+bootstrap: $(STAMP) $(BARMAN_STAMP) ## create .venv and install drillkit with its test extras, and barman's venv
+
+# psycopg2-binary and python-dateutil first, then barman without its dependencies: its requirement
+# "psycopg2" would build from source (pg_config, libpq headers, gcc); psycopg2-binary is the same module.
+$(BARMAN_STAMP): deploy/barman/requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "barman needs Python 3.11 or newer (set PYTHON=...)")'
+	$(PYTHON) -m venv $(BARMAN_VENV)
+	$(BARMAN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BARMAN_VENV)/bin/python -m pip install --quiet -r deploy/barman/requirements.txt
+	$(BARMAN_VENV)/bin/python -m pip install --quiet --no-deps barman==$(BARMAN_VERSION)
+	$(BARMAN_VENV)/bin/barman --version
+	@touch $@
+
+barman: $(BARMAN_STAMP) ## build .venv/barman (barman $(BARMAN_VERSION) for the sandbox's backups)
 
 system-packages: ## as root, apt-get install what the drill needs and is missing (iptables)
 	@$(call debs,$(DRILL_DEBS))
@@ -48,20 +65,20 @@ export DEBIAN_FRONTEND=noninteractive; \
 apt-get -o DPkg::Lock::Timeout=300 update -qq && apt-get -o DPkg::Lock::Timeout=300 install -y -qq $$missing
 endef
 
-test: $(STAMP) test-packages ## the whole test suite: unit, then integration on the real sandbox
+test: $(STAMP) $(BARMAN_STAMP) test-packages ## the whole test suite: unit, then integration on the real sandbox
 	$(PY) -m pytest
 
 unit: $(STAMP) ## unit tests only (no servers)
 	$(PY) -m pytest tests/unit
 
-integration: $(STAMP) test-packages ## integration tests on the real sandbox
+integration: $(STAMP) $(BARMAN_STAMP) test-packages ## integration tests on the real sandbox
 	$(PY) -m pytest tests/integration
 
 lint: $(STAMP) ## ruff over src, tests and bench; mypy over src
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy src
 
-drill-quarterly: $(STAMP) system-packages ## the quarterly drill against the sandbox (brought up and down as needed)
+drill-quarterly: $(STAMP) $(BARMAN_STAMP) system-packages ## the quarterly drill against the sandbox (brought up and down as needed)
 	$(DK) drill drills/quarterly.yaml --manage-sandbox
 
 loadtest: $(STAMP) test-packages ## the steady load profile against the sandbox (brought up when needed)
@@ -74,7 +91,7 @@ k8s-configmap: $(STAMP) ## regenerate the Locust ConfigMap from loadtests/locust
 experiments: $(STAMP) ## write experiments/shared/common.yaml into every experiment that carries its block
 	$(PY) experiments/shared/render.py
 
-sandbox-up: $(STAMP) ## start the embedded staging sandbox (idempotent)
+sandbox-up: $(STAMP) $(BARMAN_STAMP) ## start the embedded staging sandbox (idempotent)
 	$(DK) sandbox up
 
 sandbox-down: $(STAMP) ## stop the sandbox; nothing keeps running

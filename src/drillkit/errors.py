@@ -4,6 +4,8 @@
     ├── InvalidInput              exit 2: a file, a flag or a field is wrong; nothing was touched
     └── Aborted                   exit 3: the work could not go on
         ├── TargetBusy            another run holds the target's lock (the message names it)
+        ├── BackupError           the backup server (barman) failed; the message names the command and
+        │                         quotes the last lines of its output
         └── SandboxError          a sandbox part failed to start, stop or answer
             └── PrivilegeError    an action needs root, or an unprivileged user could not be set up
 
@@ -40,6 +42,10 @@ class Aborted(DrillkitError):
 
 class TargetBusy(Aborted):
     """Another run holds the target: one run per target at a time."""
+
+
+class BackupError(Aborted):
+    """A barman command failed or answered something drillkit cannot read."""
 
 
 class SandboxError(Aborted):

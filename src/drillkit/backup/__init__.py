@@ -1,0 +1,1 @@
+"""Backups: the barman wrapper, the sandbox's backup server loop, the policy check and restores."""
