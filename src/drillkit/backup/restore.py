@@ -43,7 +43,6 @@ logger = logging.getLogger("drillkit")
 
 POLL_S = 0.1                  # how often the copy is asked whether it left recovery
 START_TIMEOUT_S = 600         # pg_ctl start -w: a long replay is still a start
-PROMOTE_TIMEOUT_S = 600.0
 # What barman adds to or changes in a restored folder, which the backup's manifest cannot know.
 _BARMAN_FILES = ("barman_wal", "postgresql.auto.conf", "recovery.signal", "standby.signal", ".barman-recover.info",
                  "postgresql.conf", "pg_hba.conf", "pg_ident.conf", "postgresql.base.conf", "patroni.dynamic.json")
@@ -196,6 +195,7 @@ class Plan:
     absent: Marker | None                   # written after the target: the copy must not
     writers: list[str] = field(default_factory=list)  # the session's ledger writers, read from the copy
     serve: Callable[[str], str] = lambda conninfo: "serving"  # the runbook's last step, given the copy's DSN
+    timeout_s: float = 900.0                # the whole procedure gives up after this long
 
 
 def run(barman: Barman, copy: Copy, recorder: Recorder, plan: Plan, dsn: str) -> RestoreRecord:
@@ -211,6 +211,7 @@ def run(barman: Barman, copy: Copy, recorder: Recorder, plan: Plan, dsn: str) ->
 
 def _procedure(barman: Barman, copy: Copy, recorder: Recorder, plan: Plan, dsn: str) -> None:
     started = clock.now().monotonic
+    deadline = Deadline(started + plan.timeout_s)
     if plan.target_utc is not None:
         barman.switch_wal(archive=True)  # the target's commits and one after it must be in the archive
     backups = barman.list_backups()
@@ -219,16 +220,19 @@ def _procedure(barman: Barman, copy: Copy, recorder: Recorder, plan: Plan, dsn: 
     recorder.update(backup_id=chosen.id, backup_chain=chain_of(backups, chosen), backup_end_utc=chosen.end_utc,
                     instance=copy.instance)
     recorder.phase("restore started", started, clock.now().monotonic)
+    deadline.check()
     before = clock.now().monotonic
     barman.restore(chosen.id, copy.folder, target_time=_barman_time(plan.target_utc),
                    immediate=plan.target_utc is None, target_action="promote")
     recorder.phase("base backup restored", before, clock.now().monotonic)
     recorder.update(restored_bytes=_size(copy.folder))
     recorder.check(verify_files(copy))
+    deadline.check()
     _configure(copy)
     _start(copy)
-    lower, upper = _wait_promoted(copy.conninfo(dsn))
+    lower, upper = _wait_promoted(copy.conninfo(dsn), deadline)
     recorder.phase("WAL replayed", lower, upper)
+    deadline.check()
     before = clock.now().monotonic
     for check in _checks(copy, plan, dsn):
         recorder.check(check)
@@ -237,10 +241,20 @@ def _procedure(barman: Barman, copy: Copy, recorder: Recorder, plan: Plan, dsn: 
         failed = ", ".join(c.name for c in recorder.record.checks if not c.ok)
         raise BackupError(f"the restored copy failed its checks ({failed}): it is not put in service")
     recorder.phase("verified", before, clock.now().monotonic)
+    deadline.check()
     before = clock.now().monotonic
     detail = plan.serve(copy.conninfo(dsn))
     recorder.phase("serving", before, clock.now().monotonic)
     logger.info("restore %s: %s", recorder.record.activity, detail)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    at: float  # monotonic
+
+    def check(self, what: str = "the restore") -> None:
+        if clock.now().monotonic > self.at:
+            raise BackupError(f"{what}: the restore's time limit passed")
 
 
 def _barman_time(target: datetime | None) -> str | None:
@@ -306,18 +320,16 @@ def _start(copy: Copy) -> None:
                           f"{_tail(copy.log)} (see {copy.log})")
 
 
-def _wait_promoted(conninfo: str) -> tuple[float, float]:
+def _wait_promoted(conninfo: str, deadline: Deadline) -> tuple[float, float]:
     """When the copy left recovery: between the last poll that found it in recovery (or could not ask)
     and the first that found it promoted."""
     last_in_recovery = clock.now().monotonic
-    deadline = last_in_recovery + PROMOTE_TIMEOUT_S
     while True:
         asked = clock.now().monotonic
         if _promoted(conninfo):
             return last_in_recovery, clock.now().monotonic
         last_in_recovery = asked
-        if asked > deadline:
-            raise BackupError(f"the restored copy did not leave recovery within {PROMOTE_TIMEOUT_S:.0f} s")
+        deadline.check("the restored copy never left recovery")
         time.sleep(POLL_S)
 
 

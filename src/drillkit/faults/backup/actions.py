@@ -74,10 +74,20 @@ def bad_migration(fraction: float = 0.9, configuration: Configuration = None, se
 
 
 @activity
-def undo_bad_migration(side_table: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
+def undo_bad_migration(
+    side_table: str | None = None, configuration: Configuration = None, secrets: Secrets = None
+) -> dict:
     """Put back the rows the migration deleted, from its side table (rows already back are skipped),
-    and drop the table."""
+    and drop the table: SIDE_TABLE's, or every open migration's of this run when None."""
     env = environment(configuration)
+    if side_table is None:
+        tables = [f.heal_args["side_table"] for f in env.faults.open_faults(env.run_id)
+                  if f.heal_action == "undo_bad_migration"]
+        return {"undone": [_undo(env, table) for table in tables]}
+    return _undo(env, side_table)
+
+
+def _undo(env: Environment, side_table: str) -> dict:
     if not _SIDE_TABLE.match(side_table):
         raise ValueError(f"{side_table!r} is not a side table drillkit made")
     dsn = _settings(env).database.reveal()
@@ -85,10 +95,12 @@ def undo_bad_migration(side_table: str, configuration: Configuration = None, sec
 
 
 @activity
-def restore_point_in_time(configuration: Configuration = None, secrets: Secrets = None) -> dict:
+def restore_point_in_time(
+    timeout_s: float = 900, configuration: Configuration = None, secrets: Secrets = None
+) -> dict:
     """The runbook for a destructive change: restore to the side by point-in-time recovery to the moment
     the change was issued, verify the copy, then repair production by copying back the ledger rows the
-    change removed ("serving" = the repair committed)."""
+    change removed ("serving" = the repair committed). It gives up after TIMEOUT_S."""
     env = environment(configuration)
     settings = _settings(env)
     dsn = settings.database.reveal()
@@ -96,7 +108,7 @@ def restore_point_in_time(configuration: Configuration = None, secrets: Secrets 
     target = datetime.fromisoformat(change["t0_utc"])
     marker = str(change["marker"])
     plan = restore.Plan(mode="point in time", target_utc=target, present=(marker, 1), absent=(marker, 2),
-                        writers=_writers(env), serve=lambda copy_dsn: _repair(copy_dsn, dsn))
+                        writers=_writers(env), serve=lambda copy_dsn: _repair(copy_dsn, dsn), timeout_s=timeout_s)
     record = RestoreRecord(activity="restore_point_in_time", mode="point in time", t0_issued=change["t0_issued"],
                            t0_confirmed=change["t0_confirmed"], t0_utc=change["t0_utc"],
                            recovery_target=target.isoformat())
@@ -105,15 +117,16 @@ def restore_point_in_time(configuration: Configuration = None, secrets: Secrets 
 
 @activity
 def restore_from_backups(
-    loss_after_backup_s: float | None = None, timeout_s: float | None = None,
+    loss_after_backup_s: float | None = None, backup_wait_s: float | None = None, timeout_s: float = 900,
     configuration: Configuration = None, secrets: Secrets = None,
 ) -> dict:
     """The runbook for a lost primary and WAL archive: T0 declares both lost; the newest full backup and
     its incrementals are restored alone (no WAL past each backup's own), verified, compared with the
     ledger, and the copy takes writes ("serving"). A marker row is written, the next backup taken after
-    it is awaited (TIMEOUT_S at most; two incremental intervals by default), and the loss is declared
+    it is awaited (BACKUP_WAIT_S at most; two incremental intervals by default), and the loss is declared
     LOSS_AFTER_BACKUP_S after that backup ended (half an incremental interval by default: a loss
-    halfway between two backups). The RPO is then the age of the newest backup."""
+    halfway between two backups). The RPO is then the age of the newest backup. The restore gives up
+    TIMEOUT_S after the loss."""
     env = environment(configuration)
     settings = _settings(env)
     dsn = settings.database.reveal()
@@ -121,14 +134,15 @@ def restore_from_backups(
     barman = _barman(settings)
     marker = f"{_MARKER_PREFIX}{uuid.uuid4().hex[:8]}"
     _write_marker(dsn, marker, 1)
-    newest = _await_backup_after(barman, clock.now().utc, timeout_s or 2 * interval + 60)
+    newest = _await_backup_after(barman, clock.now().utc, backup_wait_s or 2 * interval + 60)
     _sleep_until(datetime.fromisoformat(newest.end_utc).timestamp() + (  # type: ignore[arg-type]
         interval / 2 if loss_after_backup_s is None else loss_after_backup_s))
     issued = clock.now()
     _write_marker(dsn, marker, 2)  # the lost primary's last write: no backup holds it
     confirmed = clock.now()
     plan = restore.Plan(mode="backups only", target_utc=None, present=(marker, 1), absent=(marker, 2),
-                        writers=_writers(env), serve=lambda copy_dsn: _accept_write(copy_dsn, marker))
+                        writers=_writers(env), serve=lambda copy_dsn: _accept_write(copy_dsn, marker),
+                        timeout_s=timeout_s)
     record = RestoreRecord(activity="restore_from_backups", mode="backups only", t0_issued=issued.monotonic,
                            t0_confirmed=confirmed.monotonic, t0_utc=issued.utc.isoformat(),
                            recovery_target="end of the newest backup")
