@@ -40,6 +40,11 @@ sandbox_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(sandbox_app, name="sandbox")
+backup_app = typer.Typer(
+    help="The target's backup server (Barman): its catalogue, its newest restorable point, its checks.",
+    no_args_is_help=True,
+)
+app.add_typer(backup_app, name="backup")
 
 out = Console()
 err = Console(stderr=True)
@@ -79,9 +84,13 @@ def sandbox_up(
         typer.Option("--config", help="YAML file with sandbox settings (ports, timings …)."),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds each part may take to get healthy.")] = 60.0,
+    with_backups: Annotated[bool, typer.Option(
+        "--with-backups", help="Also run the backup server (Barman on the witness address, its policy "
+        "time-scaled); remembered with the sandbox's settings.")] = False,
 ) -> None:
     """Start every part that does not run and wait until all are healthy (idempotent)."""
     settings = load_config(state_dir.absolute(), config)
+    settings = settings.with_backups() if with_backups else settings
     started = time.monotonic()
     status = Sandbox(config=settings, report=_progress(), start_timeout_s=timeout).up()
     _print_status(status)
@@ -114,6 +123,29 @@ def sandbox_status(
     else:
         _print_status(status)
     raise typer.Exit(0 if status.healthy else 1)
+
+
+@backup_app.command("status")
+def backup_status_command(
+    target: Annotated[Path, typer.Option(help="The target whose backups to show.")] = DEFAULT_TARGET,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """The catalogue (id, kind, status, end, size, parent), the newest restorable point and barman check.
+    Exit 0 when every barman check passed, 1 otherwise."""
+    from drillkit.backup.status import backup_status
+    from drillkit.model.target import load_target
+
+    settings = load_target(target).backups
+    if settings is None:
+        raise InvalidInput(f"{target}: the target has no `backups:` block, so no backup server to ask")
+    from drillkit.backup.barman import Barman
+
+    status = backup_status(Barman.of(settings))
+    if as_json:
+        out.print_json(status.model_dump_json(by_alias=True))
+    else:
+        _print_backup_status(status)
+    raise typer.Exit(0 if all(value is True for value in status.check.values()) else 1)
 
 
 @app.command("validate")
@@ -557,6 +589,23 @@ def _print_status(status: SandboxStatus) -> None:
     out.print(table)
     timings = ", ".join(f"{key} {value}s" for key, value in status.patroni.items())
     out.print(f"Patroni timings: {timings}")
+
+
+def _print_backup_status(status) -> None:
+    table = Table(title=f"backups of {status.server}", title_justify="left")
+    for column in ("id", "kind", "status", "end (UTC)", "size", "parent"):
+        table.add_column(column)
+    for info in status.backups:
+        size = f"{info.size_bytes / 2**20:.1f} MiB" if info.size_bytes is not None else "-"
+        table.add_row(info.id, info.kind, info.status, info.end_utc or "-", size, info.parent or "")
+    out.print(table)
+    out.print(f"newest restorable point: {status.newest_restorable_utc or 'none'} "
+              f"({status.newest_restorable_source}); {status.wal_files} WAL files archived"
+              + (f", gaps: {'; '.join(status.wal_gaps)}" if status.wal_gaps else ", no gap"))
+    for name, value in status.check.items():
+        out.print(f"  barman check {name}: {'OK' if value is True else value}", markup=False, highlight=False)
+    if status.policy is not None:
+        out.print(f"policy {status.policy.policy_file}: {'held' if status.policy.held else 'BREACHED'}")
 
 
 def main() -> None:

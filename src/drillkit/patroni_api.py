@@ -85,3 +85,12 @@ def switchover(api: str, current: str, candidate: str | None) -> dict[str, Any]:
     if response.status_code != 200:
         raise Aborted(f"Patroni refused the switchover ({response.status_code}): {response.text.strip()}")
     return {"patroni": response.text.strip()}
+
+
+def patch_config(api: str, change: dict[str, Any]) -> dict[str, Any]:
+    """Merge CHANGE into the cluster's dynamic configuration (the one kept in the DCS), asked of the
+    member at API; the whole configuration as it now stands."""
+    response = httpx.patch(f"{api.rstrip('/')}/config", json=change, timeout=10.0)
+    if response.status_code != 200:
+        raise Aborted(f"Patroni refused the configuration change ({response.status_code}): {response.text.strip()}")
+    return dict(response.json())

@@ -1,4 +1,5 @@
 """One real sandbox per test session, on ports of its own so that a developer's sandbox may run beside it.
+It runs with its backup server (Barman, `--with-backups`), so that every backup test shares it.
 
 The sandbox is driven through the real CLI (`python -m drillkit`), the way SREs and CI drive it, and
 is always taken down at the end, even when a test fails.
@@ -24,9 +25,11 @@ TEST_PORTS = {
 }
 PROMETHEUS_ADDRESS = "127.0.0.1:19090"
 REGION_ADDRESSES = {"region-a": "127.0.10.1", "region-b": "127.0.20.1"}
+RESTORE_PORT = 15440  # restored copies, on the witness address: not the developer sandbox's 5440
 
 
 ROOT = Path(__file__).resolve().parents[2]
+BARMAN = ROOT / ".venv" / "barman" / "bin" / "barman"
 
 
 def drillkit(*args: str, check: bool = True, timeout: float = 300, env: dict | None = None
@@ -56,7 +59,11 @@ class SandboxHandle:
         return drillkit(*args, "--state-dir", str(self.state_dir), check=check)
 
     def up(self) -> subprocess.CompletedProcess:
-        return self.cli("sandbox", "up", "--config", str(self.config_file))
+        return self.cli("sandbox", "up", "--config", str(self.config_file), "--with-backups")
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.state_dir / "backup"
 
     def down(self) -> subprocess.CompletedProcess:
         return self.cli("sandbox", "down")
@@ -107,6 +114,13 @@ def target_file(sandbox, tmp_path_factory: pytest.TempPathFactory) -> Path:
         "name": "test-sandbox", "kind": "sandbox",
         "driver": {"type": "process", "state_dir": str(sandbox.state_dir)},
         "endpoint": sandbox.endpoint, "regions": regions,
+        "backups": {
+            "policy": str(ROOT / "drills" / "backup-policy.yaml"), "time_scale": 60,
+            "barman": str(BARMAN), "barman_config": str(sandbox.backup_dir / "barman.conf"),
+            "server": "feedhub", "run_as": "drillkit-backup" if os.geteuid() == 0 else None,
+            "database": {"file": str(sandbox.backup_dir / "app.dsn")},
+            "restore_address": "127.0.30.1", "restore_port": RESTORE_PORT,
+        },
     }
     path = tmp_path_factory.mktemp("target") / "target.yaml"
     path.write_text(yaml.safe_dump(target, sort_keys=False))
@@ -122,6 +136,7 @@ def sandbox():
     config_file.write_text(yaml.safe_dump({"ports": TEST_PORTS}))
     handle = SandboxHandle(state_dir, config_file)
     ensure_iptables()
+    ensure_barman()
     try:
         handle.up()
         yield handle
@@ -129,6 +144,13 @@ def sandbox():
         handle.down()
         shutil.rmtree(state_dir, ignore_errors=True)
         config_file.unlink(missing_ok=True)
+
+
+def ensure_barman() -> None:
+    """Barman's venv (`make barman`) and rsync, which barman restores with; built or installed when missing."""
+    if not BARMAN.exists():
+        subprocess.run(["make", "-C", str(ROOT), "barman"], check=True, capture_output=True, timeout=600)
+    ensure_debian_binary("rsync", "rsync")
 
 
 class PrometheusHandle:

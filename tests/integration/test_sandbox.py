@@ -17,7 +17,7 @@ from .conftest import TEST_PORTS, wait_until
 def test_every_part_is_up_and_healthy(sandbox):
     status = sandbox.status()
     assert status["healthy"], status
-    assert [part["name"] for part in status["parts"]] == ["etcd", "pg-a", "pg-b", "app-a", "app-b", "lb"]
+    assert [part["name"] for part in status["parts"]] == ["etcd", "pg-a", "pg-b", "backup", "app-a", "app-b", "lb"]
     assert all(part["pid"] for part in status["parts"])
 
 

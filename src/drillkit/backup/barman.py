@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from drillkit.errors import BackupError
 from drillkit.model.backup import BackupInfo
+from drillkit.model.target import BackupSettings
 
 __all__ = ["Barman", "WalFile", "parse_backup_info_file", "parse_check", "parse_list_backups"]
 
@@ -55,6 +56,11 @@ class Barman:
         self.config = Path(config)
         self.server = server
         self.run_as = run_as
+
+    @classmethod
+    def of(cls, settings: BackupSettings) -> Barman:
+        """The backup server a target names (its paths as the target file gives them)."""
+        return cls(settings.barman, settings.barman_config, settings.server, settings.run_as)
 
     # -- commands ------------------------------------------------------------------------------------
 

@@ -59,6 +59,19 @@ class LoadBalancerChecks(_Strict):
     max_fails: int = Field(1, ge=1, description="passive: failures within fail_duration that take an upstream out")
 
 
+class SandboxBackups(_Strict):
+    """The sandbox's backup server (Barman on the witness address), when `sandbox up --with-backups`
+    asked for it. Its policy is in the platform's real units, run TIME_SCALE times faster."""
+
+    policy: Path = Field(Path("drills/backup-policy.yaml"), description="the backup policy file")
+    time_scale: float = Field(60.0, gt=0, description="policy seconds per real second")
+    cron_interval_s: float = Field(2.0, gt=0, le=60, description="seconds between two `barman cron` runs")
+    barman: Path = Field(Path(".venv/barman/bin/barman"), description="the barman executable (make barman)")
+    server: str = Field("feedhub", pattern=r"^[a-z0-9][a-z0-9_-]*$", description="the database's name in barman")
+    heartbeat_stale_s: float = Field(30.0, gt=0, description="the backup server counts as down when its loop "
+                                     "has not beaten for this long (a backup in progress beats too)")
+
+
 class SandboxConfig(_Strict):
     state_dir: Path = DEFAULT_STATE_DIR
     regions: dict[str, str] = Field(
@@ -75,6 +88,7 @@ class SandboxConfig(_Strict):
         description="prefix of the unprivileged users (drillkit-pg-a …) that run the database "
         "members and apps when drillkit runs as root",
     )
+    backups: SandboxBackups | None = Field(None, description="the backup server; none unless asked for")
 
     @field_validator("witness", "lb_address")
     @classmethod
@@ -89,6 +103,16 @@ class SandboxConfig(_Strict):
         if len(set(regions.values())) != 2:
             raise ValueError("each region needs an address of its own")
         return {name: _require_loopback(address) for name, address in regions.items()}
+
+    def with_backups(self) -> SandboxConfig:
+        """These settings with a backup server (the defaults), its files found from here and now: the
+        saved settings must name the same files whatever folder a later command runs in."""
+        if self.backups is not None:
+            return self
+        defaults = SandboxBackups()
+        backups = defaults.model_copy(update={"policy": defaults.policy.absolute(),
+                                              "barman": defaults.barman.absolute()})
+        return self.model_copy(update={"backups": backups})
 
     def save(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,9 @@ from drillkit.sandbox.topology import Credentials, Part, Paths, package_dir
 
 DATABASE = "feedhub"
 APP_ROLE = "feedhub"
+BACKUP_SLOT = "barman"                   # the backup server's WAL stream: a permanent slot (see render)
+BACKUP_ROLE = "barman"                   # the backup server's login for backups and checks
+STREAMING_BACKUP_ROLE = "streaming_barman"  # ... and for WAL streaming (REPLICATION)
 
 
 def bin_dir() -> Path:
@@ -32,9 +35,17 @@ def api_url(config: SandboxConfig, member: Part) -> str:
 
 
 def render(config: SandboxConfig, paths: Paths, member: Part, creds: Credentials) -> dict[str, Any]:
-    """The member's patroni.yml as a mapping."""
+    """The member's patroni.yml as a mapping.
+
+    With backups, the backup server's slot is a permanent slot of the cluster (bootstrap.dcs.slots):
+    Patroni creates it on the leader, keeps it on the replicas and advances it there, so that after a
+    failover the new leader already holds the WAL the backup server has not received. A slot the backup
+    server created itself would be dropped by Patroni as unknown. Without backups there is no slot: a
+    permanent slot without a consumer would keep WAL forever. summarize_wal is always on (it is cheap,
+    and PostgreSQL's incremental backups need it on the member they are taken from)."""
     home = paths.home(member)
     timings = config.patroni
+    slots = permanent_slots(config)
     return {
         "scope": config.scope,
         "name": member.name,
@@ -50,6 +61,7 @@ def render(config: SandboxConfig, paths: Paths, member: Part, creds: Credentials
                 "retry_timeout": timings.retry_timeout,
                 "maximum_lag_on_failover": timings.maximum_lag_on_failover,
                 "postgresql": {"use_pg_rewind": True, "use_slots": True},
+                **({"slots": slots} if slots else {}),
             },
             "initdb": [{"encoding": "UTF8"}, {"locale": "C"}, "data-checksums"],
         },
@@ -69,6 +81,7 @@ def render(config: SandboxConfig, paths: Paths, member: Part, creds: Credentials
                 "local all all trust",  # the socket dir is private to the service user
                 "host all all 127.0.0.0/8 scram-sha-256",
                 "host replication replicator 127.0.0.0/8 scram-sha-256",
+                f"host replication {STREAMING_BACKUP_ROLE} 127.0.0.0/8 scram-sha-256",
             ],
             "parameters": {
                 "unix_socket_directories": str(home),
@@ -79,11 +92,17 @@ def render(config: SandboxConfig, paths: Paths, member: Part, creds: Credentials
                 "max_replication_slots": 10,
                 "wal_log_hints": "on",
                 "password_encryption": "scram-sha-256",
+                "summarize_wal": "on",
             },
         },
         "tags": {"region": member.region},
         "log": {"level": "INFO"},
     }
+
+
+def permanent_slots(config: SandboxConfig) -> dict[str, dict[str, str]]:
+    """The cluster's permanent replication slots: the backup server's, when it has one."""
+    return {BACKUP_SLOT: {"type": "physical"}} if config.backups else {}
 
 
 def write_config(config: SandboxConfig, paths: Paths, member: Part, creds: Credentials) -> Path:

@@ -17,10 +17,11 @@ import psutil
 import psycopg
 
 from drillkit import patroni_api, processes
-from drillkit.errors import SandboxError
+from drillkit.errors import DrillkitError, SandboxError
 from drillkit.faultlog import FaultLog
 from drillkit.feedhub import schema
 from drillkit.model.sandbox import SandboxConfig
+from drillkit.sandbox import barman as backup_server
 from drillkit.sandbox import caddy, etcd, feedhub, netfilter, patroni, service_user
 from drillkit.sandbox.topology import Credentials, Kind, Part, Paths, of_kind, parts
 
@@ -82,6 +83,8 @@ class Sandbox:
         try:
             self._start_etcd()
             self._start_database(creds, users)
+            if self.config.backups:
+                self._start_backups(creds, users.get("backup"))
             self._start_front(creds, users)
             return self._settled()
         except BaseException:
@@ -111,6 +114,7 @@ class Sandbox:
             return {}
         self.paths.root.mkdir(parents=True, exist_ok=True)
         owned = [*of_kind(self.config, Kind.POSTGRES), *of_kind(self.config, Kind.APP)]
+        owned += of_kind(self.config, Kind.BACKUP)
         users = {
             part.name: service_user.ensure_user(service_user.user_name(self.config.service_user, part.name))
             for part in owned
@@ -170,6 +174,22 @@ class Sandbox:
                     raise SandboxError(f"cannot create the Feed Hub database: {exc}") from exc
                 time.sleep(1.0)
 
+    def _start_backups(self, creds: Credentials, user: pwd.struct_passwd | None) -> None:
+        """The backup server: its logins and slot on the leader, its files and key, then its loop."""
+        part = backup_server.part(self.config)
+        backup_server.grant_access(self.config, self.paths)
+        leader = self._leader()
+        if leader is None:
+            raise SandboxError("no database leader to create the backup server's logins and slot on")
+        backup_server.create_roles(leader, creds)
+        backup_server.ensure_slot(self.config, leader, creds)
+        backup_server.write_files(self.config, self.paths, creds, user)
+        backup_server.ensure_key(self.paths, user)
+        settings = backup_server.write_settings(self.config, self.paths, user)
+        launch = backup_server.launch(self.config, self.paths, self.python, settings, user.pw_name if user else None)
+        self._ensure_started(part, launch)
+        self._wait(part, "beating", lambda: backup_server.health(self.config, self.paths)[0])
+
     def _start_front(self, creds: Credentials, users: dict[str, pwd.struct_passwd]) -> None:
         apps = of_kind(self.config, Kind.APP)
         (lb,) = of_kind(self.config, Kind.LB)
@@ -199,7 +219,10 @@ class Sandbox:
         processes.start(launch, self.paths.pid_file(part))
 
     def _untracked_server(self, part: Part) -> psutil.Process | None:
-        """A process of this sandbox that listens on PART's port without being tracked."""
+        """A process of this sandbox that listens on PART's port without being tracked (the backup
+        scheduler listens on none: it is known by its command line)."""
+        if part.kind is Kind.BACKUP:
+            return next((proc for proc in self._processes() if _runs_scheduler(proc)), None)
         table = processes.listeners()
         pid = processes.listener(table, part.address, self._health_port(part)) if table else None
         mine = {proc.pid: proc for proc in self._processes()}
@@ -225,6 +248,18 @@ class Sandbox:
         processes.stop(self.paths.pid_file(part), grace_s)
         if part.kind is Kind.POSTGRES:
             patroni.stop_orphaned_postmaster(self.paths, part)
+        if part.kind is Kind.BACKUP:
+            self._stop_wal_streaming()
+
+    def _stop_wal_streaming(self) -> None:
+        """`barman receive-wal --stop`: pg_receivewal must not outlive the sandbox (what it leaves, the
+        sweep of the backup user's processes stops)."""
+        if not backup_server.config_file(self.paths).exists():
+            return
+        try:
+            backup_server.barman_for(self.config, self.paths).receive_wal_stop()
+        except DrillkitError as exc:
+            self.report(f"barman receive-wal --stop failed ({exc}); its processes are stopped below")
 
     # -- down ----------------------------------------------------------------------------------
 
@@ -270,7 +305,8 @@ class Sandbox:
             with contextlib.suppress(Exception):  # a package missing here cannot have started anything
                 programs.append(where().resolve())
         users = [service_user.user_name(self.config.service_user, part.name)
-                 for part in [*of_kind(self.config, Kind.POSTGRES), *of_kind(self.config, Kind.APP)]]
+                 for part in [*of_kind(self.config, Kind.POSTGRES), *of_kind(self.config, Kind.APP),
+                              *of_kind(self.config, Kind.BACKUP)]]
         return processes.of_state_dir(self.paths.root, programs, users)
 
     def _owner(self, proc: psutil.Process) -> str:
@@ -295,7 +331,7 @@ class Sandbox:
         leader = self._leader()
         members = sorted(of_kind(self.config, Kind.POSTGRES), key=lambda m: m == leader)
         return [
-            *of_kind(self.config, Kind.LB), *of_kind(self.config, Kind.APP),
+            *of_kind(self.config, Kind.LB), *of_kind(self.config, Kind.APP), *of_kind(self.config, Kind.BACKUP),
             *members, *of_kind(self.config, Kind.ETCD),
         ]
 
@@ -323,7 +359,7 @@ class Sandbox:
         answer says nothing about this one. True when the kernel will not say (not root)."""
         proc = processes.running(self.paths.pid_file(part))
         table = processes.listeners()
-        if proc is None or table is None:
+        if proc is None or table is None or part.kind is Kind.BACKUP:
             return proc is not None
         pid = processes.listener(table, part.address, self._health_port(part))
         return pid is not None and processes.in_tree(pid, proc.pid)
@@ -345,6 +381,8 @@ class Sandbox:
             return status
         if part.kind is Kind.POSTGRES:
             self._describe_member(part, status)
+        elif part.kind is Kind.BACKUP:
+            status.healthy, status.detail = backup_server.health(self.config, self.paths)
         elif part.kind is Kind.ETCD:
             status.healthy = etcd.healthy(part)
         else:
@@ -361,6 +399,12 @@ class Sandbox:
         status.role = "leader" if patroni_api.is_running_leader(state) else state.get("role")
         status.healthy = patroni_api.is_running_leader(state) or patroni_api.is_streaming_replica(state)
         status.detail = state.get("replication_state") or state.get("state", "")
+
+
+def _runs_scheduler(proc: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return "drillkit.backup.scheduler" in proc.cmdline()
+    return False
 
 
 def _parent_pid(proc: psutil.Process) -> int | None:

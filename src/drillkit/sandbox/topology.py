@@ -2,7 +2,8 @@
 
     region-a 127.0.10.1: pg-a (Patroni + PostgreSQL), app-a
     region-b 127.0.20.1: pg-b (Patroni + PostgreSQL), app-b
-    witness  127.0.30.1: etcd (Patroni's consensus store), Caddy's admin API
+    witness  127.0.30.1: etcd (Patroni's consensus store), Caddy's admin API, and with backups the
+                         backup server (Barman, run by drillkit's backup scheduler; it listens on no port)
     global   127.0.0.1:  lb (Caddy), in front of app-a and app-b
 """
 
@@ -26,6 +27,7 @@ class Kind(StrEnum):
     POSTGRES = "postgres"
     APP = "app"
     LB = "lb"
+    BACKUP = "backup"
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ def parts(config: SandboxConfig) -> list[Part]:
     ]
     etcd = Part("etcd", Kind.ETCD, "witness", config.witness, ports.etcd_client)
     lb = Part("lb", Kind.LB, "global", config.lb_address, ports.lb)
-    return [etcd, *members, *apps, lb]
+    backup = [Part("backup", Kind.BACKUP, "witness", config.witness, 0)] if config.backups else []
+    return [etcd, *members, *backup, *apps, lb]
 
 
 def of_kind(config: SandboxConfig, kind: Kind) -> list[Part]:
@@ -110,12 +113,14 @@ class Credentials:
     rewind: str
     app: str
     admin: str  # guards the apps' fault-injection endpoint
+    barman: str = ""            # the backup server's login (backups, checks)
+    streaming_barman: str = ""  # ... and its WAL streaming login (REPLICATION)
 
     @classmethod
     def load_or_create(cls, path: Path) -> Credentials:
         saved = json.loads(path.read_text()) if path.exists() else {}
         names = [f.name for f in dataclasses.fields(cls)]
-        if set(names) <= set(saved):
+        if set(names) <= set(saved) and all(saved[name] for name in names):
             return cls(**{name: saved[name] for name in names})
         made = cls(**{name: saved.get(name) or secrets.token_urlsafe(18) for name in names})
         path.parent.mkdir(parents=True, exist_ok=True)

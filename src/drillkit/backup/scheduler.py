@@ -1,0 +1,159 @@
+"""The sandbox's backup server loop: what cron and a backup schedule do on a real backup host.
+
+    python -m drillkit.backup.scheduler --settings <json file>
+
+Every CRON_INTERVAL_S it runs `barman cron` (which restarts WAL streaming after a failover and moves the
+received WAL into the encrypted archive), then takes the backup that is due: the first full backup at
+once, a full when the newest full is older than 0.9 × full_every, otherwise an incremental when the
+newest backup is older than 0.9 × incremental_every (the intervals are the policy's, already scaled to
+real seconds; the 0.9 keeps the newest backup inside its interval despite the tick and the backup's own
+duration). One log line per action, with its duration. A failed barman call is logged and tried again
+at the next tick: the loop never dies of one. After each tick it writes its heartbeat, which `sandbox
+status` reads.
+
+A backup's age is wall-clock time against barman's catalogue (the backup's end, in UTC): the catalogue
+outlives this process, so there is no monotonic instant to compare it with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from drillkit import durable
+from drillkit.backup.barman import Barman
+from drillkit.errors import DrillkitError
+from drillkit.model.backup import BackupInfo
+
+__all__ = ["HEARTBEAT_FILE", "SchedulerSettings", "due", "heartbeat_age", "main"]
+
+HEARTBEAT_FILE = "heartbeat.json"
+MARGIN = 0.9
+logger = logging.getLogger("drillkit.backup.scheduler")
+
+Due = Literal["full", "incremental"] | None
+
+
+class SchedulerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    barman: str
+    config: str
+    server: str
+    full_every_s: float = Field(gt=0)
+    incremental_every_s: float = Field(gt=0)
+    cron_interval_s: float = Field(2.0, gt=0)
+    heartbeat: str
+
+
+def due(backups: list[BackupInfo], now_epoch: float, full_every_s: float, incremental_every_s: float) -> Due:
+    """Which backup is due now, if any, given the catalogue (oldest first)."""
+    done = [info for info in backups if info.status == "DONE" and info.end_utc]
+    fulls = [info for info in done if info.kind == "full"]
+    if not fulls:
+        return "full"
+    if now_epoch - _epoch(fulls[-1]) > MARGIN * full_every_s:
+        return "full"
+    if now_epoch - _epoch(done[-1]) > MARGIN * incremental_every_s:
+        return "incremental"
+    return None
+
+
+def _epoch(info: BackupInfo) -> float:
+    return datetime.fromisoformat(str(info.end_utc)).timestamp()
+
+
+class Scheduler:
+    def __init__(self, settings: SchedulerSettings, barman: Barman) -> None:
+        self.settings = settings
+        self.barman = barman
+        self.stopping = False
+        self.last_action = "starting"
+        self.last_error = ""
+
+    def run(self) -> None:
+        while not self.stopping:
+            self.tick()
+            self._sleep(self.settings.cron_interval_s)
+        logger.info("stopping")
+
+    def tick(self) -> None:
+        self.last_error = ""  # the heartbeat tells of this tick only
+        self._timed("barman cron", self.barman.cron)
+        catalogue = self._timed("barman list-backups", self.barman.list_backups)
+        if catalogue is not None:
+            kind = due(catalogue, time.time(), self.settings.full_every_s, self.settings.incremental_every_s)
+            if kind is not None:
+                self._beat()  # a backup may take a while: say we were alive just before it
+                self._timed(f"{kind} backup", lambda: self.barman.backup(incremental=kind == "incremental"))
+        self._beat()
+
+    def _timed(self, what: str, call: Callable[[], Any]) -> Any:
+        """CALL's result, or None when barman failed; one log line either way, with its duration."""
+        started = time.monotonic()
+        try:
+            result = call()
+        except DrillkitError as exc:
+            self.last_error = f"{what} failed after {time.monotonic() - started:.1f} s: {exc}"
+            logger.error(self.last_error)
+            return None
+        line = f"{what} ok in {time.monotonic() - started:.1f} s"
+        if isinstance(result, BackupInfo):
+            line = f"{what} {result.id} {result.status} in {time.monotonic() - started:.1f} s"
+            self.last_action, self.last_error = line, ""
+        logger.info(line)
+        return result
+
+    def _beat(self) -> None:
+        durable.write_json(Path(self.settings.heartbeat), {
+            "utc": datetime.now(UTC).isoformat(), "pid": os.getpid(),
+            "last_action": self.last_action, "last_error": self.last_error,
+        })
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.2, deadline - time.monotonic()))
+
+
+def heartbeat_age(path: Path) -> float | None:
+    """Seconds since the scheduler last beat (file modification time), None when it never did."""
+    try:
+        return max(0.0, time.time() - path.stat().st_mtime)
+    except OSError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m drillkit.backup.scheduler")
+    parser.add_argument("--settings", type=Path, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
+    settings = SchedulerSettings.model_validate(json.loads(args.settings.read_text()))
+    barman = Barman(Path(settings.barman), Path(settings.config), settings.server, run_as=None)
+    scheduler = Scheduler(settings, barman)
+
+    def stop(signum: int, frame: object) -> None:
+        scheduler.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    logger.info(f"backing up {settings.server}: a full every {settings.full_every_s:.0f} s, an incremental "
+                f"every {settings.incremental_every_s:.0f} s, barman cron every {settings.cron_interval_s:g} s")
+    scheduler.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
