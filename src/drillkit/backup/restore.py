@@ -229,8 +229,9 @@ def _procedure(barman: Barman, copy: Copy, recorder: Recorder, plan: Plan, dsn: 
     recorder.check(verify_files(copy))
     deadline.check()
     _configure(copy)
+    before = clock.now().monotonic  # the copy cannot have replayed anything before it starts
     _start(copy)
-    lower, upper = _wait_promoted(copy.conninfo(dsn), deadline)
+    lower, upper = _wait_promoted(copy.conninfo(dsn), deadline, before)
     recorder.phase("WAL replayed", lower, upper)
     deadline.check()
     before = clock.now().monotonic
@@ -320,10 +321,10 @@ def _start(copy: Copy) -> None:
                           f"{_tail(copy.log)} (see {copy.log})")
 
 
-def _wait_promoted(conninfo: str, deadline: Deadline) -> tuple[float, float]:
-    """When the copy left recovery: between the last poll that found it in recovery (or could not ask)
-    and the first that found it promoted."""
-    last_in_recovery = clock.now().monotonic
+def _wait_promoted(conninfo: str, deadline: Deadline, not_before: float) -> tuple[float, float]:
+    """When the copy left recovery: between the last poll that found it in recovery (or could not ask;
+    NOT_BEFORE, its start, when none did) and the first that found it promoted."""
+    last_in_recovery = not_before
     while True:
         asked = clock.now().monotonic
         if _promoted(conninfo):
