@@ -278,11 +278,15 @@ def _size(folder: Path) -> int:
 
 def verify_files(copy: Copy) -> RestoreCheck:
     """pg_verifybackup over the restored folder against the backup's manifest (data checksums of every
-    file), before the copy starts and changes them; the files barman adds or rewrites are left out."""
-    if not (copy.folder / "backup_manifest").exists():
+    file), before the copy starts and changes them; the files barman adds or rewrites are left out.
+    Barman keeps the manifest as backup_manifest.<timestamp> beside the originals it rewrote (*.origin)."""
+    manifests = sorted(copy.folder.glob("backup_manifest*"))
+    if not manifests:
         return RestoreCheck(name="pg_verifybackup", ok=False, detail=f"{copy.folder}: no backup_manifest")
-    ignored = [arg for name in _BARMAN_FILES for arg in ("-i", name)]
-    done = _as_user(copy, [str(pg_bin() / "pg_verifybackup"), "-n", *ignored, str(copy.folder)], timeout=3600)
+    extra = [p.name for p in copy.folder.iterdir() if p.name.startswith("backup_manifest") or p.suffix == ".origin"]
+    ignored = [arg for name in (*_BARMAN_FILES, *extra) for arg in ("-i", name)]
+    argv = [str(pg_bin() / "pg_verifybackup"), "-n", "-m", str(manifests[-1]), *ignored, str(copy.folder)]
+    done = _as_user(copy, argv, timeout=3600)
     words = " | ".join((done.stdout + done.stderr).strip().splitlines()[-4:])
     return RestoreCheck(name="pg_verifybackup", ok=done.returncode == 0, detail=words or f"exit {done.returncode}")
 
