@@ -226,7 +226,8 @@ def _procedure(barman: Barman, copy: Copy, recorder: Recorder, plan: Plan, dsn: 
                    immediate=plan.target_utc is None, target_action="promote")
     recorder.phase("base backup restored", before, clock.now().monotonic)
     recorder.update(restored_bytes=_size(copy.folder))
-    recorder.check(verify_files(copy))
+    single = len(recorder.record.backup_chain) == 1  # a chain is combined, with a manifest of its own
+    recorder.check(verify_files(copy, barman.storage_dir / "meta" / f"{chosen.id}-backup_manifest" if single else None))
     deadline.check()
     _configure(copy)
     before = clock.now().monotonic  # the copy cannot have replayed anything before it starts
@@ -276,11 +277,15 @@ def _size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and "barman_wal" not in p.parts)
 
 
-def verify_files(copy: Copy) -> RestoreCheck:
+def verify_files(copy: Copy, stored_manifest: Path | None = None) -> RestoreCheck:
     """pg_verifybackup over the restored folder against the backup's manifest (data checksums of every
     file), before the copy starts and changes them; the files barman adds or rewrites are left out.
-    Barman keeps the manifest as backup_manifest.<timestamp> beside the originals it rewrote (*.origin)."""
+    Barman keeps the manifest as backup_manifest.<timestamp> beside the originals it rewrote (*.origin);
+    a single backup restored from a tar may come without it, and then STORED_MANIFEST (the copy barman
+    keeps in its catalogue) is read instead."""
     manifests = sorted(copy.folder.glob("backup_manifest*"))
+    if not manifests and stored_manifest is not None and stored_manifest.exists():
+        manifests = [stored_manifest]
     if not manifests:
         return RestoreCheck(name="pg_verifybackup", ok=False, detail=f"{copy.folder}: no backup_manifest")
     extra = [p.name for p in copy.folder.iterdir() if p.name.startswith("backup_manifest") or p.suffix == ".origin"]
