@@ -212,14 +212,14 @@ def run(barman: Barman, copy: Copy, recorder: Recorder, plan: Plan, dsn: str) ->
 def _procedure(barman: Barman, copy: Copy, recorder: Recorder, plan: Plan, dsn: str) -> None:
     started = clock.now().monotonic
     deadline = Deadline(started + plan.timeout_s)
+    _prepare(copy)
+    recorder.update(instance=copy.instance)
+    recorder.phase("restore started", started, clock.now().monotonic)
     if plan.target_utc is not None:
         barman.switch_wal(archive=True)  # the target's commits and one after it must be in the archive
     backups = barman.list_backups()
     chosen = choose(backups, plan.target_utc)
-    _prepare(copy)
-    recorder.update(backup_id=chosen.id, backup_chain=chain_of(backups, chosen), backup_end_utc=chosen.end_utc,
-                    instance=copy.instance)
-    recorder.phase("restore started", started, clock.now().monotonic)
+    recorder.update(backup_id=chosen.id, backup_chain=chain_of(backups, chosen), backup_end_utc=chosen.end_utc)
     deadline.check()
     before = clock.now().monotonic
     barman.restore(chosen.id, copy.folder, target_time=_barman_time(plan.target_utc),
