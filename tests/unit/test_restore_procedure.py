@@ -4,13 +4,15 @@ lives and how it is reached, what the server log proves, and a record written af
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import datetime
 from pathlib import Path
 
+import psutil
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from drillkit.backup.restore import Recorder, chain_of, choose, copy_for, wal_chain_check
+from drillkit.backup.restore import Copy, Recorder, chain_of, choose, copy_for, remove, wal_chain_check
 from drillkit.errors import BackupError
 from drillkit.model.backup import BackupInfo, RestoreRecord
 from drillkit.model.target import BackupSettings, SecretRef
@@ -90,3 +92,21 @@ def test_the_record_is_on_disk_after_every_phase(tmp_path: Path):
     on_disk = RestoreRecord.model_validate_json(path.read_text())
     assert [p.name for p in on_disk.phases] == ["restore started", "base backup restored"] and not on_disk.finished
 
+
+
+def test_removing_a_copy_stops_what_still_works_in_its_folder_and_deletes_it(tmp_path: Path):
+    folder = tmp_path / "restores" / "restore_point_in_time"
+    (folder / "base").mkdir(parents=True)
+    restoring = subprocess.Popen(["sleep", "60"], cwd=folder)  # a barman restore, rsync, a postmaster …
+    try:
+        removed = remove(Copy(folder, "127.0.30.1", 15440, None))
+        still_running = restoring.poll() is None and psutil.Process(restoring.pid).status() != psutil.STATUS_ZOMBIE
+    finally:
+        restoring.kill()
+    assert not still_running
+    assert removed["killed"] == [restoring.pid] and removed["removed"] and not folder.exists()
+
+
+def test_removing_a_copy_that_is_gone_is_harmless(tmp_path: Path):
+    removed = remove(Copy(tmp_path / "restores" / "never", "127.0.30.1", 15440, None))
+    assert removed["removed"] is False and removed["killed"] == []
