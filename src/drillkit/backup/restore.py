@@ -227,7 +227,8 @@ def _procedure(barman: Barman, copy: Copy, recorder: Recorder, plan: Plan, dsn: 
     recorder.phase("base backup restored", before, clock.now().monotonic)
     recorder.update(restored_bytes=_size(copy.folder))
     single = len(recorder.record.backup_chain) == 1  # a chain is combined, with a manifest of its own
-    recorder.check(verify_files(copy, barman.storage_dir / "meta" / f"{chosen.id}-backup_manifest" if single else None))
+    recorder.check(verify_files(copy, barman.storage_dir / "base" / chosen.id / "data" / "backup_manifest"
+                                if single else None))
     deadline.check()
     _configure(copy)
     before = clock.now().monotonic  # the copy cannot have replayed anything before it starts
@@ -281,8 +282,8 @@ def verify_files(copy: Copy, stored_manifest: Path | None = None) -> RestoreChec
     """pg_verifybackup over the restored folder against the backup's manifest (data checksums of every
     file), before the copy starts and changes them; the files barman adds or rewrites are left out.
     Barman keeps the manifest as backup_manifest.<timestamp> beside the originals it rewrote (*.origin);
-    a single backup restored from a tar may come without it, and then STORED_MANIFEST (the copy barman
-    keeps in its catalogue) is read instead."""
+    a single backup restored from a tar (an encrypted one) comes without it, and then STORED_MANIFEST
+    (the plaintext one barman keeps beside the encrypted tar) is read instead."""
     manifests = sorted(copy.folder.glob("backup_manifest*"))
     if not manifests and stored_manifest is not None and stored_manifest.exists():
         manifests = [stored_manifest]
