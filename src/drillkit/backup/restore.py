@@ -43,9 +43,12 @@ logger = logging.getLogger("drillkit")
 
 POLL_S = 0.1                  # how often the copy is asked whether it left recovery
 START_TIMEOUT_S = 600         # pg_ctl start -w: a long replay is still a start
-# What barman adds to or changes in a restored folder, which the backup's manifest cannot know.
+# What barman adds to or changes in a restored folder, which the backup's manifest cannot know: its WAL and
+# recovery settings, the configuration files it rewrites, and the (empty) tablespace_map and the
+# backup_label it handles itself when it extracts a tar backup (recovery proves the label: it starts from it).
 _BARMAN_FILES = ("barman_wal", "postgresql.auto.conf", "recovery.signal", "standby.signal", ".barman-recover.info",
-                 "postgresql.conf", "pg_hba.conf", "pg_ident.conf", "postgresql.base.conf", "patroni.dynamic.json")
+                 "postgresql.conf", "pg_hba.conf", "pg_ident.conf", "postgresql.base.conf", "patroni.dynamic.json",
+                 "tablespace_map", "backup_label")
 _OVERRIDES = "drillkit-restore.conf"
 
 
