@@ -42,7 +42,6 @@ from drillkit.model.target import BackupSettings
 logger = logging.getLogger("drillkit")
 
 POLL_S = 0.1                  # how often the copy is asked whether it left recovery
-START_TIMEOUT_S = 600         # pg_ctl start -w: a long replay is still a start
 # What barman adds to or changes in a restored folder, which the backup's manifest cannot know: its WAL and
 # recovery settings, the configuration files it rewrites, and the (empty) tablespace_map and the
 # backup_label it handles itself when it extracts a tar backup (recovery proves the label: it starts from it).
@@ -236,7 +235,7 @@ def _procedure(barman: Barman, copy: Copy, recorder: Recorder, plan: Plan, dsn: 
     _configure(copy)
     before = clock.now().monotonic  # the copy cannot have replayed anything before it starts
     _start(copy)
-    lower, upper = _wait_promoted(copy.conninfo(dsn), deadline, before)
+    lower, upper = _wait_promoted(copy, copy.conninfo(dsn), deadline, before)
     recorder.phase("WAL replayed", lower, upper)
     deadline.check()
     before = clock.now().monotonic
@@ -323,18 +322,19 @@ def _configure(copy: Copy) -> None:
 
 
 def _start(copy: Copy) -> None:
-    argv = [str(pg_bin() / "pg_ctl"), "-D", str(copy.folder), "-l", str(copy.log), "-w", "-t", str(START_TIMEOUT_S),
-            "start"]
+    """Start the copy without waiting: recovery is watched by polling (and stops the procedure when the
+    server dies), not by pg_ctl, which would wait in silence until its own timeout."""
+    argv = [str(pg_bin() / "pg_ctl"), "-D", str(copy.folder), "-l", str(copy.log), "-W", "start"]
     if copy.run_as and os.geteuid() == 0:
         copy.log.touch()
         shutil.chown(copy.log, copy.run_as, copy.run_as)
-    done = _as_user(copy, argv, timeout=START_TIMEOUT_S + 30)
+    done = _as_user(copy, argv, timeout=60)
     if done.returncode != 0:
         raise BackupError(f"pg_ctl start of the restored copy failed (exit {done.returncode}): "
                           f"{_tail(copy.log)} (see {copy.log})")
 
 
-def _wait_promoted(conninfo: str, deadline: Deadline, not_before: float) -> tuple[float, float]:
+def _wait_promoted(copy: Copy, conninfo: str, deadline: Deadline, not_before: float) -> tuple[float, float]:
     """When the copy left recovery: between the last poll that found it in recovery (or could not ask;
     NOT_BEFORE, its start, when none did) and the first that found it promoted."""
     last_in_recovery = not_before
@@ -343,8 +343,19 @@ def _wait_promoted(conninfo: str, deadline: Deadline, not_before: float) -> tupl
         if _promoted(conninfo):
             return last_in_recovery, clock.now().monotonic
         last_in_recovery = asked
-        deadline.check("the restored copy never left recovery")
+        if _died(copy):
+            raise BackupError(f"the restored copy stopped during recovery: {_tail(copy.log)} (see {copy.log})")
+        deadline.check(f"the restored copy never left recovery ({_tail(copy.log, 2)})")
         time.sleep(POLL_S)
+
+
+def _died(copy: Copy) -> bool:
+    """The postmaster is gone after a FATAL (a WAL gap before the target, a bad setting)."""
+    try:
+        fatal = "FATAL:" in copy.log.read_text(errors="replace")
+    except OSError:
+        return False
+    return fatal and not (copy.folder / "postmaster.pid").exists()
 
 
 def _promoted(conninfo: str) -> bool:
