@@ -584,7 +584,8 @@ def _print_status(status: SandboxStatus) -> None:
         table.add_column(column)
     for part in status.parts:
         health = "[green]healthy[/]" if part.healthy else "[red]down[/]"
-        table.add_row(part.name, part.region, f"{part.address}:{part.port}",
+        where = f"{part.address}:{part.port}" if part.port else part.address  # the backup server listens on none
+        table.add_row(part.name, part.region, where,
                       str(part.pid or "-"), part.role or "", health, part.detail)
     out.print(table)
     timings = ", ".join(f"{key} {value}s" for key, value in status.patroni.items())

@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -180,7 +181,7 @@ def ensure_key(paths: Paths, user: pwd.struct_passwd | None) -> None:
     gnupg.mkdir(exist_ok=True)
     _own(gnupg, user, 0o700)
     env = {"GNUPGHOME": str(gnupg), "HOME": str(home(paths)), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    identity = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}
+    identity: dict[str, Any] = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}
     listed = subprocess.run(["gpg", "--batch", "--list-secret-keys", KEY_EMAIL], env=env, capture_output=True,
                             text=True, check=False, **identity)
     if listed.returncode != 0:
@@ -291,12 +292,13 @@ def health(config: SandboxConfig, paths: Paths) -> tuple[bool, str]:
 def grant_access(config: SandboxConfig, paths: Paths) -> None:
     """Let the backup user reach barman's venv, PostgreSQL's client tools and its state dir."""
     barman = settings_of(config).barman.absolute()
-    venv = barman.parent.parent
-    site = next(venv.glob("lib/python*/site-packages"), venv)
-    service_user.grant_python_access([barman, site / "barman", patroni.bin_dir(), home(paths)])
+    if not barman.exists():
+        raise SandboxError(f"{barman} does not exist: run `make barman`")
     if shutil.which("gpg") is None:
         raise SandboxError("backups are encrypted with gpg, which is not installed (apt-get install gnupg)")
     if shutil.which("rsync") is None:
         raise SandboxError("barman restores with rsync, which is not installed (make system-packages)")
-    if not barman.exists():
-        raise SandboxError(f"{barman} does not exist: run `make barman`")
+    home(paths).mkdir(parents=True, exist_ok=True)
+    venv = barman.parent.parent
+    site = next(venv.glob("lib/python*/site-packages"), venv)
+    service_user.grant_python_access([barman, site / "barman", patroni.bin_dir(), home(paths)])
