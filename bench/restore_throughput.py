@@ -134,7 +134,8 @@ def _timed(figures: dict[str, float], name: str) -> Iterator[None]:
 def _make_primary(bench: Bench) -> None:
     bench.pg("initdb", "-D", bench.primary, "-U", "postgres", "-A", "trust", "-k", "-E", "UTF8", "--locale=C")
     settings = {"listen_addresses": f"'{ADDRESS}'", "port": PORT, "unix_socket_directories": "''",
-                "wal_level": "replica", "summarize_wal": "on", "max_wal_senders": 10, "max_replication_slots": 10, "max_wal_size": "4GB",
+                "wal_level": "replica", "summarize_wal": "on", "max_wal_senders": 10, "max_replication_slots": 10,
+                "max_wal_size": "4GB",
                 "shared_buffers": "256MB"}
     with (bench.primary / "postgresql.conf").open("a") as conf:
         conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
