@@ -35,7 +35,14 @@ HTTP_TIMEOUT_S = 3.0
 # What each drillkit fault needs beyond a reachable target. Network faults add packet-drop rules.
 NETWORK = "network"
 SIGNALS = "signals"
+BACKUPS = "backups"  # the target's backup server, and the database DSN its restores write through
 NEEDS: dict[str, str] = {
+    "drillkit.faults.backup.actions.bad_migration": BACKUPS,
+    "drillkit.faults.backup.actions.undo_bad_migration": BACKUPS,
+    "drillkit.faults.backup.actions.restore_point_in_time": BACKUPS,
+    "drillkit.faults.backup.actions.restore_from_backups": BACKUPS,
+    "drillkit.faults.backup.actions.remove_restored_copy": BACKUPS,
+    "drillkit.faults.backup.probes.finished_backups": BACKUPS,
     "drillkit.faults.region.actions.partition_region": NETWORK,
     "drillkit.faults.region.actions.heal_partition": NETWORK,
     "drillkit.faults.database.actions.isolate_replica": NETWORK,
@@ -138,7 +145,11 @@ def static_checks(target: Target, needs: set[str], run_dir: Path | None = None, 
     checks = [Check("target", target.name, not problems, "; ".join(problems) or
                     f"{target.kind} target, {target.driver.type} driver",
                     "fix the target file, or use a target with a shipped driver" if problems else "", "input")]
-    checks += _secret_checks(target)
+    checks += _secret_checks(target, backups=BACKUPS in needs)
+    if BACKUPS in needs and target.backups is None:
+        checks.append(Check("backups", target.name, False, "the plan restores backups and the target has no "
+                            "backups: block", "add the backup server to the target file (see "
+                            "drills/targets/sandbox.yaml)", "input"))
     if NETWORK in needs:
         checks += _network_checks()
     if run_dir is not None:
@@ -165,7 +176,27 @@ def live_checks(target: Target, needs: AbstractSet[str] = frozenset()) -> Report
                         f"{leader} leads" if leader else "no member is the running leader",
                         "" if leader else "wait for a failover to finish, or `drillkit sandbox up`"))
     checks.append(_answers("load-balancer", str(target.endpoint), f"{str(target.endpoint).rstrip('/')}/healthz"))
+    if BACKUPS in needs and target.backups is not None:
+        checks.append(_backup_server_check(target))
     return _with_skips(Report(checks))
+
+
+def _backup_server_check(target: Target) -> Check:
+    """Barman answers and lists at least one finished backup to restore from."""
+    from drillkit.backup.barman import Barman
+    from drillkit.errors import BackupError
+
+    settings = target.backups
+    assert settings is not None
+    barman = Barman(Path(settings.barman).absolute(), Path(settings.barman_config).absolute(), settings.server,
+                    settings.run_as)
+    try:
+        done = [b for b in barman.list_backups() if b.status == "DONE"]
+    except BackupError as exc:
+        return Check("backup-server", settings.server, False, str(exc),
+                     "start the backup server (`drillkit sandbox up --with-backups` for the sandbox)")
+    return Check("backup-server", settings.server, bool(done), f"{len(done)} finished backups listed",
+                 "" if done else "wait for the first full backup, or take one (`barman backup`)")
 
 
 def run_folder_checks(run_dir: Path, force: bool) -> list[Check]:
@@ -201,10 +232,11 @@ def _folder_check(run_dir: Path, force: bool) -> Check:
     return Check("run-folder", subject, True, "holds an earlier run; --force writes over it", kind="input")
 
 
-def _secret_checks(target: Target) -> list[Check]:
-    """Every secret the target names can be read (its value is never shown: only where it comes from)."""
+def _secret_checks(target: Target, backups: bool = False) -> list[Check]:
+    """Every secret the target names can be read (its value is never shown: only where it comes from);
+    with BACKUPS, the backup server's database DSN too."""
     checks = []
-    for field, ref in target.secret_refs().items():
+    for field, ref in target.secret_refs(backups=backups).items():
         try:
             ref.reveal()
         except InvalidInput as exc:

@@ -133,7 +133,9 @@ def sandbox():
     # which would lock the sandbox's unprivileged users out of their own files mid-run.
     state_dir = Path(tempfile.mkdtemp(prefix="drillkit-test-sandbox-"))
     config_file = state_dir.with_name(state_dir.name + ".yaml")
-    config_file.write_text(yaml.safe_dump({"ports": TEST_PORTS}))
+    # With backups in the settings file itself, every `sandbox up --config` of the session keeps them.
+    backups = {"policy": str(ROOT / "drills" / "backup-policy.yaml"), "barman": str(BARMAN)}
+    config_file.write_text(yaml.safe_dump({"ports": TEST_PORTS, "backups": backups}))
     handle = SandboxHandle(state_dir, config_file)
     ensure_iptables()
     ensure_barman()

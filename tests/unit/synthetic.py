@@ -56,10 +56,10 @@ def fault(t: float, *, name: str = "kill_primary", issued_before: float = 0.0) -
 def run(samples: list[Sample], *, faults: list[FaultEvent] = (), ended: float, writes: list[Write] = (),
         stored: dict[str, set[int]] | None = None, reconcile_error: str | None = None,
         rollbacks: tuple[float, float | None] | None = None, leaders: list[tuple[float, str]] = (),
-        settings: AnalysisSettings = SETTINGS) -> Measurements:
+        settings: AnalysisSettings = SETTINGS, restore_records: list = ()) -> Measurements:
     return analyze(
         samples=samples, writes=list(writes), stored=stored, reconcile_error=reconcile_error, faults=list(faults),
         rollbacks=None if rollbacks is None else (at(rollbacks[0]), None if rollbacks[1] is None else at(rollbacks[1])),
         leaders=[(at(t), name) for t, name in leaders], lags=[], settings=settings, objectives=OBJECTIVES,
-        origin=ORIGIN, ended=at(ended), stopped="stable",
+        origin=ORIGIN, ended=at(ended), stopped="stable", restore_records=list(restore_records),
     )

@@ -39,7 +39,7 @@ def _defined_here(module: ModuleType) -> dict[str, object]:
 
 
 def test_the_fault_library_has_an_actions_and_a_probes_module_per_area():
-    areas = {"region", "database", "app", "load"}
+    areas = {"region", "database", "app", "load", "backup"}
     assert set(ACTIVITY_MODULES) == {f"drillkit.faults.{a}.{kind}" for a in areas for kind in ("actions", "probes")}
 
 

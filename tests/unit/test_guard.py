@@ -160,6 +160,14 @@ BLAST = {
                              "touches: a replica at run time (pg-a or pg-b): its replication from the leader",
                              "for at most: 150 s (pauses 30 s, time limits 120 s), then the rollbacks heal it",
                              "fault kill-the-primary-host (kill_primary)"],
+    "bad-migration-restore": ["fault a-migration-deletes-most-of-the-ledger (bad_migration)",
+                              "touches: the ledger table on the database leader at run time (pg-a or pg-b) and "
+                              "every replica: 90% of its rows deleted (kept in a side table until the rollback "
+                              "puts them back)",
+                              "fault restore-to-just-before-the-migration-and-repair (restore_point_in_time)",
+                              "for at most: 600 s (pauses 0 s, time limits 600 s), then the rollbacks heal it"],
+    "restore-from-incremental": ["fault lose-the-primary-and-restore-from-the-backups-alone (restore_from_backups)",
+                                 "for at most: 600 s (pauses 0 s, time limits 600 s), then the rollbacks heal it"],
 }
 
 

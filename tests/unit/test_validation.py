@@ -19,10 +19,10 @@ SANDBOX_TARGET = ROOT / "drills" / "targets" / "sandbox.yaml"
 PLAIN = ROOT / "tests" / "fixtures" / "chaos" / "plain.yaml"
 
 
-def test_the_six_experiments_ship():
+def test_the_eight_experiments_ship():
     assert {p.stem for p in EXPERIMENTS} == {
         "db-primary-outage", "region-a-outage", "region-partition",
-        "replica-lag-failover", "load-spike", "app-latency",
+        "replica-lag-failover", "load-spike", "app-latency", "bad-migration-restore", "restore-from-incremental",
     }
 
 

@@ -70,6 +70,8 @@ def how_long(action: dict[str, Any], after: list[dict[str, Any]]) -> str:
 def _until_rollbacks(action: dict[str, Any], after: list[dict[str, Any]]) -> tuple[float, float] | str:
     """The pauses and the time limits between ACTION and the rollbacks, or why nothing bounds them."""
     pauses, limits = [_seconds(action, "after")], 0.0
+    if _call(action) in _IN_PLACE_WHILE_RUNNING:
+        limits = _time_limit(action) or 0.0
     for activity in after:
         pauses += [_seconds(activity, "before"), _seconds(activity, "after")]
         limit = _time_limit(activity)
@@ -198,7 +200,32 @@ def _load(target: Target, arguments: Arguments) -> str:
     return f"the global endpoint {str(target.endpoint).rstrip('/')} ({round(users * multiplier)} users at the peak)"
 
 
+def _migration(target: Target, arguments: Arguments) -> str:
+    share = float(arguments.get("fraction", 0.9))
+    return (f"the ledger table on {_leader(target)} and every replica: {share:.0%} of its rows deleted "
+            "(kept in a side table until the rollback puts them back)")
+
+
+def _copy(target: Target, where: str) -> str:
+    if target.backups is None:
+        return "the target has no backups: block, so there is no backup server to restore from"
+    backups = target.backups
+    return (f"a new instance on {backups.restore_address}:{backups.restore_port} restored from {backups.server}'s "
+            f"{where}; {backups.barman_config.parent / 'restores'} holds it until the rollback removes it")
+
+
+def _point_in_time(target: Target, arguments: Arguments) -> str:
+    return _copy(target, "backups and WAL") + "; then the ledger rows it holds are copied back to the leader"
+
+
+def _from_backups(target: Target, arguments: Arguments) -> str:
+    return _copy(target, "newest full backup and its incrementals") + "; it takes one test write"
+
+
 _SCOPES: dict[str, Callable[[Target, Arguments], str]] = {
+    "drillkit.faults.backup.actions.bad_migration": _migration,
+    "drillkit.faults.backup.actions.restore_point_in_time": _point_in_time,
+    "drillkit.faults.backup.actions.restore_from_backups": _from_backups,
     "drillkit.faults.region.actions.fail_region": _region,
     "drillkit.faults.region.actions.partition_region": _partition,
     "drillkit.faults.database.actions.kill_primary": _leader,
@@ -211,5 +238,8 @@ _SCOPES: dict[str, Callable[[Target, Arguments], str]] = {
     "drillkit.faults.app.actions.inject_http_faults": _http_faults,
     "drillkit.faults.load.actions.start_load_spike": _load,
 }
+# Faults in place from the start of their own activity (a restored copy exists while it restores).
+_IN_PLACE_WHILE_RUNNING = frozenset({"drillkit.faults.backup.actions.restore_point_in_time",
+                                     "drillkit.faults.backup.actions.restore_from_backups"})
 _MOMENTARY = frozenset({"drillkit.faults.database.actions.switchover",
                         "drillkit.faults.database.actions.terminate_connections"})

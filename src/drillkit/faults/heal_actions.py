@@ -15,6 +15,8 @@ HealAction = Literal[
     "resume_app",
     "remove_http_faults",
     "stop_load",
+    "undo_bad_migration",
+    "remove_restored_copy",
 ]
 HEAL_ACTIONS: frozenset[str] = frozenset(get_args(HealAction))
 

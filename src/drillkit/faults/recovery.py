@@ -11,6 +11,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from drillkit.faultlog import FaultLog, OpenFault
 from drillkit.faults.app import actions as app
+from drillkit.faults.backup import actions as backup
 from drillkit.faults.database import actions as database
 from drillkit.faults.environment import RUN_ID_KEY, TARGET_KEY, plan_configuration
 from drillkit.faults.load import actions as load
@@ -27,6 +28,8 @@ HEALERS: Mapping[str, Callable[..., dict]] = MappingProxyType({
     "resume_app": app.resume_app,
     "remove_http_faults": app.remove_http_faults,
     "stop_load": load.stop_load,
+    "undo_bad_migration": backup.undo_bad_migration,
+    "remove_restored_copy": backup.remove_restored_copy,
 })
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from drillkit import clock
-from drillkit.measure import incidents, instrument, ledger, seconds, slo, timeline
+from drillkit.measure import incidents, instrument, ledger, restore, seconds, slo, timeline
 from drillkit.measure.instrument import Checked
 from drillkit.measure.samples import FaultEvent, Sample
 from drillkit.model.measurements import (
@@ -57,9 +57,10 @@ def analyze(
     *, samples: list[Sample], writes: list[ledger.Write], stored: dict[str, set[int]] | None,
     reconcile_error: str | None, faults: list[FaultEvent], rollbacks: Rollbacks,
     leaders: list[tuple[float, str]], lags: list[int], settings: AnalysisSettings, objectives: Objectives,
-    origin: float, ended: float, stopped: str,
+    origin: float, ended: float, stopped: str, restore_records: Sequence[restore.Found] = (),
 ) -> Measurements:
-    """The Measurements of one session; every monotonic time becomes seconds since ORIGIN."""
+    """The Measurements of one session; every monotonic time becomes seconds since ORIGIN. RESTORE_RECORDS:
+    what the run's restore procedures recorded (measure/restore.py reads them from the run folder)."""
     threshold = objectives.latency_threshold_ms / 1000
     checked = _checked_by_prober(samples, settings.interval_s, ended, threshold)
     user = _user_rows(checked)
@@ -85,6 +86,7 @@ def analyze(
         incidents=[_incident(f, faults, rollbacks, settings, objectives, rate, origin) for f in found],
         timelines=lines,
         rpo=ledger.rpo(writes, stored, t0=_rpo_t0(faults, lines), reconcile_error=reconcile_error, lags=lags),
+        restores=restore.restores(restore_records, writes, faults),
         series=[_point(s, threshold) for s in judged],
     )
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from drillkit import clock
 from drillkit.errors import InvalidInput
-from drillkit.measure import analysis
+from drillkit.measure import analysis, restore
 from drillkit.measure.raw import LedgerFormatError, SamplesFormatError, read_samples, read_writes
 from drillkit.measure.samples import FaultEvent
 from drillkit.model.measurements import Measurements
@@ -57,6 +57,7 @@ def reanalyze(directory: Path, objectives: Objectives) -> Measurements:
         leaders=leader_changes(leaders), lags=lags,
         settings=analysis.AnalysisSettings(**{k: v for k, v in facts["settings"].items() if k in wanted}),
         objectives=objectives, origin=facts["origin"], ended=facts["ended"], stopped=facts["stopped"],
+        restore_records=restore.read_records(directory),
     )
     # UTC comes from each process's own clock anchor: keep the one the run wrote
     return measured.model_copy(update={"origin_utc": facts.get("origin_utc", measured.origin_utc)})

@@ -24,7 +24,7 @@ from typing import Any
 
 import drillkit
 from drillkit import durable
-from drillkit.measure import analysis, replay
+from drillkit.measure import analysis, replay, restore
 from drillkit.measure.ledger import Write
 from drillkit.measure.probe_process import CONFIG_FILE, ProbeConfig
 from drillkit.measure.prober import ProbeFields
@@ -215,7 +215,7 @@ class MeasurementSession:
             reconcile_error=self.reconcile_error, faults=list(self.faults),
             rollbacks=self.rollbacks, leaders=replay.leader_changes(self.leaders), lags=list(self.lags),
             settings=self.analysis_settings(), objectives=self.objectives, origin=self.origin,
-            ended=ended, stopped=reason,
+            ended=ended, stopped=reason, restore_records=restore.read_records(self.out_dir),
         )
         facts = replay.record(origin=self.origin, ended=ended, stopped=reason, faults=list(self.faults),
                               rollbacks=self.rollbacks, settings=self.analysis_settings(), writers=self.writer_ids)

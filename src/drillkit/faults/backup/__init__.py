@@ -1,0 +1,1 @@
+"""Backup faults and restores: a destructive migration, and the restores that answer it."""
