@@ -88,11 +88,12 @@ def test_the_restored_data_is_as_old_as_the_newest_write_the_copy_holds_before_t
     assert measure(record(restored_ledger={"w": [0, 1, 2]})).newest_recovered_before_t0_s == 7.0
 
 
-def test_a_restore_from_backups_alone_is_measured_against_the_backup_end():
+def test_a_restore_from_backups_alone_loses_the_writes_between_the_backup_end_and_t0():
     rec = record(mode="backups only", recovery_target="end of the newest backup",
                  backup_end_utc="2026-11-26T09:59:55+00:00", restored_ledger={"w": [0, 1, 2, 3]})
     measured = measure(rec)
-    assert measured.rpo.lost == 1 and measured.rpo.acknowledged == 5   # acked at 91 … 95, the target 95
+    assert measured.rpo.lost == 6 and measured.rpo.acknowledged == 10  # acked at 95 … 100, T0 at 100
+    assert measured.rpo.seconds == 6.0                                   # T0 − the newest kept write (94)
     assert measured.newest_recovered_before_t0_s == 6.0 and measured.after_target_present == 0
 
 

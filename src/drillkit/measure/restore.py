@@ -3,16 +3,18 @@ writes become a `Restore`.
 
     RTO      T0 to "serving": [serving.lower − T0 confirmed, serving.upper − T0 issued]
     phases   each phase the same way, as seconds after T0
-    RPO      the Jepsen count (measure/ledger.py) over the writes sent before the recovery target: one
-             acknowledged before the target and missing from the copy is lost; one acknowledged after
-             the target is indeterminate with respect to it (it may have committed on either side), so
-             it is never lost
+    RPO      the Jepsen count (measure/ledger.py) over the writes sent by T0 issued (the destructive change,
+             or the moment the primary and its WAL were declared lost): one acknowledged by then and
+             missing from the copy is lost; one acknowledged later is indeterminate with respect to it
+             (it may have committed on either side), so it is never lost. A point-in-time restore
+             targets T0 itself; a restore from backups alone stops at the newest backup's end, so the
+             writes between that end and T0 are lost and the RPO is about the backup's age at T0
     newest_recovered_before_t0_s
              T0 issued − the newest write acknowledged before T0 that the copy holds: how old the
-             restored data is (for a restore from backups alone, about the age of the newest backup)
-    after target
-             writes sent after the target cannot have committed before it: each found in the copy is
-             reported (the restore overshot its target), each missing is counted as expected
+             restored data is
+    after T0
+             writes sent after T0 cannot have committed before it: each found in the copy is reported
+             (the restore overshot), each missing is counted as expected
 
 A record that is missing, invalid or unfinished, or holds no ledger rows, is "not measured" with the
 reason; the phases it reached are kept.
@@ -56,7 +58,7 @@ def measured(record: RestoreRecord, writes: list[ledger.Write]) -> Restore:
     if reason:
         return Restore(status="not measured", reason=reason, **common)
     stored = {writer: set(seqs) for writer, seqs in (record.restored_ledger or {}).items()}
-    target = target_monotonic(record)
+    target = record.t0_issued  # data acknowledged before the loss must be in the copy, whatever it restored to
     return Restore(status="measured", rpo=_rpo(writes, stored, target),
                    newest_recovered_before_t0_s=_newest_recovered(writes, stored, t0),
                    after_target_present=_after_target(writes, stored, target, present=True),
@@ -93,7 +95,7 @@ def _after_t0(lower: float, upper: float, t0: ledger.T0) -> Bounds:
 
 
 def _rpo(writes: list[ledger.Write], stored: dict[str, set[int]], target: float) -> Rpo | None:
-    """Jepsen's count over the writes sent by the target; an acknowledgement after it says nothing
+    """Jepsen's count over the writes sent by T0 (TARGET); an acknowledgement after it says nothing
     about which side of the target the commit fell, so such a write counts as indeterminate."""
     before = [w if w.acked_at is None or w.acked_at <= target else replace(w, acked_at=None, note="acked after target")
               for w in writes if w.sent is not None and w.sent <= target]
