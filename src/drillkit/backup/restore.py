@@ -81,7 +81,7 @@ class Copy:
     def conninfo(self, dsn: str) -> str:
         """DSN (the target's database DSN, naming production's members) pointed at this copy instead."""
         base = {k: v for k, v in conninfo_to_dict(dsn).items() if k not in ("hostaddr", "target_session_attrs")}
-        return make_conninfo(**(base | {"host": self.address, "port": str(self.port), "connect_timeout": "3"}))
+        return make_conninfo("", **(base | {"host": self.address, "port": str(self.port), "connect_timeout": "3"}))
 
 
 def copy_for(settings: BackupSettings, name: str) -> Copy:
@@ -128,11 +128,11 @@ def _kill_users_of(folder: Path) -> list[int]:
 
 
 def _as_user(copy: Copy, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
-    identity = ({"user": copy.run_as, "group": copy.run_as, "extra_groups": []}
-                if copy.run_as and os.geteuid() == 0 else {})
+    as_user = bool(copy.run_as) and os.geteuid() == 0
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | {"LC_ALL": "C"}
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, env=env,
-                          stdin=subprocess.DEVNULL, cwd="/", **identity)
+                          stdin=subprocess.DEVNULL, cwd="/", user=copy.run_as if as_user else None,
+                          group=copy.run_as if as_user else None, extra_groups=[] if as_user else None)
 
 
 # -- choosing the backup ----------------------------------------------------------------------------------
@@ -401,7 +401,7 @@ def _marker(conn: psycopg.Connection, name: str, marker: Marker, *, wanted: bool
 
 def _row_counts(conn: psycopg.Connection) -> RestoreCheck:
     rows = conn.execute("SELECT relname, n_live_tup FROM pg_stat_user_tables ORDER BY relname").fetchall()
-    counts = {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name, _ in rows}  # noqa: S608 - names from the catalogue
+    counts = {name: _one(conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()) for name, _ in rows}  # noqa: S608 - names from the catalogue
     detail = ", ".join(f"{name} {count}" for name, count in counts.items())
     return RestoreCheck(name="row counts", ok="ledger" in counts, detail=detail or "no table")
 
@@ -422,3 +422,9 @@ def _tail(path: Path, lines: int = 5) -> str:
         return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def _one(row: tuple | None) -> object:
+    """The single value of a row a query always returns."""
+    assert row is not None
+    return row[0]

@@ -135,7 +135,7 @@ def restore_from_backups(
     marker = f"{_MARKER_PREFIX}{uuid.uuid4().hex[:8]}"
     _write_marker(dsn, marker, 1)
     newest = _await_backup_after(barman, clock.now().utc, backup_wait_s or 2 * interval + 60)
-    _sleep_until(datetime.fromisoformat(newest.end_utc).timestamp() + (  # type: ignore[arg-type]
+    _sleep_until(datetime.fromisoformat(newest.end_utc).timestamp() + (
         interval / 2 if loss_after_backup_s is None else loss_after_backup_s))
     issued = clock.now()
     _write_marker(dsn, marker, 2)  # the lost primary's last write: no backup holds it
@@ -233,7 +233,8 @@ def _delete_most(dsn: str, side: str, fraction: float) -> dict:
 
 def _put_back(dsn: str, side: str) -> dict:
     with psycopg.connect(dsn) as conn:
-        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (side,)).fetchone()[0]
+        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (side,)).fetchone()
+        exists = row is not None and row[0]
         if not exists:
             return {"put_back": 0, "note": f"{side} is gone already"}
         put_back = conn.execute(sql.SQL("INSERT INTO ledger SELECT * FROM {} ON CONFLICT DO NOTHING")
