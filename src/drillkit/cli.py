@@ -479,7 +479,11 @@ def _sandbox_for(target, manage: bool):
     if not manage or not isinstance(target.driver, ProcessDriver):
         yield
         return
-    sandbox = Sandbox(config=load_config(target.driver.state_dir.absolute()), report=_progress())
+    config = load_config(target.driver.state_dir.absolute())
+    if target.backups is not None:  # the drill's restores and policy check need the backup server
+        b = target.backups
+        config = config.with_backups(policy=b.policy, time_scale=b.time_scale, barman=b.barman, server=b.server)
+    sandbox = Sandbox(config=config, report=_progress())
     started = not sandbox.status().healthy
     if started:
         sandbox.up()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -104,14 +105,14 @@ class SandboxConfig(_Strict):
             raise ValueError("each region needs an address of its own")
         return {name: _require_loopback(address) for name, address in regions.items()}
 
-    def with_backups(self) -> SandboxConfig:
-        """These settings with a backup server (the defaults), its files found from here and now: the
-        saved settings must name the same files whatever folder a later command runs in."""
+    def with_backups(self, **settings: Any) -> SandboxConfig:
+        """These settings with a backup server (the defaults, or SETTINGS of SandboxBackups), its files
+        found from here and now: the saved settings must name the same files whatever folder a later
+        command runs in. A sandbox that has one keeps it."""
         if self.backups is not None:
             return self
-        defaults = SandboxBackups()
-        backups = defaults.model_copy(update={"policy": defaults.policy.absolute(),
-                                              "barman": defaults.barman.absolute()})
+        chosen = SandboxBackups(**settings)
+        backups = chosen.model_copy(update={"policy": chosen.policy.absolute(), "barman": chosen.barman.absolute()})
         return self.model_copy(update={"backups": backups})
 
     def save(self) -> None:
