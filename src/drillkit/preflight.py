@@ -145,7 +145,7 @@ def static_checks(target: Target, needs: set[str], run_dir: Path | None = None, 
     checks = [Check("target", target.name, not problems, "; ".join(problems) or
                     f"{target.kind} target, {target.driver.type} driver",
                     "fix the target file, or use a target with a shipped driver" if problems else "", "input")]
-    checks += _secret_checks(target, backups=BACKUPS in needs)
+    checks += _secret_checks(target)
     if BACKUPS in needs and target.backups is None:
         checks.append(Check("backups", target.name, False, "the plan restores backups and the target has no "
                             "backups: block", "add the backup server to the target file (see "
@@ -176,7 +176,8 @@ def live_checks(target: Target, needs: AbstractSet[str] = frozenset()) -> Report
                         f"{leader} leads" if leader else "no member is the running leader",
                         "" if leader else "wait for a failover to finish, or `drillkit sandbox up`"))
     checks.append(_answers("load-balancer", str(target.endpoint), f"{str(target.endpoint).rstrip('/')}/healthz"))
-    if BACKUPS in needs and target.backups is not None:
+    if BACKUPS in needs and target.backups is not None:  # its DSN file is the running backup server's
+        checks += [check for check in _secret_checks(target, backups=True) if check.subject == "backups.database"]
         checks.append(_backup_server_check(target))
     return _with_skips(Report(checks))
 

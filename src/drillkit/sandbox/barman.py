@@ -34,7 +34,7 @@ from psycopg import sql
 from drillkit import durable, patroni_api, processes
 from drillkit.backup.barman import Barman
 from drillkit.backup.scheduler import HEARTBEAT_FILE, SchedulerSettings, heartbeat_age
-from drillkit.errors import SandboxError
+from drillkit.errors import BackupError, SandboxError
 from drillkit.model.backup import load_policy
 from drillkit.model.sandbox import SandboxBackups, SandboxConfig
 from drillkit.sandbox import patroni, service_user
@@ -88,6 +88,14 @@ def barman_for(config: SandboxConfig, paths: Paths) -> Barman:
 
 
 # -- files -----------------------------------------------------------------------------------------
+
+def has_finished_backup(config: SandboxConfig, paths: Paths) -> bool:
+    """Barman lists a finished backup: the sandbox's restores have something to restore from."""
+    try:
+        return any(backup.status == "DONE" for backup in barman_for(config, paths).list_backups())
+    except BackupError:
+        return False
+
 
 def members_conninfo(config: SandboxConfig, role: str, database: str) -> str:
     """A libpq DSN naming both members, that always lands on the read-write one."""

@@ -189,6 +189,8 @@ class Sandbox:
         launch = backup_server.launch(self.config, self.paths, self.python, settings, user.pw_name if user else None)
         self._ensure_started(part, launch)
         self._wait(part, "beating", lambda: backup_server.health(self.config, self.paths)[0])
+        has_backup = partial(backup_server.has_finished_backup, self.config, self.paths)
+        self._wait(part, "holding a finished backup", has_backup)  # restores need one from the start
 
     def _start_front(self, creds: Credentials, users: dict[str, pwd.struct_passwd]) -> None:
         apps = of_kind(self.config, Kind.APP)
