@@ -130,22 +130,28 @@ def backup_status_command(
     target: Annotated[Path, typer.Option(help="The target whose backups to show.")] = DEFAULT_TARGET,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
-    """The catalogue (id, kind, status, end, size, parent), the newest restorable point and barman check.
-    Exit 0 when every barman check passed, 1 otherwise."""
+    """The catalogue (id, kind, status, end, size, parent), the newest restorable point, barman check, and
+    whether the policy's quick rules hold (backup ages, WAL continuity, restorable point, WAL stream,
+    retention; `drillkit backup check` also verifies every backup and the encryption at rest).
+    Exit 0 when every barman check passed and those rules hold, 1 otherwise."""
+    from drillkit.backup.check import check_policy
     from drillkit.backup.status import backup_status
     from drillkit.model.target import load_target
 
-    settings = load_target(target).backups
+    loaded = load_target(target)
+    settings = loaded.backups
     if settings is None:
         raise InvalidInput(f"{target}: the target has no `backups:` block, so no backup server to ask")
     from drillkit.backup.barman import Barman
 
     status = backup_status(Barman.of(settings))
+    status = status.model_copy(update={"policy": check_policy(loaded, thorough=False)})
     if as_json:
         out.print_json(status.model_dump_json(by_alias=True))
     else:
         _print_backup_status(status)
-    raise typer.Exit(0 if all(value is True for value in status.check.values()) else 1)
+    held = status.policy is None or status.policy.held
+    raise typer.Exit(0 if held and all(value is True for value in status.check.values()) else 1)
 
 
 @app.command("validate")
@@ -669,7 +675,11 @@ def _print_backup_status(status) -> None:
     for name, value in status.check.items():
         out.print(f"  barman check {name}: {'OK' if value is True else value}", markup=False, highlight=False)
     if status.policy is not None:
-        out.print(f"policy {status.policy.policy_file}: {'held' if status.policy.held else 'BREACHED'}")
+        out.print(f"policy {status.policy.policy_file}, quick rules (time scale {status.policy.time_scale:g}): "
+                  f"{'held' if status.policy.held else 'NOT HELD'}")
+        for item in status.policy.items:
+            out.print(f"  {'✓' if item.ok else '✗'} {item.name}: {item.observed}"
+                      + (f" — {item.reason}" if item.reason else ""), markup=False, highlight=False)
 
 
 def main() -> None:

@@ -86,6 +86,9 @@ def test_backup_status_lists_the_backups_and_a_restorable_point(chain, target_fi
     assert listed[full.id]["kind"] == "full" and listed[incremental.id]["kind"] == "incremental"
     assert status["newest_restorable_utc"] >= incremental.end_utc
     assert status["check"]["replication_slot"] is True
+    quick_rules = {item["name"] for item in status["policy"]["items"]}
+    assert quick_rules == {"newest full", "newest incremental", "WAL continuity", "restorable point", "WAL stream",
+                           "retention"}, "status judges the quick rules; backup check verifies and scans too"
 
 
 def test_the_scheduler_logs_each_backup_with_its_duration(chain, sandbox):

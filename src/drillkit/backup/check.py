@@ -39,8 +39,10 @@ MARKER_TABLE = "drillkit_backup_marker"
 
 
 def check_policy(target: Target, policy_path: Path | None = None,
-                 progress: Progress = lambda line: None) -> PolicyCheck:
-    """Every rule of the policy, judged on what the backup server and the database show now.
+                 progress: Progress = lambda line: None, thorough: bool = True) -> PolicyCheck:
+    """Every rule of the policy, judged on what the backup server and the database show now; without
+    THOROUGH only the rules that read and write nothing heavy (not the verification of every backup, nor
+    the encryption marker, which writes into the database and forces a WAL switch).
     InvalidInput for a target without backups or a bad policy file; Aborted when barman cannot be run."""
     settings = _settings(target)
     path = Path(policy_path or settings.policy)
@@ -51,7 +53,7 @@ def check_policy(target: Target, policy_path: Path | None = None,
     checked = datetime.now(UTC)
     archive = _archive(barman, progress)
     point, how = judge.restorable_point(backups, archive, _archive_times(barman))
-    items = _judged(barman, settings, policy, backups, archive, (point, how), progress)
+    items = _judged(barman, settings, policy, backups, archive, (point, how), progress, thorough)
     return PolicyCheck(checked_utc=checked.isoformat(), policy_file=str(path), time_scale=settings.time_scale,
                        server=settings.server, items=items, backups=backups,
                        newest_restorable_utc=point.isoformat() if point else None)
@@ -72,7 +74,8 @@ def _catalogue(barman: Barman) -> list[BackupInfo]:
 
 
 def _judged(barman: Barman, settings: BackupSettings, policy: BackupPolicy, backups: list[BackupInfo],
-            archive: Archive, restorable_at: tuple[datetime | None, str], progress: Progress) -> list[CheckItem]:
+            archive: Archive, restorable_at: tuple[datetime | None, str], progress: Progress,
+            thorough: bool = True) -> list[CheckItem]:
     """The quick observations first, all near the moment the catalogue was read; then the slow ones
     (verification), then the one that changes the archive (the marker's forced WAL switch)."""
     now = datetime.now(UTC)
@@ -80,9 +83,11 @@ def _judged(barman: Barman, settings: BackupSettings, policy: BackupPolicy, back
     continuity = judge.judge_wal_continuity(backups, archive)
     restorable = judge.judge_restorable(*restorable_at, now, policy)
     stream = _stream_item(barman, policy, progress)
+    retention = judge.judge_retention(backups, now, _running_for(barman, backups), policy)
+    if not thorough:
+        return [*ages, continuity, restorable, stream, retention]
     verified = judge.judge_verified(backups, _verify_all(barman, backups, progress))
     encryption = [_encryption_item(barman, settings, progress)] if policy.encrypted else []
-    retention = judge.judge_retention(backups, now, _running_for(barman, backups), policy)
     return [*ages, continuity, verified, restorable, stream, *encryption, retention]
 
 
