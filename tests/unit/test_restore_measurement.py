@@ -130,3 +130,26 @@ def test_the_analysis_fills_the_measurements_restores_from_the_run_folder(tmp_pa
                             restore_records=read_records(tmp_path))
     [measured] = measurements.restores
     assert measured.status == "measured" and measured.rto.upper == 61.0 and measured.rpo.lost == 0
+
+
+def ledger_check(measured):
+    return next(c for c in measured.checks if c.name == "ledger rows match the ledger")
+
+
+def test_the_copy_ledger_matches_the_ledger_when_it_holds_every_write_acknowledged_by_its_point():
+    check = ledger_check(measure(record()))
+    assert check.ok and "10 writes acknowledged by the point restored to, 0 of them missing" in check.detail
+
+
+def test_the_copy_ledger_does_not_match_when_an_acknowledged_write_is_missing_or_a_row_was_never_sent():
+    assert not ledger_check(measure(record(restored_ledger={"w": [0, 1, 2, 4, 5, 6, 7, 8, 9]}))).ok
+    assert not ledger_check(measure(record(restored_ledger={"w": [*range(10), 500]}))).ok
+
+
+def test_a_copy_from_backups_alone_is_matched_against_the_ledger_at_the_backup_end():
+    rec = record(mode="backups only", recovery_target="end of the newest backup",
+                 backup_end_utc="2026-11-26T09:59:55+00:00", restored_ledger={"w": [0, 1, 2, 3, 4]})
+    assert ledger_check(measure(rec)).ok  # acked at 91 … 95: all there; later writes are the loss, not a mismatch
+    short = record(mode="backups only", recovery_target="end of the newest backup",
+                   backup_end_utc="2026-11-26T09:59:55+00:00", restored_ledger={"w": [0, 1, 2, 3]})
+    assert not ledger_check(measure(short)).ok

@@ -4,7 +4,7 @@ put in service, each phase recorded as it is reached.
     restore started        the procedure began (the backup chosen, the copy's folder made)
     base backup restored   `barman restore` finished: the chain combined, the WAL it needs copied
     WAL replayed           the copy left recovery (promoted at its target), seen by polling
-    verified               pg_verifybackup, the WAL chain, the markers and the row counts checked
+    verified               pg_verifybackup, the WAL chain, the markers checked and every table read
     serving                the runbook's last step (the caller's): the repair committed, or the copy
                            accepted a write
 
@@ -400,10 +400,13 @@ def _marker(conn: psycopg.Connection, name: str, marker: Marker, *, wanted: bool
 
 
 def _row_counts(conn: psycopg.Connection) -> RestoreCheck:
-    rows = conn.execute("SELECT relname, n_live_tup FROM pg_stat_user_tables ORDER BY relname").fetchall()
-    counts = {name: _one(conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()) for name, _ in rows}  # noqa: S608 - names from the catalogue
-    detail = ", ".join(f"{name} {count}" for name, count in counts.items())
-    return RestoreCheck(name="row counts", ok="ledger" in counts, detail=detail or "no table")
+    """Every table counted: a full read of each, so a page whose data checksum fails stops it (PostgreSQL
+    18 clusters carry checksums). Whether the ledger's rows are the ones it should hold is the
+    measurement's check ("ledger rows match the ledger"), against the writes the ledger acknowledged."""
+    rows = conn.execute("SELECT relname FROM pg_stat_user_tables ORDER BY relname").fetchall()
+    counts = {name: _one(conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()) for (name,) in rows}  # noqa: S608 - names from the catalogue
+    detail = ", ".join(f"{name} {count} rows" for name, count in counts.items())
+    return RestoreCheck(name="every table read", ok="ledger" in counts, detail=detail or "no table")
 
 
 def read_ledger(conninfo: str, writers: list[str]) -> dict[str, list[int]]:

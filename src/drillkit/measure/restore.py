@@ -29,7 +29,7 @@ from pathlib import Path
 
 from drillkit.measure import ledger
 from drillkit.measure.samples import FaultEvent
-from drillkit.model.backup import RestoreRecord
+from drillkit.model.backup import RestoreCheck, RestoreRecord
 from drillkit.model.measurements import Bounds, Restore, RestorePhase, Rpo
 
 RECORD_PREFIX = "restore-"
@@ -59,6 +59,7 @@ def measured(record: RestoreRecord, writes: list[ledger.Write]) -> Restore:
         return Restore(status="not measured", reason=reason, **common)
     stored = {writer: set(seqs) for writer, seqs in (record.restored_ledger or {}).items()}
     target = record.t0_issued  # data acknowledged before the loss must be in the copy, whatever it restored to
+    common["checks"] = [*record.checks, ledger_view_check(writes, stored, target_monotonic(record))]
     return Restore(status="measured", rpo=_rpo(writes, stored, target),
                    newest_recovered_before_t0_s=_newest_recovered(writes, stored, t0),
                    after_target_present=_after_target(writes, stored, target, present=True),
@@ -88,6 +89,19 @@ def _unmeasurable(record: RestoreRecord) -> str:
     except ValueError as exc:
         return f"the recovery target cannot be placed in time: {exc}"
     return ""
+
+
+def ledger_view_check(writes: list[ledger.Write], stored: dict[str, set[int]], view_end: float) -> RestoreCheck:
+    """The copy's ledger rows against the ledger's own view at the point it restored to (VIEW_END): every
+    write acknowledged by then is there, and no row is one the writers never sent."""
+    expected = [w for w in writes if w.acked_at is not None and w.acked_at <= view_end]
+    missing = sum(w.seq not in stored.get(w.writer, set()) for w in expected)
+    sent = {(w.writer, w.seq) for w in writes}
+    strays = sum((writer, seq) not in sent for writer, seqs in stored.items() for seq in seqs)
+    held = sum(len(seqs) for seqs in stored.values())
+    detail = (f"{held} ledger rows in the copy; {len(expected)} writes acknowledged by the point restored to, "
+              f"{missing} of them missing; {strays} rows never sent")
+    return RestoreCheck(name="ledger rows match the ledger", ok=not missing and not strays, detail=detail)
 
 
 def _after_t0(lower: float, upper: float, t0: ledger.T0) -> Bounds:
