@@ -107,7 +107,11 @@ def members_conninfo(config: SandboxConfig, role: str, database: str) -> str:
 
 
 def render_barman_conf(config: SandboxConfig, paths: Paths, barman_user: str) -> str:
-    root = home(paths)
+    return barman_conf_text(home(paths), barman_user)
+
+
+def barman_conf_text(root: Path, barman_user: str) -> str:
+    """Barman's global section for a backup server whose every file lives in ROOT (laid out as above)."""
     return "\n".join([
         "[barman]",
         f"barman_user = {barman_user}",
@@ -137,6 +141,16 @@ def render_server_conf(config: SandboxConfig, paths: Paths) -> str:
         f"path_prefix = {patroni.bin_dir()}",  # PostgreSQL 18's client tools, not Debian's older ones
         f"backup_directory = {root / 'storage' / backups.server}",
         "immediate_checkpoint = true",  # a spread checkpoint makes a 40 MB backup take minutes
+        *encrypted_storage_lines(root),
+        "minimum_redundancy = 1",
+        "",
+    ])
+
+
+def encrypted_storage_lines(root: Path) -> list[str]:
+    """How a server stores its backups: gzip-compressed tar, GPG-encrypted with the key of ROOT/gnupg
+    (see ensure_key), decrypted in ROOT/staging on restore."""
+    return [
         "backup_compression = gzip",  # GPG encryption requires gzip + tar
         "backup_compression_format = tar",
         "encryption = gpg",
@@ -144,9 +158,7 @@ def render_server_conf(config: SandboxConfig, paths: Paths) -> str:
         f"encryption_passphrase_command = cat {root / 'gpg-passphrase'}",
         "staging_location = local",
         f"staging_path = {root / 'staging'}",
-        "minimum_redundancy = 1",
-        "",
-    ])
+    ]
 
 
 def pgpass(creds: Credentials) -> str:
@@ -185,10 +197,15 @@ def _write_private(path: Path, text: str) -> None:
 
 def ensure_key(paths: Paths, user: pwd.struct_passwd | None) -> None:
     """A GPG key without a passphrase in backup/gnupg, made once; the agent gpg starts is stopped."""
-    gnupg = home(paths) / "gnupg"
+    ensure_key_in(home(paths), user)
+
+
+def ensure_key_in(root: Path, user: pwd.struct_passwd | None) -> None:
+    """The backup key in ROOT/gnupg (GNUPGHOME for barman, see Barman.environment), owned by USER."""
+    gnupg = root / "gnupg"
     gnupg.mkdir(exist_ok=True)
     _own(gnupg, user, 0o700)
-    env = {"GNUPGHOME": str(gnupg), "HOME": str(home(paths)), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    env = {"GNUPGHOME": str(gnupg), "HOME": str(root), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     identity: dict[str, Any] = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}
     listed = subprocess.run(["gpg", "--batch", "--list-secret-keys", KEY_EMAIL], env=env, capture_output=True,
                             text=True, check=False, **identity)
