@@ -189,8 +189,7 @@ def _backup_server_check(target: Target) -> Check:
 
     settings = target.backups
     assert settings is not None
-    barman = Barman(Path(settings.barman).absolute(), Path(settings.barman_config).absolute(), settings.server,
-                    settings.run_as)
+    barman = Barman.of(settings)
     try:
         done = [b for b in barman.list_backups() if b.status == "DONE"]
     except BackupError as exc:

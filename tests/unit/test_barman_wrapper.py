@@ -191,3 +191,16 @@ def test_stopping_wal_streaming_and_switching_wal_name_the_server(barman: Barman
 def test_a_missing_barman_is_a_backup_error(tmp_path: Path):
     with pytest.raises(BackupError, match="could not start"):
         Barman(tmp_path / "nope", tmp_path / "barman.conf", SERVER).cron()
+
+
+def test_a_targets_relative_paths_are_made_absolute_since_barman_runs_in_another_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from drillkit.model.secrets import SecretRef
+    from drillkit.model.target import BackupSettings
+
+    monkeypatch.chdir(tmp_path)
+    settings = BackupSettings(barman=Path(".venv/barman/bin/barman"), barman_config=Path("backup/barman.conf"),
+                              server="feedhub", database=SecretRef(file=Path("app.dsn")))
+    barman = Barman.of(settings)
+    assert barman.executable == tmp_path / ".venv/barman/bin/barman"
+    assert barman.config == tmp_path / "backup/barman.conf"

@@ -59,8 +59,10 @@ class Barman:
 
     @classmethod
     def of(cls, settings: BackupSettings) -> Barman:
-        """The backup server a target names (its paths as the target file gives them)."""
-        return cls(settings.barman, settings.barman_config, settings.server, settings.run_as)
+        """The backup server a target names; its paths, relative to where drillkit runs, made absolute
+        (barman runs in another folder, as another user)."""
+        return cls(Path(settings.barman).absolute(), Path(settings.barman_config).absolute(), settings.server,
+                   settings.run_as)
 
     # -- commands ------------------------------------------------------------------------------------
 

@@ -183,8 +183,7 @@ def _settings(env: Environment) -> BackupSettings:
 
 
 def _barman(settings: BackupSettings) -> Barman:
-    return Barman(Path(settings.barman).absolute(), Path(settings.barman_config).absolute(), settings.server,
-                  settings.run_as)
+    return Barman.of(settings)
 
 
 def _incremental_every(settings: BackupSettings) -> float:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
@@ -20,6 +18,5 @@ def finished_backups(configuration: Configuration = None, secrets: Secrets = Non
     settings = environment(configuration).target.backups
     if settings is None:
         raise ActivityFailed("the target has no backups: block")
-    barman = Barman(Path(settings.barman).absolute(), Path(settings.barman_config).absolute(), settings.server,
-                    settings.run_as)
+    barman = Barman.of(settings)
     return sum(info.status == "DONE" for info in barman.list_backups())
