@@ -53,7 +53,7 @@ class SchedulerSettings(BaseModel):
     server: str
     full_every_s: float = Field(gt=0)
     incremental_every_s: float = Field(gt=0)
-    cron_interval_s: float = Field(2.0, gt=0)
+    cron_interval_s: float = Field(5.0, gt=0)
     heartbeat: str
 
 

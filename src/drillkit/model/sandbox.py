@@ -66,7 +66,8 @@ class SandboxBackups(_Strict):
 
     policy: Path = Field(Path("drills/backup-policy.yaml"), description="the backup policy file")
     time_scale: float = Field(60.0, gt=0, description="policy seconds per real second")
-    cron_interval_s: float = Field(2.0, gt=0, le=60, description="seconds between two `barman cron` runs")
+    cron_interval_s: float = Field(5.0, gt=0, le=60, description="seconds between two `barman cron` runs (each "
+                                   "costs about 0.2 s of CPU: the drill's probers need the cores)")
     barman: Path = Field(Path(".venv/barman/bin/barman"), description="the barman executable (make barman)")
     server: str = Field("feedhub", pattern=r"^[a-z0-9][a-z0-9_-]*$", description="the database's name in barman")
     heartbeat_stale_s: float = Field(30.0, gt=0, description="the backup server counts as down when its loop "
