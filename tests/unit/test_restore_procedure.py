@@ -110,3 +110,49 @@ def test_removing_a_copy_stops_what_still_works_in_its_folder_and_deletes_it(tmp
 def test_removing_a_copy_that_is_gone_is_harmless(tmp_path: Path):
     removed = remove(Copy(tmp_path / "restores" / "never", "127.0.30.1", 15440, None))
     assert removed["removed"] is False and removed["killed"] == []
+
+
+class _Answer:
+    """A fake connection answering pg_is_in_recovery() with IN_RECOVERY."""
+
+    def __init__(self, in_recovery: bool) -> None:
+        self.in_recovery = in_recovery
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def execute(self, query: str):
+        return self
+
+    def fetchone(self):
+        return (self.in_recovery,)
+
+
+def test_a_poll_that_could_not_reach_the_copy_does_not_raise_the_replayed_phases_lower_bound(monkeypatch, tmp_path):
+    """The copy answers "in recovery" at 10, cannot be reached at 20 (it may have promoted already), and
+    answers "promoted" at 30: the last instant known to be before the promotion is 10, not 20."""
+    import psycopg
+
+    from drillkit.backup import restore
+    from drillkit.backup.restore import Deadline, _wait_promoted
+    from drillkit.clock import Instant
+
+    answers = iter([_Answer(True), psycopg.OperationalError("connection timed out"), _Answer(False)])
+    times = iter([10.0, 20.0, 30.0, 31.0, 32.0, 33.0])
+
+    def connect(*args, **kwargs):
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(restore.psycopg, "connect", connect)
+    monkeypatch.setattr(restore.clock, "now", lambda: Instant(next(times)))
+    monkeypatch.setattr(restore.time, "sleep", lambda s: None)
+    copy = Copy(tmp_path / "copy", "127.0.30.1", 15440, None)
+    lower, upper = _wait_promoted(copy, "host=127.0.30.1", Deadline(1e9), not_before=5.0)
+    assert lower == 10.0
+    assert upper >= 30.0
