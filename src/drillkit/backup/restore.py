@@ -335,14 +335,17 @@ def _start(copy: Copy) -> None:
 
 
 def _wait_promoted(copy: Copy, conninfo: str, deadline: Deadline, not_before: float) -> tuple[float, float]:
-    """When the copy left recovery: between the last poll that found it in recovery (or could not ask;
-    NOT_BEFORE, its start, when none did) and the first that found it promoted."""
+    """When the copy left recovery: between the last poll that found it in recovery (NOT_BEFORE, its
+    start, when none did) and the first that found it promoted. A poll that could not ask proves nothing
+    (the copy may have promoted already), so it never raises the lower bound."""
     last_in_recovery = not_before
     while True:
         asked = clock.now().monotonic
-        if _promoted(conninfo):
+        promoted = _promoted(conninfo)
+        if promoted:
             return last_in_recovery, clock.now().monotonic
-        last_in_recovery = asked
+        if promoted is False:
+            last_in_recovery = asked
         if _died(copy):
             raise BackupError(f"the restored copy stopped during recovery: {_tail(copy.log)} (see {copy.log})")
         deadline.check(f"the restored copy never left recovery ({_tail(copy.log, 2)})")
@@ -358,13 +361,14 @@ def _died(copy: Copy) -> bool:
     return fatal and not (copy.folder / "postmaster.pid").exists()
 
 
-def _promoted(conninfo: str) -> bool:
+def _promoted(conninfo: str) -> bool | None:
+    """True: the copy answered that it left recovery; False: that it is in recovery; None: no answer."""
     try:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
-            return row is not None and not row[0]
     except psycopg.OperationalError:
-        return False
+        return None
+    return None if row is None else not row[0]
 
 
 def _checks(copy: Copy, plan: Plan, dsn: str) -> list[RestoreCheck]:
