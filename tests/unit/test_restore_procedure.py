@@ -156,3 +156,31 @@ def test_a_poll_that_could_not_reach_the_copy_does_not_raise_the_replayed_phases
     lower, upper = _wait_promoted(copy, "host=127.0.30.1", Deadline(1e9), not_before=5.0)
     assert lower == 10.0
     assert upper >= 30.0
+
+
+class _Catalogue:
+    """A fake connection to a copy whose tables hold COUNTS rows."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        self.counts = counts
+        self.rows: list = []
+
+    def execute(self, query: str, params=None):
+        if "pg_stat_user_tables" in query:
+            self.rows = [(name, count) for name, count in sorted(self.counts.items())]
+        else:
+            self.rows = [(self.counts[query.split('"')[1]],)]
+        return self
+
+    def fetchall(self):
+        return self.rows
+
+    def fetchone(self):
+        return self.rows[0]
+
+
+def test_the_row_count_check_fails_on_a_copy_whose_ledger_is_empty():
+    from drillkit.backup.restore import _row_counts
+
+    assert _row_counts(_Catalogue({"ledger": 120, "posts": 3})).ok
+    assert not _row_counts(_Catalogue({"ledger": 0, "posts": 3})).ok
