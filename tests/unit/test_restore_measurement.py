@@ -130,3 +130,12 @@ def test_the_analysis_fills_the_measurements_restores_from_the_run_folder(tmp_pa
                             restore_records=read_records(tmp_path))
     [measured] = measurements.restores
     assert measured.status == "measured" and measured.rto.upper == 61.0 and measured.rpo.lost == 0
+
+
+def test_a_restore_from_backups_alone_of_a_backup_that_ended_after_the_loss_is_not_measured():
+    """The primary was declared lost at T0: a backup that ended after T0 could not have been taken, and
+    restoring it would make the RPO look better than the backups the loss left behind."""
+    rec = record(mode="backups only", recovery_target="end of the newest backup",
+                 backup_end_utc="2026-11-26T10:00:05+00:00", restored_ledger={"w": list(range(14))})
+    measured = measure(rec)
+    assert measured.status == "not measured" and "after T0" in measured.reason

@@ -184,3 +184,7 @@ def test_the_row_count_check_fails_on_a_copy_whose_ledger_is_empty():
 
     assert _row_counts(_Catalogue({"ledger": 120, "posts": 3})).ok
     assert not _row_counts(_Catalogue({"ledger": 0, "posts": 3})).ok
+
+
+def test_a_restore_from_backups_alone_never_starts_from_a_backup_that_ended_after_the_loss():
+    assert choose(CATALOGUE, None, ended_before=at("09:01:30")).id == "I1"
