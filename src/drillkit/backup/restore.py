@@ -146,14 +146,17 @@ def chain_of(backups: list[BackupInfo], newest: BackupInfo) -> list[str]:
     return chain
 
 
-def choose(backups: list[BackupInfo], target_utc: datetime | None) -> BackupInfo:
+def choose(backups: list[BackupInfo], target_utc: datetime | None, *,
+           ended_before: datetime | None = None) -> BackupInfo:
     """The backup a restore starts from: the newest finished one that ended before TARGET_UTC (point in
-    time), or the newest finished one (None: from the backups alone)."""
+    time), or the newest finished one (None: from the backups alone) that ended before ENDED_BEFORE (the
+    declared loss: a backup that ended later could not have been taken)."""
     done = [b for b in backups if b.status == "DONE" and b.end_utc is not None]
-    if target_utc is not None:
-        done = [b for b in done if datetime.fromisoformat(b.end_utc) < target_utc]  # type: ignore[arg-type]
+    cutoff = target_utc if target_utc is not None else ended_before
+    if cutoff is not None:
+        done = [b for b in done if datetime.fromisoformat(b.end_utc) < cutoff]  # type: ignore[arg-type]
     if not done:
-        when = f" that ended before {target_utc.isoformat()}" if target_utc else ""
+        when = f" that ended before {cutoff.isoformat()}" if cutoff else ""
         raise BackupError(f"no finished backup{when} to restore from")
     return max(done, key=lambda b: datetime.fromisoformat(b.end_utc))  # type: ignore[arg-type]
 
@@ -198,6 +201,7 @@ class Plan:
     writers: list[str] = field(default_factory=list)  # the session's ledger writers, read from the copy
     serve: Callable[[str], str] = lambda conninfo: "serving"  # the runbook's last step, given the copy's DSN
     timeout_s: float = 900.0                # the whole procedure gives up after this long
+    lost_utc: datetime | None = None        # from the backups alone: the declared loss; later backups never were
 
 
 def run(barman: Barman, copy: Copy, recorder: Recorder, plan: Plan, dsn: str) -> RestoreRecord:
@@ -220,7 +224,7 @@ def _procedure(barman: Barman, copy: Copy, recorder: Recorder, plan: Plan, dsn: 
     if plan.target_utc is not None:
         barman.switch_wal(archive=True)  # the target's commits and one after it must be in the archive
     backups = barman.list_backups()
-    chosen = choose(backups, plan.target_utc)
+    chosen = choose(backups, plan.target_utc, ended_before=plan.lost_utc)
     recorder.update(backup_id=chosen.id, backup_chain=chain_of(backups, chosen), backup_end_utc=chosen.end_utc)
     deadline.check()
     before = clock.now().monotonic

@@ -84,9 +84,12 @@ def _unmeasurable(record: RestoreRecord) -> str:
     if record.restored_ledger is None:
         return "the restored copy's ledger was not read"
     try:
-        target_monotonic(record)
+        target = target_monotonic(record)
     except ValueError as exc:
         return f"the recovery target cannot be placed in time: {exc}"
+    if record.mode == "backups only" and target > record.t0_issued:
+        return (f"the restored backup ended {target - record.t0_issued:.1f} s after T0, the declared loss: it "
+                "could not have been taken, so its RPO would be better than the backups the loss left")
     return ""
 
 

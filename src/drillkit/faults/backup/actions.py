@@ -140,7 +140,8 @@ def restore_from_backups(
     issued = clock.now()
     _write_marker(dsn, marker, 2)  # the lost primary's last write: no backup holds it
     confirmed = clock.now()
-    plan = restore.Plan(mode="backups only", target_utc=None, present=(marker, 1), absent=(marker, 2),
+    plan = restore.Plan(mode="backups only", target_utc=None, lost_utc=issued.utc, present=(marker, 1),
+                        absent=(marker, 2),
                         writers=_writers(env), serve=lambda copy_dsn: _accept_write(copy_dsn, marker),
                         timeout_s=timeout_s)
     record = RestoreRecord(activity="restore_from_backups", mode="backups only", t0_issued=issued.monotonic,
