@@ -245,7 +245,9 @@ def _put_back(dsn: str, side: str) -> dict:
 
 
 def _repair(copy_dsn: str, production_dsn: str) -> str:
-    """Copy back to production every ledger row the copy holds and production lacks, in one transaction."""
+    """Copy back to production every ledger row the copy holds and production lacks, in one transaction,
+    which commits only once production is seen to hold every one of them ("serving" is observed, not
+    assumed; the migration's side table, put back by the rollback, never stands in for it)."""
     with psycopg.connect(copy_dsn, autocommit=True) as source:
         rows = source.execute("SELECT writer, seq, written_at FROM ledger").fetchall()
     with psycopg.connect(production_dsn) as conn:
@@ -254,6 +256,11 @@ def _repair(copy_dsn: str, production_dsn: str) -> str:
             for row in rows:
                 copy.write_row(row)
         repaired = conn.execute("INSERT INTO ledger SELECT * FROM drillkit_repair ON CONFLICT DO NOTHING").rowcount
+        row = conn.execute("SELECT count(*) FROM drillkit_repair r WHERE NOT EXISTS "
+                           "(SELECT 1 FROM ledger l WHERE l.writer = r.writer AND l.seq = r.seq)").fetchone()
+        missing = int(row[0]) if row is not None else len(rows)
+        if missing:
+            raise ActivityFailed(f"the repair left production without {missing} ledger rows of the restored copy")
     return f"production repaired: {repaired} ledger rows copied back from the restored copy"
 
 
