@@ -413,7 +413,8 @@ def _row_counts(conn: psycopg.Connection) -> RestoreCheck:
     detail = ", ".join(f"{name} {count}" for name, count in counts.items())
     # the per-write comparison with the ledger is the measurement's (measure/restore.py); here a copy
     # without ledger rows at all is caught before it is put in service
-    ok = isinstance(counts.get("ledger"), int) and counts["ledger"] > 0
+    ledger_rows = counts.get("ledger")
+    ok = isinstance(ledger_rows, int) and ledger_rows > 0
     return RestoreCheck(name="row counts", ok=ok, detail=(detail or "no table") + ("" if ok else "; the ledger is "
                         "empty or missing"))
 

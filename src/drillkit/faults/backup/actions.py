@@ -287,9 +287,9 @@ def _repair(copy_dsn: str, production_dsn: str) -> str:
             for row in rows:
                 copy.write_row(row)
         repaired = conn.execute("INSERT INTO ledger SELECT * FROM drillkit_repair ON CONFLICT DO NOTHING").rowcount
-        row = conn.execute("SELECT count(*) FROM drillkit_repair r WHERE NOT EXISTS "
-                           "(SELECT 1 FROM ledger l WHERE l.writer = r.writer AND l.seq = r.seq)").fetchone()
-        missing = int(row[0]) if row is not None else len(rows)
+        answer = conn.execute("SELECT count(*) FROM drillkit_repair r WHERE NOT EXISTS "
+                              "(SELECT 1 FROM ledger l WHERE l.writer = r.writer AND l.seq = r.seq)").fetchone()
+        missing = int(answer[0]) if answer is not None else len(rows)
         if missing:
             raise ActivityFailed(f"the repair left production without {missing} ledger rows of the restored copy")
     return f"production repaired: {repaired} ledger rows copied back from the restored copy"
