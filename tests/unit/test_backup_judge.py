@@ -247,3 +247,19 @@ def test_a_receiver_written_up_to_the_leaders_position_has_no_lag():
 def test_a_receiver_behind_the_leader_lags_by_its_write_lag():
     state = _stream_state(None, "L", True, None, 8192, 0.25, True)
     assert state.lag == 0.25 and "write_lag" in state.how
+
+
+def test_a_server_age_unknown_to_the_file_system_is_not_guessed_from_the_backups_retention_kept(monkeypatch,
+                                                                                               tmp_path):
+    """Without the storage folder's birth time, the oldest backup still kept says nothing about how long the
+    server has run: it is exactly what a too-eager retention deletes. Guessing from it made a catalogue
+    that lost its old backups read "window not yet filled", which always holds."""
+    from types import SimpleNamespace
+
+    from drillkit.backup import check
+
+    monkeypatch.setattr(check, "_birth_time", lambda path: None)
+    barman = SimpleNamespace(storage_dir=tmp_path, wal_files=lambda: [])
+    kept = [backup("F1", 300)]                       # the older ones deleted too early
+    item = judge_retention(kept, NOW, check._running_for(barman, kept), POLICY)
+    assert not item.ok

@@ -128,3 +128,13 @@ def test_a_store_with_an_unencrypted_backup_fails_both_ways(tmp_path, gnupg):
     hits, not_encrypted, searched, checked, _ = storage_findings(storage, MARKER)
     assert hits == ["plain/base.tar.gz (inside gzip)"]
     assert not_encrypted == ["plain/base.tar.gz"] and searched == 2 and checked == 2
+
+
+@pytest.mark.parametrize("compress, kind", [(gzip.compress, "gzip"), (bz2.compress, "bzip2")])
+def test_a_marker_inside_a_truncated_compressed_file_is_still_found(tmp_path: Path, compress, kind: str):
+    """A compressed file cut short (a backup or WAL file still being written, or damaged) still holds
+    readable plaintext before the cut: it must be searched, not skipped as unreadable."""
+    whole = compress(b"\0" * 4096 + MARKER + b"\0" * 4096)
+    cut = tmp_path / f"cut.{kind}"
+    cut.write_bytes(whole[:-8])
+    assert marker_in_file(cut, MARKER) == f"inside {kind}"

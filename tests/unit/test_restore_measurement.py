@@ -153,3 +153,20 @@ def test_a_copy_from_backups_alone_is_matched_against_the_ledger_at_the_backup_e
     short = record(mode="backups only", recovery_target="end of the newest backup",
                    backup_end_utc="2026-11-26T09:59:55+00:00", restored_ledger={"w": [0, 1, 2, 3]})
     assert not ledger_check(measure(short)).ok
+
+
+def test_a_restore_from_backups_alone_of_a_backup_that_ended_after_the_loss_is_not_measured():
+    """The primary was declared lost at T0: a backup that ended after T0 could not have been taken, and
+    restoring it would make the RPO look better than the backups the loss left behind."""
+    rec = record(mode="backups only", recovery_target="end of the newest backup",
+                 backup_end_utc="2026-11-26T10:00:05+00:00", restored_ledger={"w": list(range(14))})
+    measured = measure(rec)
+    assert measured.status == "not measured" and "after T0" in measured.reason
+
+
+def test_a_writer_whose_rows_were_never_read_from_the_copy_is_not_counted_as_lost():
+    """The procedure reads the copy's rows of the writers it was told about; when it was told none (the
+    probe's configuration unreadable), the copy's ledger was not compared, not found empty."""
+    measured = measure(record(restored_ledger={}))
+    assert measured.status == "not measured" and "'w'" in measured.reason
+    assert measured.rpo is None

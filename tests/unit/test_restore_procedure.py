@@ -110,3 +110,81 @@ def test_removing_a_copy_stops_what_still_works_in_its_folder_and_deletes_it(tmp
 def test_removing_a_copy_that_is_gone_is_harmless(tmp_path: Path):
     removed = remove(Copy(tmp_path / "restores" / "never", "127.0.30.1", 15440, None))
     assert removed["removed"] is False and removed["killed"] == []
+
+
+class _Answer:
+    """A fake connection answering pg_is_in_recovery() with IN_RECOVERY."""
+
+    def __init__(self, in_recovery: bool) -> None:
+        self.in_recovery = in_recovery
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def execute(self, query: str):
+        return self
+
+    def fetchone(self):
+        return (self.in_recovery,)
+
+
+def test_a_poll_that_could_not_reach_the_copy_does_not_raise_the_replayed_phases_lower_bound(monkeypatch, tmp_path):
+    """The copy answers "in recovery" at 10, cannot be reached at 20 (it may have promoted already), and
+    answers "promoted" at 30: the last instant known to be before the promotion is 10, not 20."""
+    import psycopg
+
+    from drillkit.backup import restore
+    from drillkit.backup.restore import Deadline, _wait_promoted
+    from drillkit.clock import Instant
+
+    answers = iter([_Answer(True), psycopg.OperationalError("connection timed out"), _Answer(False)])
+    times = iter([10.0, 20.0, 30.0, 31.0, 32.0, 33.0])
+
+    def connect(*args, **kwargs):
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(restore.psycopg, "connect", connect)
+    monkeypatch.setattr(restore.clock, "now", lambda: Instant(next(times)))
+    monkeypatch.setattr(restore.time, "sleep", lambda s: None)
+    copy = Copy(tmp_path / "copy", "127.0.30.1", 15440, None)
+    lower, upper = _wait_promoted(copy, "host=127.0.30.1", Deadline(1e9), not_before=5.0)
+    assert lower == 10.0
+    assert upper >= 30.0
+
+
+class _Catalogue:
+    """A fake connection to a copy whose tables hold COUNTS rows."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        self.counts = counts
+        self.rows: list = []
+
+    def execute(self, query: str, params=None):
+        if "pg_stat_user_tables" in query:
+            self.rows = [(name,) for name in sorted(self.counts)]
+        else:
+            self.rows = [(self.counts[query.split('"')[1]],)]
+        return self
+
+    def fetchall(self):
+        return self.rows
+
+    def fetchone(self):
+        return self.rows[0]
+
+
+def test_the_table_read_check_fails_on_a_copy_whose_ledger_is_empty():
+    from drillkit.backup.restore import _row_counts
+
+    assert _row_counts(_Catalogue({"ledger": 120, "posts": 3})).ok
+    assert not _row_counts(_Catalogue({"ledger": 0, "posts": 3})).ok
+
+
+def test_a_restore_from_backups_alone_never_starts_from_a_backup_that_ended_after_the_loss():
+    assert choose(CATALOGUE, None, ended_before=at("09:01:30")).id == "I1"

@@ -121,13 +121,10 @@ def _archive_times(barman: Barman) -> dict[str, float]:
 
 def _running_for(barman: Barman, backups: list[BackupInfo]) -> float | None:
     """How long this backup server has kept this database: since its storage folder was created (its
-    birth time, where the file system keeps one), else since the oldest backup or WAL file it still has.
-    Not identity.json: barman rewrites it at every backup."""
+    birth time, where the file system keeps one); None when unknown. Not identity.json: barman rewrites it
+    at every backup. Not the oldest backup or WAL file still kept: that is what retention deletes, so a
+    server that lost its old backups would always look too young to have filled its window."""
     born = _birth_time(barman.storage_dir)
-    if born is None:
-        starts = [datetime.fromisoformat(info.begin_utc).timestamp() for info in backups if info.begin_utc]
-        starts += [wal.archived_at for wal in barman.wal_files()[:1]]
-        born = min(starts) if starts else None
     return time.time() - born if born is not None else None
 
 

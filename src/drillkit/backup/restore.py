@@ -146,14 +146,17 @@ def chain_of(backups: list[BackupInfo], newest: BackupInfo) -> list[str]:
     return chain
 
 
-def choose(backups: list[BackupInfo], target_utc: datetime | None) -> BackupInfo:
+def choose(backups: list[BackupInfo], target_utc: datetime | None, *,
+           ended_before: datetime | None = None) -> BackupInfo:
     """The backup a restore starts from: the newest finished one that ended before TARGET_UTC (point in
-    time), or the newest finished one (None: from the backups alone)."""
+    time), or the newest finished one (None: from the backups alone) that ended before ENDED_BEFORE (the
+    declared loss: a backup that ended later could not have been taken)."""
     done = [b for b in backups if b.status == "DONE" and b.end_utc is not None]
-    if target_utc is not None:
-        done = [b for b in done if datetime.fromisoformat(b.end_utc) < target_utc]  # type: ignore[arg-type]
+    cutoff = target_utc if target_utc is not None else ended_before
+    if cutoff is not None:
+        done = [b for b in done if datetime.fromisoformat(b.end_utc) < cutoff]  # type: ignore[arg-type]
     if not done:
-        when = f" that ended before {target_utc.isoformat()}" if target_utc else ""
+        when = f" that ended before {cutoff.isoformat()}" if cutoff else ""
         raise BackupError(f"no finished backup{when} to restore from")
     return max(done, key=lambda b: datetime.fromisoformat(b.end_utc))  # type: ignore[arg-type]
 
@@ -198,6 +201,7 @@ class Plan:
     writers: list[str] = field(default_factory=list)  # the session's ledger writers, read from the copy
     serve: Callable[[str], str] = lambda conninfo: "serving"  # the runbook's last step, given the copy's DSN
     timeout_s: float = 900.0                # the whole procedure gives up after this long
+    lost_utc: datetime | None = None        # from the backups alone: the declared loss; later backups never were
 
 
 def run(barman: Barman, copy: Copy, recorder: Recorder, plan: Plan, dsn: str) -> RestoreRecord:
@@ -220,7 +224,7 @@ def _procedure(barman: Barman, copy: Copy, recorder: Recorder, plan: Plan, dsn: 
     if plan.target_utc is not None:
         barman.switch_wal(archive=True)  # the target's commits and one after it must be in the archive
     backups = barman.list_backups()
-    chosen = choose(backups, plan.target_utc)
+    chosen = choose(backups, plan.target_utc, ended_before=plan.lost_utc)
     recorder.update(backup_id=chosen.id, backup_chain=chain_of(backups, chosen), backup_end_utc=chosen.end_utc)
     deadline.check()
     before = clock.now().monotonic
@@ -335,14 +339,17 @@ def _start(copy: Copy) -> None:
 
 
 def _wait_promoted(copy: Copy, conninfo: str, deadline: Deadline, not_before: float) -> tuple[float, float]:
-    """When the copy left recovery: between the last poll that found it in recovery (or could not ask;
-    NOT_BEFORE, its start, when none did) and the first that found it promoted."""
+    """When the copy left recovery: between the last poll that found it in recovery (NOT_BEFORE, its
+    start, when none did) and the first that found it promoted. A poll that could not ask proves nothing
+    (the copy may have promoted already), so it never raises the lower bound."""
     last_in_recovery = not_before
     while True:
         asked = clock.now().monotonic
-        if _promoted(conninfo):
+        promoted = _promoted(conninfo)
+        if promoted:
             return last_in_recovery, clock.now().monotonic
-        last_in_recovery = asked
+        if promoted is False:
+            last_in_recovery = asked
         if _died(copy):
             raise BackupError(f"the restored copy stopped during recovery: {_tail(copy.log)} (see {copy.log})")
         deadline.check(f"the restored copy never left recovery ({_tail(copy.log, 2)})")
@@ -358,13 +365,14 @@ def _died(copy: Copy) -> bool:
     return fatal and not (copy.folder / "postmaster.pid").exists()
 
 
-def _promoted(conninfo: str) -> bool:
+def _promoted(conninfo: str) -> bool | None:
+    """True: the copy answered that it left recovery; False: that it is in recovery; None: no answer."""
     try:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
-            return row is not None and not row[0]
     except psycopg.OperationalError:
-        return False
+        return None
+    return None if row is None else not row[0]
 
 
 def _checks(copy: Copy, plan: Plan, dsn: str) -> list[RestoreCheck]:
@@ -401,12 +409,16 @@ def _marker(conn: psycopg.Connection, name: str, marker: Marker, *, wanted: bool
 
 def _row_counts(conn: psycopg.Connection) -> RestoreCheck:
     """Every table counted: a full read of each, so a page whose data checksum fails stops it (PostgreSQL
-    18 clusters carry checksums). Whether the ledger's rows are the ones it should hold is the
-    measurement's check ("ledger rows match the ledger"), against the writes the ledger acknowledged."""
+    18 clusters carry checksums); a copy without ledger rows at all fails here, before it is put in
+    service. Whether the ledger's rows are the ones it should hold is the measurement's check ("ledger
+    rows match the ledger"), against the writes the ledger acknowledged."""
     rows = conn.execute("SELECT relname FROM pg_stat_user_tables ORDER BY relname").fetchall()
     counts = {name: _one(conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()) for (name,) in rows}  # noqa: S608 - names from the catalogue
     detail = ", ".join(f"{name} {count} rows" for name, count in counts.items())
-    return RestoreCheck(name="every table read", ok="ledger" in counts, detail=detail or "no table")
+    ledger_rows = counts.get("ledger")
+    ok = isinstance(ledger_rows, int) and ledger_rows > 0
+    return RestoreCheck(name="every table read", ok=ok, detail=(detail or "no table") + ("" if ok else "; the ledger "
+                        "is empty or missing"))
 
 
 def read_ledger(conninfo: str, writers: list[str]) -> dict[str, list[int]]:

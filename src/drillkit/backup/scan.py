@@ -7,7 +7,6 @@ Compressed is not encrypted: a marker inside a gzip stream is plaintext to anyon
 from __future__ import annotations
 
 import bz2
-import gzip
 import lzma
 import zlib
 from collections.abc import Callable, Iterator
@@ -18,10 +17,12 @@ from typing import Any, Protocol
 __all__ = ["Hit", "find_marker", "is_openpgp_message", "marker_in_file"]
 
 _CHUNK = 1024 * 1024
-_OPENERS: list[tuple[bytes, str, Callable[..., Any]]] = [
-    (b"\x1f\x8b", "gzip", gzip.GzipFile),
-    (b"BZh", "bzip2", bz2.BZ2File),
-    (b"\xfd7zXZ\x00", "xz", lzma.LZMAFile),
+# Decompressors fed chunk by chunk (not GzipFile and friends, which drop what they decompressed from a
+# stream cut short); each member of a multi-member file gets a new one.
+_OPENERS: list[tuple[bytes, str, Callable[[], Any]]] = [
+    (b"\x1f\x8b", "gzip", lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)),
+    (b"BZh", "bzip2", bz2.BZ2Decompressor),
+    (b"\xfd7zXZ\x00", "xz", lzma.LZMADecompressor),
 ]
 # OpenPGP packet tags (RFC 9580 §5): a message opens with session-key packets, then encrypted data.
 _SESSION_KEY_TAGS = {1, 3}          # public-key / symmetric-key encrypted session key
@@ -60,15 +61,28 @@ def marker_in_file(path: Path, marker: bytes) -> str | None:
         raw.seek(0)
         if _contains(_chunks(raw), marker):
             return "raw"
-    for magic, kind, opener in _OPENERS:
+    for magic, kind, decompressor in _OPENERS:
         if head.startswith(magic):
-            try:
-                with opener(path, "rb") as stream:
-                    found = _contains(_chunks(stream), marker)
-            except (OSError, EOFError, lzma.LZMAError, zlib.error):  # a truncated stream still had its say
-                found = False
+            with path.open("rb") as raw:
+                found = _contains(_decompressed(_chunks(raw), decompressor), marker)
             return f"inside {kind}" if found else None
     return None
+
+
+def _decompressed(chunks: Iterator[bytes], decompressor: Callable[[], Any]) -> Iterator[bytes]:
+    """The plaintext of CHUNKS, member after member, up to the first damage (what came before it counts)."""
+    current = decompressor()
+    for chunk in chunks:
+        while chunk:
+            if current.eof:
+                if not chunk.strip(b"\0"):
+                    break  # padding after the last member (a tar block, a disk block)
+                current = decompressor()
+            try:
+                yield current.decompress(chunk)
+            except (OSError, EOFError, lzma.LZMAError, zlib.error):
+                return
+            chunk = current.unused_data if current.eof else b""
 
 
 def find_marker(root: Path, marker: bytes) -> list[Hit]:

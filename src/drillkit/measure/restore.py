@@ -54,7 +54,7 @@ def measured(record: RestoreRecord, writes: list[ledger.Write]) -> Restore:
                   backup_chain=list(record.backup_chain), phases=phases, checks=list(record.checks),
                   restored_bytes=record.restored_bytes,
                   rto=None if serving is None else _after_t0(serving.lower, serving.upper, t0))
-    reason = _unmeasurable(record)
+    reason = _unmeasurable(record) or _unread_writers(record, writes)
     if reason:
         return Restore(status="not measured", reason=reason, **common)
     stored = {writer: set(seqs) for writer, seqs in (record.restored_ledger or {}).items()}
@@ -85,9 +85,20 @@ def _unmeasurable(record: RestoreRecord) -> str:
     if record.restored_ledger is None:
         return "the restored copy's ledger was not read"
     try:
-        target_monotonic(record)
+        target = target_monotonic(record)
     except ValueError as exc:
         return f"the recovery target cannot be placed in time: {exc}"
+    if record.mode == "backups only" and target > record.t0_issued:
+        return (f"the restored backup ended {target - record.t0_issued:.1f} s after T0, the declared loss: it "
+                "could not have been taken, so its RPO would be better than the backups the loss left")
+    return ""
+
+
+def _unread_writers(record: RestoreRecord, writes: list[ledger.Write]) -> str:
+    """A writer missing from the record was never asked for (not found absent): its writes cannot be judged."""
+    unread = sorted({w.writer for w in writes} - set(record.restored_ledger or {}))
+    if unread:
+        return f"the restored copy's ledger was not read for writer(s) {', '.join(map(repr, unread))}"
     return ""
 
 

@@ -73,7 +73,9 @@ def rpo_row(runs: list[Measurements | None], objectives: Objectives, time_scale:
             seconds = restore.rpo.seconds if restore.rpo is not None and verdict != "not measured" else None
             if seconds is not None and (worst is None or seconds > worst):
                 at_least = "≥ " if restore.rpo is not None and restore.rpo.at_least else ""
-                worst, shown = seconds, f"{at_least}{text.seconds(seconds)} ({restore.activity})"
+                bound = text.seconds(restores.rpo_bound(objectives, time_scale))
+                scale = "" if time_scale == 1 else f"; judged against {bound}, the objective at scale {time_scale:g}"
+                worst, shown = seconds, f"{at_least}{text.seconds(seconds)} ({restore.activity}{scale})"
         if m is not None and m.restores and m.rpo is None:
             continue  # a restore drill without a ledger of its own: its restores are its RPO
         r = m.rpo if m is not None else None

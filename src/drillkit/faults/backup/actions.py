@@ -10,11 +10,13 @@ restore's measurement reads the restored copy only, never that table.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from drillkit.faults.environment import Environment, environment, heal, inject
 from drillkit.measure.probe_process import CONFIG_FILE
 from drillkit.measure.restore import record_file
 from drillkit.model import paths
-from drillkit.model.backup import RestoreRecord
+from drillkit.model.backup import RestoreMode, RestoreRecord
 from drillkit.model.target import BackupSettings
 
 __all__ = [
@@ -102,6 +104,11 @@ def restore_point_in_time(
     the change was issued, verify the copy, then repair production by copying back the ledger rows the
     change removed ("serving" = the repair committed). It gives up after TIMEOUT_S."""
     env = environment(configuration)
+    with _recorded_if_failed(env, "restore_point_in_time", "point in time"):
+        return _restore_point_in_time(env, timeout_s)
+
+
+def _restore_point_in_time(env: Environment, timeout_s: float) -> dict:
     settings = _settings(env)
     dsn = settings.database.reveal()
     change = _migration(env)
@@ -128,6 +135,12 @@ def restore_from_backups(
     halfway between two backups). The RPO is then the age of the newest backup. The restore gives up
     TIMEOUT_S after the loss."""
     env = environment(configuration)
+    with _recorded_if_failed(env, "restore_from_backups", "backups only"):
+        return _restore_from_backups(env, loss_after_backup_s, backup_wait_s, timeout_s)
+
+
+def _restore_from_backups(env: Environment, loss_after_backup_s: float | None, backup_wait_s: float | None,
+                          timeout_s: float) -> dict:
     settings = _settings(env)
     dsn = settings.database.reveal()
     interval = _incremental_every(settings)
@@ -140,7 +153,8 @@ def restore_from_backups(
     issued = clock.now()
     _write_marker(dsn, marker, 2)  # the lost primary's last write: no backup holds it
     confirmed = clock.now()
-    plan = restore.Plan(mode="backups only", target_utc=None, present=(marker, 1), absent=(marker, 2),
+    plan = restore.Plan(mode="backups only", target_utc=None, lost_utc=issued.utc, present=(marker, 1),
+                        absent=(marker, 2),
                         writers=_writers(env), serve=lambda copy_dsn: _accept_write(copy_dsn, marker),
                         timeout_s=timeout_s)
     record = RestoreRecord(activity="restore_from_backups", mode="backups only", t0_issued=issued.monotonic,
@@ -174,6 +188,24 @@ def _restore(env: Environment, settings: BackupSettings, record: RestoreRecord, 
 
     return inject(env, record.activity, (remove_restored_copy, {"name": record.activity}), run,
                   instance=copy.instance, copy=str(copy.folder))
+
+
+@contextlib.contextmanager
+def _recorded_if_failed(env: Environment, activity_name: str, mode: RestoreMode) -> Iterator[None]:
+    """A restore that fails before its procedure writes a record (no backup to wait for, no destructive
+    change to restore from) still leaves one, with its error: without it the run would hold no restore
+    at all, and be judged as if none had been asked for."""
+    try:
+        yield
+    except Exception as exc:
+        path = _out_dir(env) / record_file(activity_name)
+        if not path.exists():
+            now = clock.now()
+            durable.write_json(path, RestoreRecord(
+                activity=activity_name, mode=mode, t0_issued=now.monotonic, t0_confirmed=now.monotonic,
+                t0_utc=now.utc.isoformat(), recovery_target="", error=f"{type(exc).__name__}: {exc}",
+                finished=True).model_dump(mode="json"))
+        raise
 
 
 def _settings(env: Environment) -> BackupSettings:
@@ -243,7 +275,9 @@ def _put_back(dsn: str, side: str) -> dict:
 
 
 def _repair(copy_dsn: str, production_dsn: str) -> str:
-    """Copy back to production every ledger row the copy holds and production lacks, in one transaction."""
+    """Copy back to production every ledger row the copy holds and production lacks, in one transaction,
+    which commits only once production is seen to hold every one of them ("serving" is observed, not
+    assumed; the migration's side table, put back by the rollback, never stands in for it)."""
     with psycopg.connect(copy_dsn, autocommit=True) as source:
         rows = source.execute("SELECT writer, seq, written_at FROM ledger").fetchall()
     with psycopg.connect(production_dsn) as conn:
@@ -252,6 +286,11 @@ def _repair(copy_dsn: str, production_dsn: str) -> str:
             for row in rows:
                 copy.write_row(row)
         repaired = conn.execute("INSERT INTO ledger SELECT * FROM drillkit_repair ON CONFLICT DO NOTHING").rowcount
+        answer = conn.execute("SELECT count(*) FROM drillkit_repair r WHERE NOT EXISTS "
+                              "(SELECT 1 FROM ledger l WHERE l.writer = r.writer AND l.seq = r.seq)").fetchone()
+        missing = int(answer[0]) if answer is not None else len(rows)
+        if missing:
+            raise ActivityFailed(f"the repair left production without {missing} ledger rows of the restored copy")
     return f"production repaired: {repaired} ledger rows copied back from the restored copy"
 
 
