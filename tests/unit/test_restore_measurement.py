@@ -170,3 +170,12 @@ def test_a_writer_whose_rows_were_never_read_from_the_copy_is_not_counted_as_los
     measured = measure(record(restored_ledger={}))
     assert measured.status == "not measured" and "'w'" in measured.reason
     assert measured.rpo is None
+
+
+def test_a_copy_from_backups_alone_need_not_hold_the_writes_acknowledged_while_its_backup_ran():
+    rec = record(mode="backups only", recovery_target="end of the newest backup",
+                 backup_begin_utc="2026-11-26T09:59:53+00:00", backup_end_utc="2026-11-26T09:59:55+00:00",
+                 restored_ledger={"w": [0, 1, 2]})
+    assert ledger_check(measure(rec)).ok  # acked at 91 … 93 by the begin: there; 94, 95 ran with the backup
+    short = rec.model_copy(update={"restored_ledger": {"w": [0, 1]}})
+    assert not ledger_check(measure(short)).ok

@@ -225,7 +225,8 @@ def _procedure(barman: Barman, copy: Copy, recorder: Recorder, plan: Plan, dsn: 
         barman.switch_wal(archive=True)  # the target's commits and one after it must be in the archive
     backups = barman.list_backups()
     chosen = choose(backups, plan.target_utc, ended_before=plan.lost_utc)
-    recorder.update(backup_id=chosen.id, backup_chain=chain_of(backups, chosen), backup_end_utc=chosen.end_utc)
+    recorder.update(backup_id=chosen.id, backup_chain=chain_of(backups, chosen),
+                    backup_begin_utc=chosen.begin_utc, backup_end_utc=chosen.end_utc)
     deadline.check()
     before = clock.now().monotonic
     barman.restore(chosen.id, copy.folder, target_time=_barman_time(plan.target_utc),

@@ -59,7 +59,7 @@ def measured(record: RestoreRecord, writes: list[ledger.Write]) -> Restore:
         return Restore(status="not measured", reason=reason, **common)
     stored = {writer: set(seqs) for writer, seqs in (record.restored_ledger or {}).items()}
     target = record.t0_issued  # data acknowledged before the loss must be in the copy, whatever it restored to
-    common["checks"] = [*record.checks, ledger_view_check(writes, stored, target_monotonic(record))]
+    common["checks"] = [*record.checks, ledger_view_check(writes, stored, _view_end(record))]
     return Restore(status="measured", rpo=_rpo(writes, stored, target),
                    newest_recovered_before_t0_s=_newest_recovered(writes, stored, t0),
                    after_target_present=_after_target(writes, stored, target, present=True),
@@ -74,6 +74,16 @@ def target_monotonic(record: RestoreRecord) -> float:
         raise ValueError("the record names no recovery target time")
     offset = (datetime.fromisoformat(target) - datetime.fromisoformat(record.t0_utc)).total_seconds()
     return record.t0_issued + offset
+
+
+def _view_end(record: RestoreRecord) -> float:
+    """Up to when the copy must hold every acknowledged write: the recovery target; for a copy of a backup
+    alone, the backup's begin, since a write committed while it ran may lie on either side of its
+    consistency point (its end time is when barman finished, later than that point)."""
+    if record.mode == "backups only" and record.backup_begin_utc:
+        offset = (datetime.fromisoformat(record.backup_begin_utc) - datetime.fromisoformat(record.t0_utc))
+        return record.t0_issued + offset.total_seconds()
+    return target_monotonic(record)
 
 
 def _unmeasurable(record: RestoreRecord) -> str:

@@ -157,6 +157,7 @@ class RestoreRecord(_Strict):
     recovery_target: str           # an ISO time, or "end of the newest backup"
     backup_id: str = ""
     backup_chain: list[str] = Field(default_factory=list)  # full first, then its incrementals
+    backup_begin_utc: str | None = None  # every write committed before it is certainly in the backup
     backup_end_utc: str | None = None
     instance: str = ""             # where the restored copy ran (address:port)
     phases: list[PhaseMark] = Field(default_factory=list)
