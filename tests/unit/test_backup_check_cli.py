@@ -12,6 +12,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from tests.unit.targets import unreachable_target_spec
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
 POLICY = "full_every: 24h\nincremental_every: 1h\nretention: 7d\nmax_wal_lag: 5m\nrpo: 1h\nencrypted: true\n"
@@ -35,14 +37,7 @@ cli.main()
 
 
 def target_file(tmp_path: Path, backups: bool = True, barman: str = "/nonexistent/barman") -> Path:
-    spec = {
-        "name": "t", "kind": "sandbox", "driver": {"type": "process", "state_dir": str(tmp_path / "state")},
-        "endpoint": "http://127.0.0.1:1",
-        "regions": {name: {"address": f"127.0.{i}0.1",
-                           "app": {"component": f"app-{x}", "url": f"http://127.0.{i}0.1:1"},
-                           "database": {"component": f"pg-{x}", "patroni_api": f"http://127.0.{i}0.1:2"}}
-                    for i, x, name in ((1, "a", "region-a"), (2, "b", "region-b"))},
-    }
+    spec = unreachable_target_spec(tmp_path)
     if backups:
         spec["backups"] = {"policy": str(policy_file(tmp_path)), "time_scale": 60, "barman": barman,
                            "barman_config": str(tmp_path / "barman.conf"), "server": "feedhub",

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.unit.targets import unreachable_target_spec
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
 
@@ -99,14 +101,7 @@ def _wait_for(path: Path, proc: subprocess.Popen) -> None:
 
 def _target(tmp_path: Path) -> Path:
     path = tmp_path / "target.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "t", "kind": "sandbox", "driver": {"type": "process", "state_dir": str(tmp_path / "state")},
-        "endpoint": "http://127.0.0.1:1",
-        "regions": {name: {"address": f"127.0.{i}0.1",
-                           "app": {"component": f"app-{x}", "url": f"http://127.0.{i}0.1:1"},
-                           "database": {"component": f"pg-{x}", "patroni_api": f"http://127.0.{i}0.1:2"}}
-                    for i, x, name in ((1, "a", "region-a"), (2, "b", "region-b"))},
-    }))
+    path.write_text(yaml.safe_dump(unreachable_target_spec(tmp_path)))
     return path
 
 
