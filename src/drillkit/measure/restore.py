@@ -72,8 +72,12 @@ def target_monotonic(record: RestoreRecord) -> float:
     target = record.backup_end_utc if record.mode == "backups only" else record.recovery_target
     if not target:
         raise ValueError("the record names no recovery target time")
-    offset = (datetime.fromisoformat(target) - datetime.fromisoformat(record.t0_utc)).total_seconds()
-    return record.t0_issued + offset
+    return _monotonic_at(record, target)
+
+
+def _monotonic_at(record: RestoreRecord, utc: str) -> float:
+    """An ISO time of the procedure's clock on the session's monotonic clock, by its distance from T0."""
+    return record.t0_issued + (datetime.fromisoformat(utc) - datetime.fromisoformat(record.t0_utc)).total_seconds()
 
 
 def _view_end(record: RestoreRecord) -> float:
@@ -81,8 +85,7 @@ def _view_end(record: RestoreRecord) -> float:
     alone, the backup's begin, since a write committed while it ran may lie on either side of its
     consistency point (its end time is when barman finished, later than that point)."""
     if record.mode == "backups only" and record.backup_begin_utc:
-        offset = (datetime.fromisoformat(record.backup_begin_utc) - datetime.fromisoformat(record.t0_utc))
-        return record.t0_issued + offset.total_seconds()
+        return _monotonic_at(record, record.backup_begin_utc)
     return target_monotonic(record)
 
 
