@@ -89,10 +89,10 @@ def test_without_root_network_faults_fail_the_root_check(target_file, monkeypatc
 
 
 def test_an_unshipped_driver_is_invalid_input():
-    report = preflight.static_checks(load_target(INVALID / "target-docker.yaml"), set())
+    report = preflight.static_checks(load_target(INVALID / "target-kubernetes.yaml"), set())
     assert not by_name(report)["target"].ok
     assert report.exit_code == 2
-    assert preflight.live_checks(load_target(INVALID / "target-docker.yaml")).checks == []
+    assert preflight.live_checks(load_target(INVALID / "target-kubernetes.yaml")).checks == []
 
 
 def test_a_component_the_sandbox_lacks_is_invalid_input():

@@ -55,17 +55,17 @@ def test_run_without_iptables_names_the_missing_binary(down_target, tmp_path):
     assert "iptables (network faults)" in result.stderr and "apt" not in result.stdout
 
 
-def test_run_on_a_docker_target_exits_2_and_logs_no_fault(tmp_path):
-    result = drillkit("run", str(PARTITION), "--target", str(INVALID / "target-docker.yaml"),
+def test_run_on_a_kubernetes_target_exits_2_and_logs_no_fault(tmp_path):
+    result = drillkit("run", str(PARTITION), "--target", str(INVALID / "target-kubernetes.yaml"),
                       "--out", str(tmp_path / "out"))
     assert result.returncode == 2
-    assert "docker driver is not shipped" in result.stderr
+    assert "kubernetes driver is not shipped" in result.stderr
     assert not (tmp_path / "out").exists()
 
 
 def test_run_takes_the_target_from_drillkit_target(tmp_path):
     result = drillkit("run", str(PARTITION), "--dry-run", "--out", str(tmp_path / "out"),
-                      DRILLKIT_TARGET=str(INVALID / "target-docker.yaml"))
+                      DRILLKIT_TARGET=str(INVALID / "target-kubernetes.yaml"))
     assert result.returncode == 2
     assert "│ compose" in result.stdout and "(exit 2)" in result.stdout
 

@@ -64,7 +64,7 @@ def test_chaos_validate_accepts_the_experiment(experiment, tmp_path):
          "has no region 'region-c'"),
         ("target-missing-component.yaml", "target-missing-component.yaml: regions.region-a.app.component: the "
          "sandbox has no part named 'app-x'"),
-        ("target-docker.yaml", "target-docker.yaml: driver.type: the docker driver is not shipped"),
+        ("target-kubernetes.yaml", "target-kubernetes.yaml: driver.type: the kubernetes driver is not shipped"),
     ],
 )
 def test_a_broken_file_is_rejected_with_its_file_and_field(name, expected):
@@ -140,6 +140,6 @@ def _drillkit(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_validate_with_an_unshipped_target_driver_exits_2():
-    result = _drillkit("validate", str(PLAIN), "--target", str(INVALID / "target-docker.yaml"))
+    result = _drillkit("validate", str(PLAIN), "--target", str(INVALID / "target-kubernetes.yaml"))
     assert result.returncode == 2
-    assert f"{INVALID / 'target-docker.yaml'}: driver.type: the docker driver is not shipped" in result.stderr
+    assert f"{INVALID / 'target-kubernetes.yaml'}: driver.type: the kubernetes driver is not shipped" in result.stderr

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from drillkit.errors import InvalidInput
 from drillkit.model.files import describe_errors, read_mapping, validate_mapping
@@ -34,10 +34,20 @@ class ProcessDriver(_Strict):
 
 
 class DockerDriver(_Strict):
-    """Containers on a Docker engine (the `docker` extra); components name containers."""
+    """Containers on a Docker engine. Components name Compose services of `compose_project` (found by
+    the labels com.docker.compose.project and com.docker.compose.service), or containers by name when no
+    project is given."""
 
     type: Literal["docker"]
-    base_url: str | None = Field(None, description="Docker engine URL; DOCKER_HOST when unset")
+    base_url: str | None = Field(None, description="the Docker engine's URL (unix:///run/docker.sock, "
+                                 "tcp://…); DOCKER_HOST when unset")
+    compose_project: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]*$", description="the Compose "
+                                        "project whose services the components name; unset: container names")
+    witness: list[str] = Field(default_factory=list, description="components outside every region that a "
+                               "region cut separates from it too (the DCS: etcd)")
+    superuser: str = Field("database_superuser", description="the name, in the target's `secrets`, of a libpq "
+                           "DSN without host and port (user, password, dbname) of a database superuser; the "
+                           "driver adds each member's host and port from Patroni")
 
 
 class KubernetesDriver(_Strict):
@@ -48,7 +58,7 @@ class KubernetesDriver(_Strict):
     context: str | None = None
 
 
-SHIPPED_DRIVERS = ("process",)  # docker and kubernetes targets validate as files, yet cannot run faults
+SHIPPED_DRIVERS = ("process", "docker")  # kubernetes targets validate as files, yet cannot run faults
 
 Driver = Annotated[ProcessDriver | DockerDriver | KubernetesDriver, Field(discriminator="type")]
 
@@ -116,6 +126,38 @@ class BackupSettings(_Strict):
     restore_port: int = Field(5440, ge=1, le=65535)
 
 
+class ProbePaths(_Strict):
+    """What the probers ask of the app, relative to each endpoint: a team points them at its own app.
+    The read-back path holds `{id}`, replaced by the `id` field of the write's JSON answer."""
+
+    read: str = Field("/api/feed?limit=5", pattern=r"^/", description="a read a user makes")
+    live: str = Field("/livez", pattern=r"^/", description="liveness only (no database)")
+    write: str | None = Field("/api/items", pattern=r"^/", description="a write a user makes (POST, 201 "
+                              "with an `id`); unset: the probers only read")
+    write_body: dict[str, str] = Field(default_factory=lambda: {"tenant": "drillkit-probe", "title": "probe"})
+    read_back: str = Field("/api/items/{id}", pattern=r"^/.*\{id\}", description="the write read back")
+    headers: dict[str, str] = Field(default_factory=dict, description="sent with every probe and HTTP "
+                                    "ledger request (never a credential: use `token`)")
+    token: SecretRef | None = Field(None, description="sent as `Authorization: Bearer …`")
+
+
+class Ledger(_Strict):
+    """Where the RPO's sequenced writes go: through the app's ledger endpoint (`http`), or straight into
+    the database (`dsn`), into a table `drillkit_ledger` that drillkit creates and drops."""
+
+    mode: Literal["http", "dsn"] = "http"
+    path: str = Field("/api/ledger", pattern=r"^/", description="http: POST {writer, seq} here through the "
+                      "global endpoint; GET PATH/WRITER answers {seqs: […]}")
+    dsn: SecretRef | None = Field(None, description="dsn: a libpq DSN naming every member "
+                                  "(target_session_attrs=read-write) of a role that may create a table")
+
+    @model_validator(mode="after")
+    def _dsn_named(self) -> Ledger:
+        if self.mode == "dsn" and self.dsn is None:
+            raise ValueError("mode dsn needs `dsn`: the secret that holds the database's DSN")
+        return self
+
+
 class Target(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     kind: Literal["sandbox", "staging", "production"]
@@ -132,6 +174,8 @@ class Target(_Strict):
     metrics: MetricsOut | None = None
     notify: Notify | None = None
     backups: BackupSettings | None = None
+    probes: ProbePaths = Field(default_factory=ProbePaths)
+    ledger: Ledger = Field(default_factory=Ledger)
     secrets: dict[str, SecretRef] = Field(
         default_factory=dict, description="named secrets the activities use (app_admin_token, …), each "
         "from the environment or a file")
@@ -196,6 +240,10 @@ class Target(_Strict):
                      (("token", self.prometheus.token), ("password", self.prometheus.password)) if ref is not None}
         if self.notify is not None:
             refs["notify.webhook"] = self.notify.webhook
+        if self.probes.token is not None:
+            refs["probes.token"] = self.probes.token
+        if self.ledger.dsn is not None:
+            refs["ledger.dsn"] = self.ledger.dsn
         if backups and self.backups is not None:
             refs["backups.database"] = self.backups.database
         return refs
