@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"drill", "preflight"},
     {"controls", "lock", "validation"},
     {"faults"},
-    {"sandbox", "loadtest", "report", "guard"},
+    {"sandbox", "staging", "loadtest", "report", "guard"},
     {"backup"},
     {"measure", "score"},
     {"model", "feedhub"},
