@@ -23,6 +23,7 @@ from rich.table import Table
 from drillkit import __version__, redaction
 from drillkit.errors import EXIT_ABORTED, EXIT_INVALID, Aborted, DrillkitError, InvalidInput
 from drillkit.model import paths
+from drillkit.model.needs import needs_of
 from drillkit.model.sandbox import DEFAULT_STATE_DIR, load_config
 from drillkit.sandbox.supervisor import Sandbox, SandboxStatus
 
@@ -243,7 +244,7 @@ def run(
     run_id = new_run_id()
     with target_lock(plan.target, run_id, target_file=plan.target_file):  # a dead holder's faults are healed first
         if preflight.uses_target(plan.documents()):
-            preflight.require(preflight.live_checks(plan.target, preflight.needs_of(plan.documents())))
+            preflight.require(preflight.live_checks(plan.target, needs_of(plan.documents())))
         result = run_experiment(plan, out_dir, settings=user_settings, run_id=run_id)
     if result.stopped_by is not None:
         out.print(result.stopped_by.describe(), markup=False, highlight=False, soft_wrap=True)
@@ -314,13 +315,25 @@ def _preflight(plan, run_dir: Path | None, force: bool, live: bool = True, whole
     """Every check for the PLAN's experiments against its target; the target is asked only when they use it."""
     from drillkit import preflight
 
-    experiments = plan.documents()
-    needs = preflight.needs_of(experiments)
+    experiments = _runnable(plan)
+    needs = needs_of(experiments)
     report = preflight.static_checks(plan.target, needs, run_dir, force)
     busy = any(check.name == preflight.LOCK_CHECK for check in report.failures)  # its faults are in place
     if live and not busy and (whole_target or preflight.uses_target(experiments)):
         report += preflight.live_checks(plan.target, needs)
     return report
+
+
+def _runnable(plan) -> list[dict]:
+    """The plan's experiments, less those a drill records as not run because its target lacks what they
+    need (a single `drillkit run` keeps them all: its preflight says what is missing)."""
+    from drillkit.model.needs import lacking
+    from drillkit.model.plan import DrillPlan
+
+    documents = plan.documents()
+    if not isinstance(plan, DrillPlan):
+        return documents
+    return [document for document in documents if lacking(plan.target, document) is None]
 
 
 def _print_preflight(report) -> None:
@@ -420,7 +433,7 @@ def drill(
     _confirm(plan.target, lines, confirmed=yes or confirm_target == plan.target.name)
     run_id = new_run_id()
     with _sandbox_for(plan.target, manage_sandbox), target_lock(plan.target, run_id, target_file=plan.target_file):
-        needs = preflight.needs_of(plan.documents())
+        needs = needs_of(_runnable(plan))
         preflight.require(preflight.live_checks(plan.target, needs))  # under the lock: a dead run is healed
         _log_to_file(run_dir / "drill.log")
         result = run_drill(plan, run_dir, DrillProgress(err, plan.drill.expected_seconds()), run_id=run_id)

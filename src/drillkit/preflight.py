@@ -24,6 +24,7 @@ from typing import Any, Literal
 import httpx
 
 from drillkit.errors import EXIT_ABORTED, EXIT_INVALID, DrillkitError, InvalidInput
+from drillkit.model.needs import BACKUPS, NETWORK, SIGNALS, activities
 from drillkit.model.target import ProcessDriver, Target
 
 SKIP_ENV = "DRILLKIT_PREFLIGHT_SKIP"  # test-only
@@ -31,29 +32,6 @@ LOCK_CHECK = "target-lock"
 MIN_FREE_BYTES = 200 * 1024 * 1024  # journals, samples and reports of one drill fit in far less
 RUN_FOLDER_MARKERS = ("journal.json", "results.json", "drill.log", "measurements.json", "loadtest.json")
 HTTP_TIMEOUT_S = 3.0
-
-# What each drillkit fault needs beyond a reachable target. Network faults add packet-drop rules.
-NETWORK = "network"
-SIGNALS = "signals"
-BACKUPS = "backups"  # the target's backup server, and the database DSN its restores write through
-NEEDS: dict[str, str] = {
-    "drillkit.faults.backup.actions.bad_migration": BACKUPS,
-    "drillkit.faults.backup.actions.undo_bad_migration": BACKUPS,
-    "drillkit.faults.backup.actions.restore_point_in_time": BACKUPS,
-    "drillkit.faults.backup.actions.restore_from_backups": BACKUPS,
-    "drillkit.faults.backup.actions.remove_restored_copy": BACKUPS,
-    "drillkit.faults.backup.probes.finished_backups": BACKUPS,
-    "drillkit.faults.region.actions.partition_region": NETWORK,
-    "drillkit.faults.region.actions.heal_partition": NETWORK,
-    "drillkit.faults.database.actions.isolate_replica": NETWORK,
-    "drillkit.faults.database.actions.rejoin_replica": NETWORK,
-    "drillkit.faults.region.actions.fail_region": SIGNALS,
-    "drillkit.faults.database.actions.kill_primary": SIGNALS,
-    "drillkit.faults.database.actions.stop_primary": SIGNALS,
-    "drillkit.faults.app.actions.kill_app": SIGNALS,
-    "drillkit.faults.app.actions.pause_app": SIGNALS,
-    "drillkit.faults.app.actions.resume_app": SIGNALS,
-}
 
 Kind = Literal["input", "environment"]
 Result = Literal["ok", "FAILED", "skipped"]
@@ -115,22 +93,10 @@ class PreflightFailed(DrillkitError):
         self.exit_code = report.exit_code
 
 
-def needs_of(experiments: Iterable[dict[str, Any]]) -> set[str]:
-    """The capabilities (NETWORK, SIGNALS) the experiments' drillkit activities need."""
-    needs = set()
-    for experiment in experiments:
-        for activity in _activities(experiment):
-            provider = activity.get("provider") or {}
-            if provider.get("type") == "python":
-                need = NEEDS.get(f"{provider.get('module')}.{provider.get('func')}")
-                needs |= {need} if need else set()
-    return needs
-
-
 def uses_target(experiments: Iterable[dict[str, Any]]) -> bool:
     """Whether any activity or control is drillkit's (a plain Chaos Toolkit experiment needs no target)."""
     for experiment in experiments:
-        providers = [a.get("provider") or {} for a in _activities(experiment)]
+        providers = [a.get("provider") or {} for a in activities(experiment)]
         providers += [c.get("provider") or {} for c in experiment.get("controls") or [] if isinstance(c, dict)]
         if any(str(p.get("module", "")).startswith("drillkit.") for p in providers):
             return True
@@ -338,13 +304,6 @@ def _nearest_existing(path: Path) -> Path:
     while not path.exists():
         path = path.parent
     return path
-
-
-def _activities(experiment: dict[str, Any]) -> list[dict[str, Any]]:
-    hypothesis = experiment.get("steady-state-hypothesis") or {}
-    sections: list[Any] = [hypothesis.get("probes") or [], experiment.get("method") or [],
-                           experiment.get("rollbacks") or []]
-    return [activity for section in sections for activity in section if isinstance(activity, dict)]
 
 
 def require(*reports: Report, say: Callable[[Report], None] | None = None) -> Report:

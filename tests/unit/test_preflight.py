@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from drillkit import preflight
+from drillkit.model import needs
 from drillkit.model.target import load_target
 from drillkit.sandbox import netfilter
 
@@ -53,9 +54,9 @@ def by_name(report: preflight.Report) -> dict[str, preflight.Check]:
 
 
 def test_network_faults_need_root_and_iptables_and_process_faults_need_signals():
-    assert preflight.needs_of([PARTITION]) == {preflight.NETWORK}
-    assert preflight.needs_of([KILL]) == {preflight.SIGNALS}
-    assert preflight.needs_of([yaml.safe_load(PLAIN.read_text())]) == set()
+    assert needs.needs_of([PARTITION]) == {needs.NETWORK}
+    assert needs.needs_of([KILL]) == {needs.SIGNALS}
+    assert needs.needs_of([yaml.safe_load(PLAIN.read_text())]) == set()
 
 
 def test_a_plain_chaos_toolkit_experiment_does_not_use_the_target():
@@ -65,7 +66,7 @@ def test_a_plain_chaos_toolkit_experiment_does_not_use_the_target():
 
 def test_a_missing_iptables_fails_the_network_check_with_what_to_do(target_file, monkeypatch):
     monkeypatch.setenv(netfilter.BINARY_ENV, "/nonexistent/iptables")
-    report = preflight.static_checks(load_target(target_file), {preflight.NETWORK})
+    report = preflight.static_checks(load_target(target_file), {needs.NETWORK})
     check = by_name(report)["iptables"]
     assert not check.ok and "install the Debian package iptables" in check.remedy
     assert report.exit_code == 3
@@ -84,7 +85,7 @@ def test_iptables_is_found_in_sbin_when_path_lacks_it(monkeypatch, tmp_path):
 
 def test_without_root_network_faults_fail_the_root_check(target_file, monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    check = by_name(preflight.static_checks(load_target(target_file), {preflight.NETWORK}))["root"]
+    check = by_name(preflight.static_checks(load_target(target_file), {needs.NETWORK}))["root"]
     assert not check.ok and "run drillkit as root" in check.remedy
 
 
@@ -153,7 +154,7 @@ def test_a_live_lock_holder_is_named_and_a_dead_one_ignored(target_file):
 def test_the_test_only_seam_marks_a_check_skipped_never_ok(target_file, monkeypatch):
     monkeypatch.setenv(netfilter.BINARY_ENV, "")
     monkeypatch.setenv(preflight.SKIP_ENV, "iptables")
-    report = preflight.static_checks(load_target(target_file), {preflight.NETWORK})
+    report = preflight.static_checks(load_target(target_file), {needs.NETWORK})
     check = by_name(report)["iptables"]
     assert check.skipped and check.result == "skipped" and "test-only" in check.detail
     assert "iptables" not in {c.name for c in report.failures}

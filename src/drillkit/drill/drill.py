@@ -27,6 +27,7 @@ from drillkit.measure import replay
 from drillkit.measure.session import MeasurementSession, MeasureSettings
 from drillkit.model.drill import Drill
 from drillkit.model.measurements import Measurements
+from drillkit.model.needs import lacking
 from drillkit.model.objectives import Objectives
 from drillkit.model.plan import DrillPlan
 from drillkit.model.result import DrillRun, RunRecord, RunStatus
@@ -52,6 +53,10 @@ def outline(plan: DrillPlan) -> list[str]:
         lines.append(f"  before each experiment: {drill.leader} leads the database (switchover if needed)")
     for entry, planned in zip(drill.experiments, plan.experiments, strict=True):
         experiment = planned.as_written
+        reason = lacking(target, planned.resolved())
+        if reason is not None:
+            lines.append(f"  {entry.name}: not run, {reason} (weight {entry.weight:g} earns nothing)")
+            continue
         faults = [a["provider"]["func"] for a in experiment.get("method", []) if a.get("type") == "action"]
         rollbacks = [a["provider"]["func"] for a in experiment.get("rollbacks", [])]
         overrides = f"; overrides {entry.variables}" if entry.variables else ""
@@ -173,6 +178,11 @@ def _baseline(drill: Drill, target: Target, objectives: Objectives, out_dir: Pat
 def _experiments(plan: DrillPlan, run_dir: Path, progress: DrillProgress, result: DrillRun) -> None:
     drill = plan.drill
     for entry, planned in zip(drill.experiments, plan.experiments, strict=True):
+        reason = lacking(plan.target, planned.resolved())
+        if reason is not None:
+            _not_run(result, entry.name, entry.repetitions, reason, progress)
+            result.save(run_dir)
+            continue
         for repetition in range(1, entry.repetitions + 1):
             progress.experiment = entry.name + (f" #{repetition}" if entry.repetitions > 1 else "")
             if drill.leader:
@@ -187,6 +197,14 @@ def _experiments(plan: DrillPlan, run_dir: Path, progress: DrillProgress, result
                 return
             if ran.journal_status is RunStatus.INTERRUPTED:
                 raise KeyboardInterrupt
+
+
+def _not_run(result: DrillRun, experiment: str, repetitions: int, reason: str, progress: DrillProgress) -> None:
+    """An experiment the target cannot serve is recorded, not skipped in silence: it measured nothing,
+    so it earns nothing, and the report says why."""
+    progress.say(f"[yellow]{escape(experiment)}: not run[/]: {escape(reason)}")
+    result.runs += [RunRecord(experiment=experiment, repetition=n, status=RunStatus.NOT_RUN, rollbacks_ok=True,
+                              steady_state_ok=False, causes=[f"not run: {reason}"]) for n in range(1, repetitions + 1)]
 
 
 def _record(ran: RunResult, experiment: str, repetition: int, run_id: str, run_dir: str) -> RunRecord:

@@ -25,6 +25,7 @@ class RunStatus(StrEnum):
     ROLLBACK_FAILED = "rollback failed"  # drillkit's: a rollback failed, or the safety net had to act
     DEVIATED = "deviated"
     ACTIVITY_FAILED = "activity failed"
+    NOT_RUN = "not run"                  # drillkit's: the target lacks what the experiment needs (a drill goes on)
     UNKNOWN = "unknown"
 
 
