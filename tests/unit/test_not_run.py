@@ -39,3 +39,12 @@ def test_an_experiment_not_run_earns_nothing_and_fails_the_drill():
     assert skipped.score == 0 and not skipped.passed
     assert report.status == "failed"
     assert any("no backup server" in (f.cause or "") for f in report.findings)
+
+
+def test_the_objective_rows_describe_what_ran():
+    not_run = record("restore-from-incremental", status="not run", steady_state_ok=False, measurements=None,
+                     causes=["not run: it restores backups and target 'docker' has no backup server"])
+    rows = {row.name: row for row in score(drill_run(record(), not_run), Objectives(), []).objectives}
+    alone = {row.name: row for row in score(drill_run(record()), Objectives(), []).objectives}
+    assert {name: row.verdict for name, row in rows.items()} == {name: row.verdict for name, row in alone.items()}
+    assert all(row.verdict != "not measured" for row in rows.values())

@@ -4,6 +4,7 @@ Never gate names: a reader should not need docs/scoring.md to understand the fir
 from __future__ import annotations
 
 from drillkit.model.report import Finding, Gate, ObjectiveRow, RunReport
+from drillkit.model.result import RunStatus
 
 SAY = {  # gate -> (what a failure means to a reader, what to fix)
     "rto": ("users were not served well again in time", "shorten recovery: check failover detection and "
@@ -29,6 +30,11 @@ NOT_MEASURED_FIX = "make the figure measurable and run the drill again: a figure
 def run_findings(run: RunReport) -> list[Finding]:
     """A fault that was never injected explains the figures it left unmeasured: say it once, with its
     cause, and do not repeat each consequence."""
+    if run.status == RunStatus.NOT_RUN:
+        return [Finding(experiment=run.experiment, severity="not measured", text=f"{run.experiment}: not run",
+                        cause=_causes(run).removeprefix("not run: "),
+                        fix="give the target what the experiment needs, or leave the experiment out of this "
+                            "target's drill: an experiment not run earns nothing")]
     found = _injections(run)
     if not found and run.status != "completed" and run.causes:
         found.append(Finding(experiment=run.experiment, severity="failed",

@@ -9,7 +9,7 @@ from typing import Literal
 from drillkit.model.measurements import Budget, Measurements
 from drillkit.model.objectives import Objectives
 from drillkit.model.report import ObjectiveRow, Verdict
-from drillkit.model.result import RunRecord
+from drillkit.model.result import RunRecord, RunStatus
 from drillkit.score import restores, text
 from drillkit.score.gates import RANK
 
@@ -17,8 +17,10 @@ BudgetKind = Literal["availability", "errors", "latency"]
 
 
 def objective_rows(records: list[RunRecord], objectives: Objectives, time_scale: float = 1.0) -> list[ObjectiveRow]:
-    """TIME_SCALE: the backups' (policy seconds per real second), which a restore's RPO is judged at."""
-    measured = [r.measurements for r in records]
+    """TIME_SCALE: the backups' (policy seconds per real second), which a restore's RPO is judged at.
+    A run recorded as not run sent no traffic and met no fault: the rows describe what ran (its
+    experiment earns nothing and fails the drill on its own)."""
+    measured = [r.measurements for r in records if r.status != RunStatus.NOT_RUN]
     return [rto_row(measured, objectives), rpo_row(measured, objectives, time_scale),
             availability_row(measured, objectives),
             error_rate_row(measured, objectives), latency_row(measured, objectives)]
