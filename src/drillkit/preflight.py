@@ -36,6 +36,8 @@ HTTP_TIMEOUT_S = 3.0
 NETWORK = "network"
 SIGNALS = "signals"
 BACKUPS = "backups"  # the target's backup server, and the database DSN its restores write through
+MEASURE = "measure"  # the measure control: with a DSN ledger, its database must take the ledger's table
+MEASURE_CONTROL = "drillkit.controls.measure"
 NEEDS: dict[str, str] = {
     "drillkit.faults.backup.actions.bad_migration": BACKUPS,
     "drillkit.faults.backup.actions.undo_bad_migration": BACKUPS,
@@ -124,6 +126,8 @@ def needs_of(experiments: Iterable[dict[str, Any]]) -> set[str]:
             if provider.get("type") == "python":
                 need = NEEDS.get(f"{provider.get('module')}.{provider.get('func')}")
                 needs |= {need} if need else set()
+        controls = [c.get("provider") or {} for c in experiment.get("controls") or [] if isinstance(c, dict)]
+        needs |= {MEASURE} if any(p.get("module") == MEASURE_CONTROL for p in controls) else set()
     return needs
 
 
@@ -176,6 +180,8 @@ def live_checks(target: Target, needs: AbstractSet[str] = frozenset()) -> Report
                         f"{leader} leads" if leader else "no member is the running leader",
                         "" if leader else "wait for a failover to finish, or `drillkit sandbox up`"))
     checks.append(_answers("load-balancer", str(target.endpoint), f"{str(target.endpoint).rstrip('/')}/healthz"))
+    if MEASURE in needs and target.ledger.mode == "dsn":
+        checks.append(_ledger_check(target))
     if BACKUPS in needs and target.backups is not None:  # its DSN file is the running backup server's
         checks += [check for check in _secret_checks(target, backups=True) if check.subject == "backups.database"]
         checks.append(_backup_server_check(target))
@@ -197,6 +203,28 @@ def _backup_server_check(target: Target) -> Check:
                      "start the backup server (`drillkit sandbox up --with-backups` for the sandbox)")
     return Check("backup-server", settings.server, bool(done), f"{len(done)} finished backups listed",
                  "" if done else "wait for the first full backup, or take one (`barman backup`)")
+
+
+def _ledger_check(target: Target) -> Check:
+    """The DSN ledger's database answers on its primary, and takes (or has) the ledger's table: a run
+    whose RPO could not be measured is told so before its first fault."""
+    import psycopg
+
+    from drillkit.measure import dsn_ledger
+    from drillkit.redaction import redact
+
+    assert target.ledger.dsn is not None  # the model requires it in mode dsn
+    remedy = ("check ledger.dsn: every member, target_session_attrs=read-write, a role that may create "
+              f"{dsn_ledger.TABLE} (or grant it INSERT and SELECT on that table)")
+    try:
+        found = dsn_ledger.problem(dsn_ledger.remember(target.ledger.dsn.reveal()))
+    except InvalidInput as exc:
+        return Check("ledger", "ledger.dsn", False, str(exc), remedy, "input")
+    except psycopg.Error as exc:
+        return Check("ledger", "ledger.dsn", False, f"the database did not answer: {redact(str(exc).strip())}",
+                     remedy)
+    return Check("ledger", "ledger.dsn", found is None, found or f"the primary takes {dsn_ledger.TABLE}",
+                 remedy if found else "")
 
 
 def run_folder_checks(run_dir: Path, force: bool) -> list[Check]:

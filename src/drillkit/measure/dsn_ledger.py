@@ -64,6 +64,22 @@ def prepare(dsn: str) -> bool:
     return not (existed and existed[0])
 
 
+def problem(dsn: str) -> str | None:
+    """Why the ledger could not be written through DSN (None: it can): checked before any fault."""
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=SETUP_TIMEOUT_S) as conn:
+        row = conn.execute(
+            "SELECT pg_is_in_recovery(), to_regclass(%s) IS NOT NULL, "
+            "coalesce(has_schema_privilege(current_schema(), 'CREATE'), false)", (TABLE,)).fetchone()
+        in_recovery, exists, may_create = row if row else (True, False, False)
+        if exists:
+            may_write = conn.execute("SELECT has_table_privilege(%s, 'INSERT, SELECT')", (TABLE,)).fetchone()
+    if in_recovery:
+        return "the DSN reached a replica: name every member with target_session_attrs=read-write"
+    if exists:
+        return None if may_write and may_write[0] else f"the role may not INSERT into and SELECT from {TABLE}"
+    return None if may_create else f"the role may not create {TABLE} in its schema (nor does it exist)"
+
+
 def clean_up(dsn: str, writers: list[str], *, created: bool) -> str:
     """Drop the table when the session CREATED it, else delete the session's rows; what was done."""
     with psycopg.connect(dsn, autocommit=True, connect_timeout=SETUP_TIMEOUT_S) as conn:

@@ -18,8 +18,6 @@ from drillkit.measure.prober import SendClock
 from drillkit.measure.raw import Write
 
 ACKNOWLEDGED = (200, 201)
-
-
 DEFAULT_PATH = "/api/ledger"
 
 
