@@ -41,6 +41,7 @@ from drillkit import clock, durable, patroni_api, redaction
 from drillkit.measure import dsn_ledger, prober, writers
 from drillkit.measure.raw import SAMPLE_COLUMNS, WRITE_COLUMNS, Write, sample_row, write_row
 from drillkit.measure.samples import CsvLog
+from drillkit.measure.writers import DEFAULT_PATH as HTTP_LEDGER_PATH
 
 logger = logging.getLogger("drillkit")
 CONFIG_FILE = "probe-config.json"
@@ -56,7 +57,7 @@ class ProbeConfig:
     patroni_apis: list[str] = field(default_factory=list)
     requests: dict[str, Any] = field(default_factory=dict)  # prober.Requests' fields, never the token
     ledger_mode: str = "http"               # "http": through the app; "dsn": into the database (DSN_ENV)
-    ledger_path: str = writers.DEFAULT_PATH
+    ledger_path: str = HTTP_LEDGER_PATH
     interval_s: float = 0.05
     timeout_s: float = 2.0
     write_interval_s: float = 0.1

@@ -110,6 +110,7 @@ class MeasurementSession:
         self.died: str | None = None
         self.ledger_error: str | None = None   # the DSN ledger's table could not be created
         self._created_table = False
+        self._ledger_dsn: str | None = None    # kept from the start: the clean-up must not read the secret again
         self.origin = time.monotonic()
         self.ended: float | None = None
         self._process: subprocess.Popen | None = None
@@ -126,7 +127,8 @@ class MeasurementSession:
         for stale in ("probe.json", "stored.json"):
             (self.out_dir / stale).unlink(missing_ok=True)
         secrets = self._secrets()
-        self._prepare_ledger(secrets.get(dsn_ledger.DSN_ENV))
+        self._ledger_dsn = secrets.get(dsn_ledger.DSN_ENV)
+        self._prepare_ledger(self._ledger_dsn)
         (self.out_dir / CONFIG_FILE).write_text(redact(json.dumps(asdict(self._probe_config()), indent=2)))
         with (self.out_dir / "probe.log").open("ab") as log:
             self._process = subprocess.Popen(
@@ -278,11 +280,10 @@ class MeasurementSession:
     def _clean_up_ledger(self) -> None:
         """After the read-back: the table drillkit made goes, or only the session's rows. A failure is
         said, never raised: the measurements are worth keeping."""
-        if self.target.ledger.mode != "dsn" or self.ledger_error or not self.writer_ids:
+        if self._ledger_dsn is None or self.ledger_error or not self.writer_ids:
             return
-        dsn = self._secrets().get(dsn_ledger.DSN_ENV)
         try:
-            done = dsn_ledger.clean_up(dsn or "", self.writer_ids, created=self._created_table)
+            done = dsn_ledger.clean_up(self._ledger_dsn, self.writer_ids, created=self._created_table)
             logger.info("DSN ledger: %s", done)
         except psycopg.Error as exc:
             logger.error("the DSN ledger's table %s could not be cleaned up (%s): remove it by hand",
