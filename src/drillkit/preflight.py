@@ -24,7 +24,7 @@ from typing import Any, Literal
 import httpx
 
 from drillkit.errors import EXIT_ABORTED, EXIT_INVALID, DrillkitError, InvalidInput
-from drillkit.model.needs import BACKUPS, NETWORK, SIGNALS, activities
+from drillkit.model.needs import BACKUPS, MEASURE, NETWORK, SIGNALS, activities
 from drillkit.model.target import ProcessDriver, Target
 
 SKIP_ENV = "DRILLKIT_PREFLIGHT_SKIP"  # test-only
@@ -142,6 +142,8 @@ def live_checks(target: Target, needs: AbstractSet[str] = frozenset()) -> Report
                         f"{leader} leads" if leader else "no member is the running leader",
                         "" if leader else "wait for a failover to finish, or `drillkit sandbox up`"))
     checks.append(_answers("load-balancer", str(target.endpoint), f"{str(target.endpoint).rstrip('/')}/healthz"))
+    if MEASURE in needs and target.ledger.mode == "dsn":
+        checks.append(_ledger_check(target))
     if BACKUPS in needs and target.backups is not None:  # its DSN file is the running backup server's
         checks += [check for check in _secret_checks(target, backups=True) if check.subject == "backups.database"]
         checks.append(_backup_server_check(target))
@@ -163,6 +165,28 @@ def _backup_server_check(target: Target) -> Check:
                      "start the backup server (`drillkit sandbox up --with-backups` for the sandbox)")
     return Check("backup-server", settings.server, bool(done), f"{len(done)} finished backups listed",
                  "" if done else "wait for the first full backup, or take one (`barman backup`)")
+
+
+def _ledger_check(target: Target) -> Check:
+    """The DSN ledger's database answers on its primary, and takes (or has) the ledger's table: a run
+    whose RPO could not be measured is told so before its first fault."""
+    import psycopg
+
+    from drillkit.measure import dsn_ledger
+    from drillkit.redaction import redact
+
+    assert target.ledger.dsn is not None  # the model requires it in mode dsn
+    remedy = ("check ledger.dsn: every member, target_session_attrs=read-write, a role that may create "
+              f"{dsn_ledger.TABLE} (or grant it INSERT and SELECT on that table)")
+    try:
+        found = dsn_ledger.problem(dsn_ledger.remember(target.ledger.dsn.reveal()))
+    except InvalidInput as exc:
+        return Check("ledger", "ledger.dsn", False, str(exc), remedy, "input")
+    except psycopg.Error as exc:
+        return Check("ledger", "ledger.dsn", False, f"the database did not answer: {redact(str(exc).strip())}",
+                     remedy)
+    return Check("ledger", "ledger.dsn", found is None, found or f"the primary takes {dsn_ledger.TABLE}",
+                 remedy if found else "")
 
 
 def run_folder_checks(run_dir: Path, force: bool) -> list[Check]:

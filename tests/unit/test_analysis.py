@@ -231,3 +231,13 @@ def test_a_second_too_thin_to_judge_is_still_bad_when_its_observed_requests_fail
     second = {p.t: p for p in measured.series}[51]
     assert (second.answered, second.state) == (16, "bad")
     assert len(measured.incidents) == 1
+
+
+def test_on_a_target_without_a_write_probe_the_users_path_is_its_reads():
+    def read(intended: float, ok: bool) -> Sample:
+        return Sample("global/write_read", "global", "read", intended, intended, 0.01, 200 if ok else 0,
+                      "" if ok else "connect")
+
+    samples = [read(t, ok=not 30 <= t - ORIGIN < 34) for t in slot_times(0, 60)]
+    [incident] = run(samples, ended=60).incidents
+    assert incident.recovery.lower == pytest.approx(34 - STEP, abs=1e-6)

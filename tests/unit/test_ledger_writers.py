@@ -64,3 +64,21 @@ def test_rows_survive_the_csv_round_trip_with_their_empty_cells():
     assert len(write_row(write)) == len(WRITE_COLUMNS)
     row = ["global/write_read", "global", "read_back", "1.5", "", "0.0", "0", "not_sent"]
     assert [str(c) for c in sample_row(sample_of(row))] == row
+
+
+def test_the_http_ledger_posts_to_the_targets_path_with_its_headers_and_reads_back_from_there():
+    seen = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path, request.headers.get("authorization")))
+        return httpx.Response(201) if request.method == "POST" else httpx.Response(200, json={"seqs": [3, 1]})
+
+    async def run():
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+            headers = {"authorization": "Bearer tok-1a2b3c"}
+            done = await writers.write_once(http, "http://lb.test", "w0", 3, time.monotonic(), 1.0, "/rpo", headers)
+            return done, await writers.read_back(http, "http://lb.test", ["w0"], 1.0, "/rpo", headers)
+
+    done, stored = asyncio.run(run())
+    assert done.acknowledged and stored == {"w0": [1, 3]}
+    assert seen == [("POST", "/rpo", "Bearer tok-1a2b3c"), ("GET", "/rpo/w0", "Bearer tok-1a2b3c")]

@@ -13,23 +13,31 @@ from pathlib import Path
 
 import pytest
 
+from drillkit import durable
 from drillkit.measure.session import MeasurementSession, MeasureSettings
 from drillkit.model.objectives import Objectives
 from drillkit.model.target import Target
+
+TOKEN = "tok-c0ffee-2b4d6f"
+PASSWORD = "pw-d15ea5e-9a8b"
 
 
 class FeedHub(BaseHTTPRequestHandler):
     """Just enough of the app and of Patroni: items, the ledger, /cluster."""
 
     ledger: dict[str, list[int]] = {}
+    authorizations: set[str | None] = set()
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        self.authorizations.add(self.headers.get("authorization"))
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         if self.path == "/api/ledger":
             self.ledger.setdefault(body["writer"], []).append(body["seq"])
         self._answer(201, {"id": 1})
 
     def do_GET(self) -> None:  # noqa: N802
+        if self.path != "/cluster":
+            self.authorizations.add(self.headers.get("authorization"))
         if self.path.startswith("/api/ledger/"):
             self._answer(200, {"seqs": self.ledger.get(self.path.rsplit("/", 1)[1], [])})
         elif self.path == "/cluster":
@@ -51,7 +59,7 @@ class FeedHub(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def target() -> Iterator[Target]:
-    FeedHub.ledger = {}
+    FeedHub.ledger, FeedHub.authorizations = {}, set()
     server = ThreadingHTTPServer(("127.0.0.1", 0), FeedHub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -60,6 +68,10 @@ def target() -> Iterator[Target]:
     yield Target.model_validate({"name": "local", "kind": "sandbox", "driver": {"type": "process"},
                                  "endpoint": url, "regions": {"region-a": region("a"), "region-b": region("b")}})
     server.shutdown()
+
+
+def with_changes(target: Target, **changes: object) -> Target:
+    return Target.model_validate({**target.model_dump(mode="json", exclude_none=True), **changes})
 
 
 def session(target: Target, tmp_path: Path) -> MeasurementSession:
@@ -125,3 +137,35 @@ def test_measurement_goes_on_until_a_stable_window_after_the_rollbacks(target, t
         assert time.monotonic() >= settled + 1  # a whole window, entirely after the rollbacks
     finally:
         measured.stop()
+
+
+def test_a_bearer_token_and_a_ledger_password_reach_the_probes_yet_no_file_of_the_run(target, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_PROBE_TOKEN", TOKEN)
+    monkeypatch.setenv("TEST_LEDGER_DSN", f"host=127.0.0.1 port=1 dbname=x user=u password={PASSWORD}")
+    secret = with_changes(target, probes={"token": {"env": "TEST_PROBE_TOKEN"}},
+                          ledger={"mode": "dsn", "dsn": {"env": "TEST_LEDGER_DSN"}})
+    run = tmp_path / "run"
+    measured = session(secret, run)
+    measured.start()
+    time.sleep(1.5)
+    measured.stop()
+    durable.write_json(run / "measurements.json", measured.summary())
+    assert FeedHub.authorizations == {f"Bearer {TOKEN}"}  # every probe carried the token
+    files = [path for path in run.rglob("*") if path.is_file()]
+    assert {"probe-config.json", "samples.csv", "stored.json", "probe.log", "measurements.json"} <= {
+        path.name for path in files}
+    leaked = [path.name for path in files if TOKEN in path.read_text() or PASSWORD in path.read_text()]
+    assert leaked == []
+
+
+def test_a_ledger_table_that_cannot_be_created_leaves_the_rpo_not_measured_and_the_probes_running(target, tmp_path,
+                                                                                                 monkeypatch):
+    monkeypatch.setenv("TEST_LEDGER_DSN", "host=127.0.0.1 port=1 dbname=x user=u connect_timeout=2")
+    dsn_target = with_changes(target, ledger={"mode": "dsn", "dsn": {"env": "TEST_LEDGER_DSN"}})
+    measured = session(dsn_target, tmp_path)
+    measured.start()
+    time.sleep(1.0)
+    measured.stop()
+    rpo = measured.summary()["rpo"]
+    assert measured.writes == [] and len(measured.samples) >= 10
+    assert rpo["status"] == "not measured" and "drillkit_ledger could not be created" in rpo["reason"]

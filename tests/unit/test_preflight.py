@@ -165,3 +165,22 @@ def test_input_failures_outrank_environment_failures():
                                preflight.Check("b", "y", False, "", kind="input")])
     assert report.exit_code == 2
     assert "a (x)" in report.message() and "b (y)" in report.message()
+
+
+def test_a_measured_plan_needs_the_measurement_and_a_plain_one_does_not():
+    control = {"name": "measure", "provider": {"type": "python", "module": "drillkit.controls.measure"}}
+    measured = {"controls": [control]}
+    assert needs.MEASURE in needs.needs_of([measured])
+    assert needs.MEASURE not in needs.needs_of([{"method": []}])
+
+
+def test_a_dsn_ledger_whose_database_does_not_answer_fails_the_preflight_without_showing_its_password(
+        target_file, monkeypatch):
+    monkeypatch.setenv("UNIT_LEDGER_DSN", "host=127.0.0.1 port=1 user=u dbname=x password=pw-0ddba11 connect_timeout=2")
+    spec = yaml.safe_load(target_file.read_text()) | {"ledger": {"mode": "dsn", "dsn": {"env": "UNIT_LEDGER_DSN"}}}
+    target_file.write_text(yaml.safe_dump(spec))
+    report = preflight.live_checks(load_target(target_file), {needs.MEASURE})
+    ledger = next(check for check in report.checks if check.name == "ledger")
+    assert not ledger.ok and ledger.kind == "environment" and "did not answer" in ledger.detail
+    assert "pw-0ddba11" not in str(report.to_dict())
+    assert "ledger" not in {c.name for c in preflight.live_checks(load_target(target_file)).checks}

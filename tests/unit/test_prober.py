@@ -165,3 +165,39 @@ def test_the_probers_client_never_makes_a_request_wait_for_a_connection():
 
     rows = [rows[0] for rows in asyncio.run(run())]
     assert all(r.sent is not None and r.sent - r.intended < 0.1 for r in rows)
+
+
+def test_the_probers_ask_the_targets_paths_with_its_headers_and_bearer_token():
+    asks = prober.Requests(write="/v2/notes", write_body={"text": "x"}, read_back="/v2/notes/{id}?full=1",
+                           headers={"x-tenant": "drill"}).with_token("tok-5e6f7a8b")
+    seen = []
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.raw_path.decode(), request.headers.get("x-tenant"),
+                     request.headers.get("authorization")))
+        return httpx.Response(201, json={"id": 42}) if request.method == "POST" else httpx.Response(200)
+
+    async def run():
+        async with mock_client(answer) as http:
+            return await prober.probe_once(http, GLOBAL, time.monotonic(), 2.0, asks)
+
+    rows = asyncio.run(run())
+    assert [r.kind for r in rows] == ["write", "read_back"] and all(r.error == "" for r in rows)
+    assert seen == [("POST", "/v2/notes", "drill", "Bearer tok-5e6f7a8b"),
+                    ("GET", "/v2/notes/42?full=1", "drill", "Bearer tok-5e6f7a8b")]
+
+
+def test_without_a_write_path_the_users_path_is_a_read():
+    seen = []
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.raw_path.decode()))
+        return httpx.Response(200)
+
+    async def run():
+        async with mock_client(answer) as http:
+            return await prober.probe_once(http, GLOBAL, time.monotonic(), 2.0, prober.Requests(write=None, read="/ok"))
+
+    rows = asyncio.run(run())
+    assert [(r.prober, r.kind, r.error) for r in rows] == [("global/write_read", "read", "")]
+    assert seen == [("GET", "/ok")]

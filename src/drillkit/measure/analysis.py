@@ -35,7 +35,7 @@ from drillkit.model.objectives import Objectives
 # RTO, incidents and the headline SLIs are judged on the user's path: a write and its read-back
 # through the global endpoint.
 USER_PROBER = "global/write_read"
-USER_KINDS = ("write", "read_back")
+USER_KINDS = ("write", "read_back", "read")  # "read": the user path of a target without a write probe
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from drillkit.measure.samples import INSTRUMENT_ERROR, Sample
 from drillkit.model.measurements import ProberHealth
 
 GAP_FACTOR = 1.5  # consecutive slots further apart than this many intervals leave a gap
+ANSWERED_NOTES = ("http", "sqlstate")  # a ledger write the server answered with a refusal (HTTP or SQL)
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def writer_health(name: str, writes: list[Write], interval: float, ended: float)
     return ProberHealth(
         name=f"ledger/{name}", interval_s=interval, scheduled=scheduled,
         sent=sum(w.sent is not None for w in writes),
-        answered=sum(w.acknowledged or w.note.startswith("http") for w in writes),
+        answered=sum(w.acknowledged or w.note.startswith(ANSWERED_NOTES) for w in writes),
         send_errors=sum(w.note == "task died" for w in writes), **_lag_ms(lags),
     )
 

@@ -64,10 +64,11 @@ def rpo(
     writes: list[Write], stored: dict[str, set[int]] | None, *, t0: T0 | None,
     reconcile_error: str | None = None, lags: list[int] | None = None,
 ) -> Rpo | None:
-    """The RPO in parts; None when the session wrote no ledger (a baseline). T0 None: no fault was
-    injected, so every loss counts as replication loss measured against the last write."""
+    """The RPO in parts; None when the session wrote no ledger (a baseline), "not measured" when it could
+    not (RECONCILE_ERROR says why). T0 None: no fault was injected, so every loss counts as replication
+    loss measured against the last write."""
     lag = max(lags) if lags else None
-    if not writes and stored is None:
+    if not writes and stored is None and reconcile_error is None:
         return None
     counts = dict(attempted=len(writes), acknowledged=sum(w.acknowledged for w in writes),
                   indeterminate=sum(not w.acknowledged for w in writes), replication_lag_bytes_max=lag)

@@ -13,6 +13,9 @@ GIL: a slow action can never stall the schedule. It writes, flushed at least eve
 SIGTERM or SIGINT (or the parent's death) stops the schedules; the process then waits for the
 requests in flight, reads the ledger back and writes stored.json ({"stored": {writer: [seq…]}} or
 {"error": "…"}), and exits 0.
+
+Secrets never go into probe-config.json: the probes' bearer token and the DSN ledger's DSN come through
+the environment (DRILLKIT_PROBE_TOKEN, DRILLKIT_LEDGER_DSN), and are masked in the process's log.
 """
 
 from __future__ import annotations
@@ -34,10 +37,11 @@ from typing import Any
 
 import httpx
 
-from drillkit import clock, durable, patroni_api
-from drillkit.measure import prober, writers
-from drillkit.measure.raw import SAMPLE_COLUMNS, WRITE_COLUMNS, sample_row, write_row
+from drillkit import clock, durable, patroni_api, redaction
+from drillkit.measure import dsn_ledger, prober, writers
+from drillkit.measure.raw import SAMPLE_COLUMNS, WRITE_COLUMNS, Write, sample_row, write_row
 from drillkit.measure.samples import CsvLog
+from drillkit.measure.writers import DEFAULT_PATH as HTTP_LEDGER_PATH
 
 logger = logging.getLogger("drillkit")
 CONFIG_FILE = "probe-config.json"
@@ -47,10 +51,13 @@ START_DELAY_S = 0.05  # lets every schedule be set up before its first slot
 class ProbeConfig:
     """What the parent asks for; written by MeasurementSession as probe-config.json."""
 
-    endpoint: str                           # the global endpoint (ledger writes go there)
+    endpoint: str                           # the global endpoint (HTTP ledger writes go there)
     probes: list[prober.ProbeFields]
     writers: list[str]
     patroni_apis: list[str] = field(default_factory=list)
+    requests: dict[str, Any] = field(default_factory=dict)  # prober.Requests' fields, never the token
+    ledger_mode: str = "http"               # "http": through the app; "dsn": into the database (DSN_ENV)
+    ledger_path: str = HTTP_LEDGER_PATH
     interval_s: float = 0.05
     timeout_s: float = 2.0
     write_interval_s: float = 0.1
@@ -61,6 +68,16 @@ class ProbeConfig:
     @classmethod
     def load(cls, path: Path) -> ProbeConfig:
         return cls(**json.loads(path.read_text()))
+
+    def asks(self, token: str | None) -> prober.Requests:
+        """What the probers and the HTTP ledger send, with the bearer TOKEN when there is one."""
+        return prober.Requests(**self.requests).with_token(token)
+
+
+def _secret(name: str) -> str | None:
+    """A secret handed over in the environment, masked in this process's log from now on."""
+    value = os.environ.get(name) or None
+    return dsn_ledger.remember(value) if value else None
 
 
 class ProbeProcess:
@@ -73,6 +90,8 @@ class ProbeProcess:
         self.stop = asyncio.Event()
         self.send_errors = 0
         self.origin = time.monotonic()
+        self.asks = config.asks(_secret(prober.TOKEN_ENV))
+        self.dsn = _secret(dsn_ledger.DSN_ENV) if config.ledger_mode == "dsn" else None
 
     async def run(self) -> None:
         async with prober.client(self.config.timeout_s) as http:
@@ -105,7 +124,7 @@ class ProbeProcess:
 
     async def _probe(self, http: httpx.AsyncClient, target: prober.ProbeTarget, start: float) -> None:
         async def send(intended: float) -> None:
-            for sample in await prober.probe_once(http, target, intended, self.config.timeout_s):
+            for sample in await prober.probe_once(http, target, intended, self.config.timeout_s, self.asks):
                 self.samples.add(sample_row(sample))
 
         def failed(intended: float, exc: BaseException) -> None:
@@ -121,8 +140,7 @@ class ProbeProcess:
 
         async def send(intended: float) -> None:
             seqs[intended] = seq = next(sequence)
-            write = await writers.write_once(http, self.config.endpoint, writer, seq, intended,
-                                             self.config.timeout_s)
+            write = await self._write_once(http, writer, seq, intended)
             seqs.pop(intended, None)
             self.ledger.add(write_row(write))
 
@@ -133,6 +151,17 @@ class ProbeProcess:
                 self.ledger.add(write_row(writers.died(writer, seq, intended)))
 
         await prober.on_schedule(self.config.write_interval_s, self.stop, send, failed, start)
+
+    async def _write_once(self, http: httpx.AsyncClient, writer: str, seq: int, intended: float) -> Write:
+        if self.config.ledger_mode == "dsn":
+            return await dsn_ledger.write_once(self._dsn(), writer, seq, intended, self.config.timeout_s)
+        return await writers.write_once(http, self.config.endpoint, writer, seq, intended, self.config.timeout_s,
+                                        self.config.ledger_path, self.asks.headers)
+
+    def _dsn(self) -> str:
+        if self.dsn is None:  # a send task that raises is recorded as "task died", never lost
+            raise RuntimeError(f"the DSN ledger's DSN was not handed over ({dsn_ledger.DSN_ENV} is unset)")
+        return self.dsn
 
     async def _poll_leader(self, http: httpx.AsyncClient) -> None:
         while not self.stop.is_set():
@@ -148,12 +177,18 @@ class ProbeProcess:
         if not self.config.writers:
             return
         try:
-            stored = await writers.read_back(http, self.config.endpoint, self.config.writers,
-                                             self.config.reconcile_timeout_s)
+            stored = await self._read_back(http)
             durable.write_json(self.out_dir / "stored.json", {"stored": stored})
-        except TimeoutError as exc:
+        except (TimeoutError, RuntimeError) as exc:
             logger.error("ledger reconciliation failed: %s", exc)
             durable.write_json(self.out_dir / "stored.json", {"error": str(exc)})
+
+    async def _read_back(self, http: httpx.AsyncClient) -> dict[str, list[int]]:
+        timeout_s = self.config.reconcile_timeout_s
+        if self.config.ledger_mode == "dsn":
+            return await dsn_ledger.read_back(self._dsn(), self.config.writers, timeout_s)
+        return await writers.read_back(http, self.config.endpoint, self.config.writers, timeout_s,
+                                       self.config.ledger_path, self.asks.headers)
 
     # -- housekeeping ------------------------------------------------------------------------------
 
@@ -217,6 +252,8 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) != 1:
         raise SystemExit("usage: python -m drillkit.measure.probe_process OUT_DIR")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s probe: %(message)s")
+    for handler in logging.getLogger().handlers:  # probe.log is a file of the run: no secret goes in
+        handler.addFilter(redaction.LogFilter())
     for chatty in ("httpx", "httpcore"):  # a log line per request costs the schedule CPU it needs
         logging.getLogger(chatty).setLevel(logging.WARNING)
     asyncio.run(_main(Path(args[0])))

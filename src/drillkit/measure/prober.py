@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
 import httpx
@@ -27,7 +27,6 @@ import httpx
 from drillkit.measure.samples import NOT_SENT, Sample
 
 logger = logging.getLogger("drillkit")
-READ_PATHS = {"read": "/api/feed?limit=5", "live": "/livez"}
 # The first trace event that proves the request left the client: a new connection starting, or the
 # request's headers starting to go out on a connection already open.
 SENT_EVENTS = ("connection.connect_tcp.started", "http11.send_request_headers.started",
@@ -35,6 +34,28 @@ SENT_EVENTS = ("connection.connect_tcp.started", "http11.send_request_headers.st
 
 
 ProbeKind = Literal["read", "write_read", "live"]
+TOKEN_ENV = "DRILLKIT_PROBE_TOKEN"  # the probes' bearer token reaches the probe process only through its environment
+
+
+@dataclass(frozen=True)
+class Requests:
+    """What the probers ask of the app (the target's `probes`, model/target.py::ProbePaths), and the
+    headers sent with every probe and HTTP ledger request. Without a write path, the user's path is a
+    read. The headers may hold the bearer token: a Requests is never written to a file as it is."""
+
+    read: str = "/api/feed?limit=5"
+    live: str = "/livez"
+    write: str | None = "/api/items"
+    write_body: dict[str, str] = field(default_factory=lambda: {"tenant": "drillkit-probe", "title": "probe"})
+    read_back: str = "/api/items/{id}"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def with_token(self, token: str | None) -> Requests:
+        """These requests, sent with `Authorization: Bearer TOKEN` (none: as they are)."""
+        if not token:
+            return self
+        return Requests(self.read, self.live, self.write, self.write_body, self.read_back,
+                        {**self.headers, "authorization": f"Bearer {token}"})
 
 
 class ProbeFields(TypedDict):
@@ -109,23 +130,28 @@ def instrument_rows(target: ProbeTarget, intended: float) -> list[Sample]:
 
 
 async def probe_once(
-    http: httpx.AsyncClient, target: ProbeTarget, intended: float, timeout: float
+    http: httpx.AsyncClient, target: ProbeTarget, intended: float, timeout: float, asks: Requests | None = None,
 ) -> list[Sample]:
     """One scheduled slot: a read, or a write and its read-back (always two rows). The read-back is a
     request of its own, due when the write answered: its latency runs from then, so the latency SLI
-    judges each request, as the objective does. One that could not be sent keeps the slot's times."""
-    if target.kind in READ_PATHS:
-        read = await _timed(http, "GET", f"{target.base_url}{READ_PATHS[target.kind]}", None, target,
-                            target.kind, intended, timeout)
+    judges each request, as the objective does. One that could not be sent keeps the slot's times.
+    On a target without a write path, the user's path (write_read) is a read."""
+    asks = asks or Requests()
+    read_path = {"read": asks.read, "live": asks.live}.get(target.kind, asks.read)
+    if target.kind != "write_read" or asks.write is None:
+        kind = "read" if target.kind == "write_read" else target.kind
+        read = await _timed(http, "GET", f"{target.base_url}{read_path}", None, target, kind, intended, timeout,
+                            asks.headers)
         return [read.sample]
-    write = await _timed(http, "POST", f"{target.base_url}/api/items",
-                         {"tenant": "drillkit-probe", "title": "probe"}, target, "write", intended, timeout)
+    write = await _timed(http, "POST", f"{target.base_url}{asks.write}", asks.write_body, target, "write",
+                         intended, timeout, asks.headers)
     if write.sample.status != 201 or write.item_id is None:
         # The user's read-back of this slot failed with its write: same slot, same instants, never sent.
         unsent = Sample(target.name, target.endpoint, "read_back", intended, None, write.sample.latency, 0, NOT_SENT)
         return [write.sample, unsent]
-    read_back = await _timed(http, "GET", f"{target.base_url}/api/items/{write.item_id}", None, target,
-                             "read_back", write.sample.completed, timeout)
+    read_back_path = asks.read_back.replace("{id}", str(write.item_id))
+    read_back = await _timed(http, "GET", f"{target.base_url}{read_back_path}", None, target,
+                             "read_back", write.sample.completed, timeout, asks.headers)
     return [write.sample, read_back.sample]
 
 
@@ -148,13 +174,13 @@ class SendClock:
 
 async def _timed(
     http: httpx.AsyncClient, method: str, url: str, body: dict | None, target: ProbeTarget, kind: str,
-    intended: float, timeout: float,
+    intended: float, timeout: float, headers: dict[str, str] | None = None,
 ) -> _Answer:
     clock = SendClock()
     status, error, item_id = 0, "", None
     try:
         async with asyncio.timeout(max(intended + timeout - time.monotonic(), 0.001)):
-            response = await http.request(method, url, json=body, extensions={"trace": clock})
+            response = await http.request(method, url, json=body, headers=headers, extensions={"trace": clock})
         status = response.status_code
         error = "" if status < 400 else "http"
         if kind == "write" and status == 201:

@@ -4,6 +4,11 @@ rollbacks, and the analysis of what it recorded.
 
 The parent only starts the process, tails its files for live decisions, tells it to stop (SIGTERM),
 and reads the files back. If the process dies, the parent says so and keeps what was written.
+
+The target's secrets the process needs (the probes' bearer token, the DSN ledger's DSN) are revealed
+here, remembered for masking, and handed over in the process's environment, never in a file. With the
+DSN ledger, the parent creates its table before the process starts and removes it after the read-back
+(measure/dsn_ledger.py); a table that cannot be created leaves the RPO "not measured", said at start.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 import drillkit
 from drillkit import durable
-from drillkit.measure import analysis, replay, restore
+from drillkit.measure import analysis, dsn_ledger, prober, replay, restore
 from drillkit.measure.ledger import Write
 from drillkit.measure.probe_process import CONFIG_FILE, ProbeConfig
 from drillkit.measure.prober import ProbeFields
@@ -101,6 +108,9 @@ class MeasurementSession:
         self.stored: dict[str, set[int]] | None = None
         self.reconcile_error: str | None = None
         self.died: str | None = None
+        self.ledger_error: str | None = None   # the DSN ledger's table could not be created
+        self._created_table = False
+        self._ledger_dsn: str | None = None    # kept from the start: the clean-up must not read the secret again
         self.origin = time.monotonic()
         self.ended: float | None = None
         self._process: subprocess.Popen | None = None
@@ -114,14 +124,17 @@ class MeasurementSession:
 
     def start(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / CONFIG_FILE).write_text(redact(json.dumps(asdict(self._probe_config()), indent=2)))
         for stale in ("probe.json", "stored.json"):
             (self.out_dir / stale).unlink(missing_ok=True)
+        secrets = self._secrets()
+        self._ledger_dsn = secrets.get(dsn_ledger.DSN_ENV)
+        self._prepare_ledger(self._ledger_dsn)
+        (self.out_dir / CONFIG_FILE).write_text(redact(json.dumps(asdict(self._probe_config()), indent=2)))
         with (self.out_dir / "probe.log").open("ab") as log:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "drillkit.measure.probe_process", str(self.out_dir)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                env=_child_env(), start_new_session=True,  # Ctrl-C in the terminal must not stop the measuring
+                env=_child_env(secrets), start_new_session=True,  # Ctrl-C in the terminal must not stop the measuring
             )
         self.origin = self._wait_until_running()
         logger.info("measuring in process %d: %d probers at %.0f requests/s each, %d ledger writers at "
@@ -205,6 +218,7 @@ class MeasurementSession:
                 self._process.wait()
         self.refresh()
         self._read_stored()
+        self._clean_up_ledger()
 
     def summary(self, stopped: str = "stopped") -> dict[str, Any]:
         """measurements.json's content: the analysis of everything recorded."""
@@ -239,6 +253,42 @@ class MeasurementSession:
 
     # -- parts -----------------------------------------------------------------------------------------
 
+    def _secrets(self) -> dict[str, str]:
+        """The secrets the probe process needs, by the environment variable that hands each over."""
+        found = {}
+        if self.target.probes.token is not None:
+            found[prober.TOKEN_ENV] = self.target.probes.token.reveal()
+        if self.target.ledger.mode == "dsn" and self.target.ledger.dsn is not None:
+            found[dsn_ledger.DSN_ENV] = dsn_ledger.remember(self.target.ledger.dsn.reveal())
+        return found
+
+    def _prepare_ledger(self, dsn: str | None) -> None:
+        """The DSN ledger's table, before the first write; when it cannot be made, the session measures
+        without writers, and stored.json says why the RPO is not measured."""
+        if self.target.ledger.mode != "dsn" or not self.writer_ids:
+            return
+        try:
+            if dsn is None:
+                raise psycopg.OperationalError("the target's ledger names no DSN")
+            self._created_table = dsn_ledger.prepare(dsn)
+        except psycopg.Error as exc:
+            self.ledger_error = (f"the DSN ledger is not measurable: its table {dsn_ledger.TABLE} could not be "
+                                 f"created ({redact(str(exc).strip())})")
+            logger.error("%s; the run goes on without ledger writers (RPO not measured)", self.ledger_error)
+            durable.write_json(self.out_dir / "stored.json", {"error": self.ledger_error})
+
+    def _clean_up_ledger(self) -> None:
+        """After the read-back: the table drillkit made goes, or only the session's rows. A failure is
+        said, never raised: the measurements are worth keeping."""
+        if self._ledger_dsn is None or self.ledger_error or not self.writer_ids:
+            return
+        try:
+            done = dsn_ledger.clean_up(self._ledger_dsn, self.writer_ids, created=self._created_table)
+            logger.info("DSN ledger: %s", done)
+        except psycopg.Error as exc:
+            logger.error("the DSN ledger's table %s could not be cleaned up (%s): remove it by hand",
+                         dsn_ledger.TABLE, redact(str(exc).strip()))
+
     def _probe_config(self) -> ProbeConfig:
         endpoint = str(self.target.endpoint).rstrip("/")
         probes: list[ProbeFields] = [{"endpoint": "global", "base_url": endpoint, "kind": "write_read"},
@@ -248,10 +298,12 @@ class MeasurementSession:
                        for name, region in self.target.regions.items()]
         apis = [str(m.patroni_api) for m in self.target.members().values()]
         s = self.settings
-        return ProbeConfig(endpoint=endpoint, probes=probes, writers=self.writer_ids, patroni_apis=apis,
-                           interval_s=s.interval_s, timeout_s=s.timeout_s, write_interval_s=s.write_interval_s,
-                           leader_poll_s=s.leader_poll_s, reconcile_timeout_s=s.reconcile_timeout_s,
-                           parent_pid=os.getpid())
+        return ProbeConfig(endpoint=endpoint, probes=probes, writers=[] if self.ledger_error else self.writer_ids,
+                           patroni_apis=apis, interval_s=s.interval_s, timeout_s=s.timeout_s,
+                           write_interval_s=s.write_interval_s, leader_poll_s=s.leader_poll_s,
+                           reconcile_timeout_s=s.reconcile_timeout_s, parent_pid=os.getpid(),
+                           requests=self.target.probes.model_dump(exclude={"token"}),
+                           ledger_mode=self.target.ledger.mode, ledger_path=self.target.ledger.path)
 
     def _wait_until_running(self) -> float:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -280,8 +332,10 @@ class MeasurementSession:
 
 
 
-def _child_env() -> dict[str, str]:
-    """The parent's environment, with drillkit importable whichever way the parent found it."""
+def _child_env(secrets: dict[str, str]) -> dict[str, str]:
+    """The parent's environment, with drillkit importable whichever way the parent found it, and the
+    SECRETS the probe process needs (never a stale one of the parent's own environment)."""
     package_root = str(Path(drillkit.__file__).resolve().parents[1])
     path = os.environ.get("PYTHONPATH", "")
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, path) if p)}
+    inherited = {k: v for k, v in os.environ.items() if k not in (prober.TOKEN_ENV, dsn_ledger.DSN_ENV)}
+    return {**inherited, **secrets, "PYTHONPATH": os.pathsep.join(p for p in (package_root, path) if p)}

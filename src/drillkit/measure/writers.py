@@ -1,4 +1,6 @@
-"""Ledger writers: sequenced writes through the global endpoint at a fixed rate, and their read-back.
+"""The HTTP ledger's writers: sequenced writes through the global endpoint at a fixed rate, POSTed to
+the target's ledger path (`ledger.path`, /api/ledger by default), and their read-back (GET PATH/WRITER).
+The DSN ledger (`ledger.mode: dsn`) writes straight into the database instead: measure/dsn_ledger.py.
 
 A write is acknowledged only by a 200/201 (the app answers after COMMIT). Anything else leaves it
 indeterminate, with a note saying why ("timeout", "reset", "connect", "http 503", "task died"): it
@@ -16,17 +18,19 @@ from drillkit.measure.prober import SendClock
 from drillkit.measure.raw import Write
 
 ACKNOWLEDGED = (200, 201)
+DEFAULT_PATH = "/api/ledger"
 
 
 async def write_once(
-    http: httpx.AsyncClient, base_url: str, writer: str, seq: int, intended: float, timeout: float
+    http: httpx.AsyncClient, base_url: str, writer: str, seq: int, intended: float, timeout: float,
+    path: str = DEFAULT_PATH, headers: dict[str, str] | None = None,
 ) -> Write:
     clock = SendClock()
     acked_at, note = None, ""
     try:
         async with asyncio.timeout(max(intended + timeout - time.monotonic(), 0.001)):
-            response = await http.post(f"{base_url}/api/ledger", json={"writer": writer, "seq": seq},
-                                       extensions={"trace": clock})
+            response = await http.post(f"{base_url}{path}", json={"writer": writer, "seq": seq},
+                                       headers=headers, extensions={"trace": clock})
         if response.status_code in ACKNOWLEDGED:
             acked_at = time.monotonic()
         else:
@@ -46,7 +50,8 @@ def died(writer: str, seq: int, intended: float) -> Write:
 
 
 async def read_back(
-    http: httpx.AsyncClient, base_url: str, writers: list[str], timeout_s: float
+    http: httpx.AsyncClient, base_url: str, writers: list[str], timeout_s: float, path: str = DEFAULT_PATH,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, list[int]]:
     """Each writer's stored seqs, read through the global endpoint (so from the current primary);
     retried until it answers or TIMEOUT_S passes."""
@@ -55,7 +60,7 @@ async def read_back(
     for writer in writers:
         while writer not in stored:
             try:
-                response = await http.get(f"{base_url}/api/ledger/{writer}", timeout=5.0)
+                response = await http.get(f"{base_url}{path}/{writer}", headers=headers, timeout=5.0)
                 if response.status_code == 200:
                     stored[writer] = sorted(response.json()["seqs"])
                     continue

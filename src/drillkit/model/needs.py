@@ -12,6 +12,8 @@ from drillkit.model.target import Target
 NETWORK = "network"
 SIGNALS = "signals"
 BACKUPS = "backups"  # the target's backup server, and the database DSN its restores write through
+MEASURE = "measure"  # the measure control: with a DSN ledger, its database must take the ledger's table
+MEASURE_CONTROL = "drillkit.controls.measure"
 NEEDS: dict[str, str] = {
     "drillkit.faults.backup.actions.bad_migration": BACKUPS,
     "drillkit.faults.backup.actions.undo_bad_migration": BACKUPS,
@@ -41,6 +43,8 @@ def needs_of(experiments: Iterable[dict[str, Any]]) -> set[str]:
             if provider.get("type") == "python":
                 need = NEEDS.get(f"{provider.get('module')}.{provider.get('func')}")
                 needs |= {need} if need else set()
+        controls = [c.get("provider") or {} for c in experiment.get("controls") or [] if isinstance(c, dict)]
+        needs |= {MEASURE} if any(p.get("module") == MEASURE_CONTROL for p in controls) else set()
     return needs
 
 
