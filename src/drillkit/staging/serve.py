@@ -69,6 +69,7 @@ def patroni_config(env: os._Environ[str] | dict[str, str]) -> dict[str, Any]:
             "basebackup": [{"checkpoint": "fast"}],
             "pg_hba": [
                 "local all all trust",  # only the container's own user has a shell in it
+                "host all all 127.0.0.1/32 scram-sha-256",  # Patroni's own connection (it listens on 0.0.0.0)
                 f"host all all {STAGING_NET} scram-sha-256",
                 f"host replication replicator {STAGING_NET} scram-sha-256",
             ],
