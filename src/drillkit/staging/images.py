@@ -45,13 +45,14 @@ Report = Callable[[str], None]
 
 
 def repo_root() -> Path:
-    """The checkout this drillkit runs from (it holds pyproject.toml and deploy/)."""
+    """The checkout to build from (it holds pyproject.toml and deploy/): the current directory, else the one
+    this drillkit runs from."""
     here = Path(__file__).resolve()
-    for parent in here.parents:
+    for parent in [Path.cwd(), *here.parents]:
         if (parent / "pyproject.toml").exists() and (parent / DOCKERFILE).exists():
             return parent
-    raise SandboxError(f"no checkout above {here}: the staging is built from drillkit's source tree "
-                       f"(pyproject.toml and {DOCKERFILE})")
+    raise SandboxError(f"neither the current directory nor any above {here} is drillkit's checkout: the staging "
+                       f"is built from its source tree (pyproject.toml and {DOCKERFILE}); run it from there")
 
 
 @dataclass(frozen=True)

@@ -174,11 +174,11 @@ class Staging:
         return done
 
     def _check_host(self, before: HostNetwork) -> None:
+        ours = left_on_host(before)
         added = HostNetwork.now().added_since(before)
-        ours = [item for item in added if _staging_made(item)]
-        for item in added:
-            if item not in ours:
-                self.report(f"note: the host has a new {item}, not of this staging (another engine or drill?)")
+        others = [item for item in added if item not in ours]
+        if others:
+            self.report(f"note: the host also has, not of this staging (another engine or drill?): {'; '.join(others)}")
         if ours:
             raise SandboxError("the staging left on the host's network: " + "; ".join(ours))
 
@@ -267,10 +267,12 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _staging_made(item: str) -> bool:
-    """Whether an interface or rule the host gained is this staging's: its bridges are named dkstg-*, its
-    addresses lie in 10.230.0.0/16, and a Docker engine's rules name DOCKER chains."""
-    return any(mark in item for mark in (topology.BRIDGE_PREFIX, "10.230.", "DOCKER"))
+def left_on_host(before: HostNetwork) -> list[str]:
+    """The interfaces and rules the host gained since BEFORE that are this staging's, in words: its bridges
+    are named dkstg-*, its addresses lie in 10.230.0.0/16, and a Docker engine's rules name DOCKER chains.
+    What others add meanwhile (another engine's bridges, a sandbox drill's rules) is not counted."""
+    marks = (topology.BRIDGE_PREFIX, "10.230.", "DOCKER")
+    return [item for item in HostNetwork.now().added_since(before) if any(mark in item for mark in marks)]
 
 
 def _save_snapshot(path: Path, network: HostNetwork) -> None:
