@@ -70,7 +70,7 @@ class ImageBuilder:
         self.cache.mkdir(parents=True, exist_ok=True)
         base = self._base_image()
         wheels = self._dependency_wheels()
-        tag = f"{IMAGE}:{self._image_key(base, wheels)}"
+        tag = f"{IMAGE}:{self.image_key(base, wheels)}"
         if self._has_image(tag):
             self.report(f"image {tag}: cached ({time.monotonic() - started:.1f} s)")
             return tag
@@ -145,7 +145,7 @@ class ImageBuilder:
 
     # -- keys and helpers ----------------------------------------------------------------------
 
-    def _image_key(self, base: str, dependency_wheels: Path) -> str:
+    def image_key(self, base: str, dependency_wheels: Path) -> str:
         sources = hashlib.sha256()
         for part in (base, dependency_wheels.name, (self.repo / DOCKERFILE).read_text(),
                      (self.repo / "pyproject.toml").read_text()):

@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,9 @@ SERVICES = ("etcd", "pg-a", "pg-b", "app-a", "app-b", "lb")
 SETTINGS = "staging.json"
 SNAPSHOT = "host-network.json"
 POLL_S = 1.0
+# `docker inspect`'s answer, one container a line: service, state, health (none without a healthcheck)
+CONTAINER_SHAPE = ('{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} '
+                   "{{with .State.Health}}{{.Status}}{{end}}")
 Report = Callable[[str], None]
 
 
@@ -119,7 +123,7 @@ class Staging:
                 patroni_api.is_streaming_replica(patroni_api.member_state(api)) for api in apis))
         for name, url in topology.app_urls().items():
             with self._step(f"{name} ready"):
-                self._wait(f"{name} ready", lambda url=url: _answers(f"{url}/healthz"))
+                self._wait(f"{name} ready", partial(_answers, f"{url}/healthz"))
         with self._step("the load balancer answering"):
             self._wait("the load balancer answering", lambda: _answers(f"{topology.endpoint()}/healthz"))
         with self._step("every container healthy"):
@@ -199,17 +203,20 @@ class Staging:
         return status
 
     def _containers(self) -> list[ContainerStatus]:
-        import docker  # the SDK, only for status
+        project = f"label=com.docker.compose.project={topology.PROJECT}"
+        ids = self._docker(["ps", "--all", "--quiet", "--filter", project]).split()
+        if not ids:
+            return []
+        lines = self._docker(["inspect", "--format", CONTAINER_SHAPE, *ids]).splitlines()
+        found = [_container(line.split()) for line in lines if line.strip()]
+        return sorted(found, key=lambda c: SERVICES.index(c.service) if c.service in SERVICES else len(SERVICES))
 
-        client = docker.DockerClient(base_url=self.engine.url, timeout=10)
-        try:
-            project = f"com.docker.compose.project={topology.PROJECT}"
-            found = client.containers.list(all=True, filters={"label": project})
-            return sorted((ContainerStatus(c.labels.get("com.docker.compose.service", c.name), c.status,
-                                           c.attrs.get("State", {}).get("Health", {}).get("Status"))
-                           for c in found), key=lambda c: SERVICES.index(c.service) if c.service in SERVICES else 99)
-        finally:
-            client.close()
+    def _docker(self, args: list[str]) -> str:
+        result = subprocess.run(["docker", "--host", self.engine.url, *args], capture_output=True, text=True,
+                                timeout=30, check=False, env=_path_env())
+        if result.returncode != 0:
+            raise SandboxError(f"docker {args[0]} failed on {self.engine.url}: {result.stderr.strip()}")
+        return result.stdout
 
     def _describe_containers(self) -> str:
         with contextlib.suppress(Exception):
@@ -258,6 +265,11 @@ class Staging:
         started = time.monotonic()
         yield
         self.report(f"{what}: {time.monotonic() - started:.1f} s")
+
+
+def _container(words: list[str]) -> ContainerStatus:
+    service, state, *health = words
+    return ContainerStatus(service, state, health[0] if health else None)
 
 
 def _answers(url: str) -> bool:
