@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from drillkit.errors import SandboxError
 from drillkit.model.sandbox import SandboxConfig
 from drillkit.model.target import DockerDriver, load_target
 from drillkit.sandbox import patroni
@@ -133,3 +134,11 @@ def test_down_counts_only_what_this_staging_left_on_the_host(monkeypatch: pytest
 def test_the_docker_tests_run_only_when_named(monkeypatch: pytest.MonkeyPatch, args: list[str], skipped: bool):
     monkeypatch.chdir(ROOT)
     assert pytest_ignore_collect(DOCKER_TESTS, SimpleNamespace(args=args)) is skipped
+
+
+def test_staging_up_names_the_missing_debian_packages_and_how_to_install_them(monkeypatch: pytest.MonkeyPatch,
+                                                                                tmp_path: Path):
+    monkeypatch.setattr(stack, "missing_packages", lambda: ["debootstrap"])
+    with pytest.raises(SandboxError, match=r"missing Debian packages: debootstrap; `make docker-packages`"):
+        stack.Staging(state_dir=tmp_path, engine_root=tmp_path / "engine", repo=ROOT).up()
+    assert not (tmp_path / "engine").exists()
