@@ -82,7 +82,20 @@ class ImageBuilder:
                            "--build-arg", f"BASE={base}", "--tag", tag, str(context)],
                           {"DOCKER_BUILDKIT": "0"})
         self.report(f"image {tag}: built in {time.monotonic() - started:.1f} s in all")
+        self._remove_older(tag)
         return tag
+
+    def _remove_older(self, tag: str) -> None:
+        """Every other drillkit-platform image: each source change makes one, of about 400 MB of its own.
+        One that a container still uses stays (docker refuses), and is removed with a later build."""
+        listed = subprocess.run(["docker", "--host", self.engine.url, "image", "ls", IMAGE, "--format",
+                                 "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True, check=False,
+                                env=_path_env()).stdout.split()
+        older = [name for name in listed if name != tag]
+        if older:
+            subprocess.run(["docker", "--host", self.engine.url, "image", "rm", *older], capture_output=True,
+                           check=False, env=_path_env())
+            self.report(f"removed the older images {', '.join(older)}")
 
     # -- the base image ------------------------------------------------------------------------
 
