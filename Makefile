@@ -14,10 +14,14 @@ export PATH := $(PATH):/usr/local/sbin:/usr/sbin:/sbin
 # report test renders in chromium; the stop-condition tests query a real Prometheus.
 DRILL_DEBS := iptables rsync
 TEST_DEBS  := iptables rsync chromium prometheus
+# The Docker staging: Debian's engine and Compose, and debootstrap for the image's base (no registry).
+DOCKER_DEBS := docker.io docker-compose debootstrap
+# One Docker staging at a time on a machine (its engine root and subnets are fixed).
+STAGING_LOCK := /tmp/drillkit-docker.lock
 
 .DEFAULT_GOAL := help
 .PHONY: help bootstrap barman system-packages test-packages test unit integration lint drill-quarterly loadtest k8s-configmap experiments sandbox-up sandbox-down \
-	sandbox-status clean
+	sandbox-status docker-packages staging-up staging-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -65,6 +69,9 @@ export DEBIAN_FRONTEND=noninteractive; \
 apt-get -o DPkg::Lock::Timeout=300 update -qq && apt-get -o DPkg::Lock::Timeout=300 install -y -qq $$missing
 endef
 
+docker-packages: ## as root, apt-get install what the Docker staging needs and is missing (docker.io, docker-compose, debootstrap)
+	@$(call debs,$(DOCKER_DEBS))
+
 test: $(STAMP) $(BARMAN_STAMP) test-packages ## the whole test suite: unit, then integration on the real sandbox
 	$(PY) -m pytest
 
@@ -99,6 +106,12 @@ sandbox-down: $(STAMP) ## stop the sandbox; nothing keeps running
 
 sandbox-status: $(STAMP) ## each part's pid, address, role and health
 	$(DK) sandbox status
+
+staging-up: $(STAMP) docker-packages ## the Docker staging: private engine, image built locally, Compose project up and healthy (idempotent)
+	flock $(STAGING_LOCK) $(DK) staging up
+
+staging-down: $(STAMP) ## remove the Docker staging and stop its engine; fails if the host's network kept anything
+	flock $(STAGING_LOCK) $(DK) staging down
 
 clean: ## stop the sandbox, delete its data and the venv
 	-@[ -x $(DK) ] && $(DK) sandbox down --purge

@@ -46,6 +46,12 @@ backup_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(backup_app, name="backup")
+staging_app = typer.Typer(
+    help="The Docker staging: the sandbox's topology in containers (feedhub-staging) on a private Docker "
+    "engine, its image built locally.",
+    no_args_is_help=True,
+)
+app.add_typer(staging_app, name="staging")
 
 out = Console()
 err = Console(stderr=True)
@@ -124,6 +130,84 @@ def sandbox_status(
     else:
         _print_status(status)
     raise typer.Exit(0 if status.healthy else 1)
+
+
+StagingDir = Annotated[
+    Path,
+    typer.Option("--state-dir", envvar="DRILLKIT_STAGING_DIR",
+                 help="Where the staging keeps its secrets, settings and the host-network snapshot."),
+]
+EngineRoot = Annotated[
+    Path | None,
+    typer.Option("--engine-root", help="The private Docker engine's root (data, images, volumes); by default "
+                 "the one `staging up` used, else /var/lib/drillkit/docker."),
+]
+
+
+@staging_app.command("up")
+def staging_up(
+    state_dir: StagingDir = Path(".drillkit/docker"),
+    engine_root: EngineRoot = None,
+    timeout: Annotated[float, typer.Option(help="Seconds each wait (leader, replica, apps, LB) may take.")] = 300.0,
+) -> None:
+    """Start the engine, build the image (cached), start the Compose project and wait until it is healthy
+    (idempotent)."""
+    from drillkit.staging.stack import Staging
+
+    started = time.monotonic()
+    staging = Staging(state_dir=state_dir, engine_root=engine_root, report=_progress(), timeout_s=timeout)
+    status = staging.up()
+    _print_staging(status)
+    err.print(f"staging up in {time.monotonic() - started:.1f} s; endpoint {status.endpoint}")
+
+
+@staging_app.command("down")
+def staging_down(
+    state_dir: StagingDir = Path(".drillkit/docker"),
+    engine_root: EngineRoot = None,
+    purge: Annotated[bool, typer.Option(help="Also delete the volumes (databases) and the secrets.")] = False,
+) -> None:
+    """Remove the Compose project, stop the engine, and fail naming anything left on the host's network
+    (idempotent)."""
+    from drillkit.staging.stack import Staging
+
+    done = Staging(state_dir=state_dir, engine_root=engine_root, report=_progress()).down(purge=purge)
+    for line in done:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+    err.print("staging down; the host's network is as it was")
+
+
+@staging_app.command("status")
+def staging_status(
+    state_dir: StagingDir = Path(".drillkit/docker"),
+    engine_root: EngineRoot = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """Each container's state and health, each database member's role, whether the endpoint answers.
+    Exit 0 only when all are healthy."""
+    from drillkit.staging.stack import Staging
+
+    status = Staging(state_dir=state_dir, engine_root=engine_root).status()
+    if as_json:
+        out.print_json(json.dumps(status.to_dict()))
+    else:
+        _print_staging(status)
+    raise typer.Exit(0 if status.healthy else 1)
+
+
+def _print_staging(status: object) -> None:
+    from drillkit.staging.stack import StagingStatus
+
+    assert isinstance(status, StagingStatus)
+    table = Table("service", "state", "health", "role")
+    roles = {member.name: f"{member.role or '?'} ({member.state or '?'})" for member in status.members}
+    for container in status.containers:
+        table.add_row(container.service, container.state, container.health or "", roles.get(container.service, ""))
+    out.print(table)
+    engine = "running" if status.engine_running else "stopped"
+    answers = "answers" if status.endpoint_answers else "does not answer"
+    out.print(f"engine {status.engine} {engine}; endpoint {status.endpoint} {answers}; "
+              f"{'healthy' if status.healthy else 'NOT healthy'}", highlight=False)
 
 
 @backup_app.command("status")

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from drillkit import processes
-from drillkit.model.sandbox import SandboxConfig
+from drillkit.model.sandbox import LoadBalancerChecks, SandboxConfig
 from drillkit.sandbox.topology import Kind, Part, Paths, of_kind
 
 
@@ -17,18 +17,24 @@ def binary() -> Path:
 
 
 def caddyfile(config: SandboxConfig, lb: Part) -> str:
-    upstreams = " ".join(f"{app.address}:{app.port}" for app in of_kind(config, Kind.APP))
-    checks = config.lb_checks
+    upstreams = [f"{app.address}:{app.port}" for app in of_kind(config, Kind.APP)]
+    admin = f"{config.witness}:{config.ports.lb_admin}"
+    return render(admin=admin, bind=lb.address, port=lb.port, upstreams=upstreams, checks=config.lb_checks)
+
+
+def render(*, admin: str, bind: str, port: int, upstreams: list[str], checks: LoadBalancerChecks) -> str:
+    """The Caddyfile: round robin over UPSTREAMS with active and passive health checks (the Docker
+    staging shares it)."""
     return f"""\
 {{
-\tadmin {config.witness}:{config.ports.lb_admin}
+\tadmin {admin}
 \tauto_https off
 \tpersist_config off
 }}
 
-:{lb.port} {{
-\tbind {lb.address}
-\treverse_proxy {upstreams} {{
+:{port} {{
+\tbind {bind}
+\treverse_proxy {" ".join(upstreams)} {{
 \t\tlb_policy round_robin
 \t\t# a dial failure is retried on the other region; other errors are not (POST is no retry)
 \t\tlb_try_duration 2s

@@ -11,7 +11,7 @@ import psutil
 import yaml
 
 from drillkit import processes
-from drillkit.model.sandbox import SandboxConfig
+from drillkit.model.sandbox import PatroniTimings, SandboxConfig
 from drillkit.sandbox.topology import Credentials, Part, Paths, package_dir
 
 DATABASE = "feedhub"
@@ -55,15 +55,8 @@ def render(config: SandboxConfig, paths: Paths, member: Part, creds: Credentials
         },
         "etcd3": {"hosts": [f"{config.witness}:{config.ports.etcd_client}"]},
         "bootstrap": {
-            "dcs": {
-                "ttl": timings.ttl,
-                "loop_wait": timings.loop_wait,
-                "retry_timeout": timings.retry_timeout,
-                "maximum_lag_on_failover": timings.maximum_lag_on_failover,
-                "postgresql": {"use_pg_rewind": True, "use_slots": True},
-                **({"slots": slots} if slots else {}),
-            },
-            "initdb": [{"encoding": "UTF8"}, {"locale": "C"}, "data-checksums"],
+            "dcs": dcs_settings(timings, slots),
+            "initdb": INITDB,
         },
         "postgresql": {
             "listen": f"{member.address}:{member.port}",
@@ -83,20 +76,40 @@ def render(config: SandboxConfig, paths: Paths, member: Part, creds: Credentials
                 "host replication replicator 127.0.0.0/8 scram-sha-256",
                 f"host replication {STREAMING_BACKUP_ROLE} 127.0.0.0/8 scram-sha-256",
             ],
-            "parameters": {
-                "unix_socket_directories": str(home),
-                "max_connections": 100,
-                "shared_buffers": "64MB",
-                "wal_keep_size": "128MB",
-                "max_wal_senders": 10,
-                "max_replication_slots": 10,
-                "wal_log_hints": "on",
-                "password_encryption": "scram-sha-256",
-                "summarize_wal": "on",
-            },
+            "parameters": server_parameters(home),
         },
         "tags": {"region": member.region},
         "log": {"level": "INFO"},
+    }
+
+
+INITDB: list[Any] = [{"encoding": "UTF8"}, {"locale": "C"}, "data-checksums"]
+
+
+def dcs_settings(timings: PatroniTimings, slots: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """The cluster-wide settings Patroni writes to the DCS at bootstrap (the Docker staging shares them)."""
+    return {
+        "ttl": timings.ttl,
+        "loop_wait": timings.loop_wait,
+        "retry_timeout": timings.retry_timeout,
+        "maximum_lag_on_failover": timings.maximum_lag_on_failover,
+        "postgresql": {"use_pg_rewind": True, "use_slots": True},
+        **({"slots": slots} if slots else {}),
+    }
+
+
+def server_parameters(socket_dir: Path) -> dict[str, Any]:
+    """PostgreSQL's parameters (the Docker staging shares them)."""
+    return {
+        "unix_socket_directories": str(socket_dir),
+        "max_connections": 100,
+        "shared_buffers": "64MB",
+        "wal_keep_size": "128MB",
+        "max_wal_senders": 10,
+        "max_replication_slots": 10,
+        "wal_log_hints": "on",
+        "password_encryption": "scram-sha-256",
+        "summarize_wal": "on",
     }
 
 
