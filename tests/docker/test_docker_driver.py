@@ -171,3 +171,14 @@ def test_an_engine_that_does_not_answer_is_named(clean, tmp_path):
     target = clean.target.model_copy(update={"driver": driver})
     with pytest.raises(SandboxError, match=rf"target 'driver-test': the Docker engine at unix://{tmp_path}/none"):
         DockerControl(target)
+
+
+def test_the_preflight_asks_the_engine_for_every_component_and_witness(clean):
+    from drillkit import preflight
+
+    def containers_check():
+        return next(c for c in preflight.live_checks(clean.target).checks if c.name == "containers")
+
+    assert containers_check().ok
+    clean.control().kill("etcd", graceful=False)
+    assert containers_check().detail == "etcd is not running (target 'driver-test')"

@@ -188,3 +188,20 @@ def test_a_witness_inside_a_region_is_refused_at_validation(tmp_path):
     assert target_problems(docker_target(tmp_path, witness=["etcd", "pg-b"])) == [
         "driver.witness[1]: 'pg-b' is a region's component, and the witness lies outside every region"]
     assert target_problems(docker_target(tmp_path, witness=["etcd"])) == []
+
+
+def test_problems_name_every_component_and_witness_without_a_running_container(tmp_path):
+    running = [FakeContainer(name) for name in ("app-a", "pg-a", "app-b")]
+    control = DockerControl(docker_target(tmp_path, compose_project="shop", witness=["etcd"]),
+                            client=FakeClient(*running, FakeContainer("pg-b", status="exited")))
+    assert control.problems() == [
+        "pg-b is not running (target 't')",
+        "target 't': the Compose project 'shop' has no service 'etcd' (it has: app-a, app-b, pg-a, pg-b)"]
+
+
+def test_the_preflight_names_a_docker_engine_that_does_not_answer(tmp_path):
+    from drillkit import preflight
+
+    checks = {c.name: c for c in preflight.live_checks(docker_target(tmp_path), {preflight.NETWORK}).checks}
+    assert checks["nsenter"].ok
+    assert not checks["docker-engine"].ok and "does not answer" in checks["docker-engine"].detail

@@ -175,6 +175,16 @@ class DockerControl:
                                "target's apps take their admin token from `secrets`")
         return ref.reveal()
 
+    def problems(self) -> list[str]:
+        """What keeps a fault from acting: a component or witness without a running container."""
+        problems = []
+        for name in [*self.target.components().values(), *self.settings.witness]:
+            try:
+                self._live(name)
+            except SandboxError as exc:
+                problems.append(str(exc))
+        return problems
+
     # containers
 
     def _containers(self, component: str, missing_ok: bool = False) -> list[Container]:
