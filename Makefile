@@ -16,7 +16,7 @@ DRILL_DEBS := iptables rsync
 TEST_DEBS  := iptables rsync chromium prometheus
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap barman system-packages test-packages test unit integration lint drill-quarterly loadtest k8s-configmap experiments sandbox-up sandbox-down \
+.PHONY: help bootstrap barman system-packages test-packages test unit integration docker-tests lint drill-quarterly loadtest k8s-configmap experiments sandbox-up sandbox-down \
 	sandbox-status clean
 
 help: ## list the targets
@@ -73,6 +73,9 @@ unit: $(STAMP) ## unit tests only (no servers)
 
 integration: $(STAMP) $(BARMAN_STAMP) test-packages ## integration tests on the real sandbox
 	$(PY) -m pytest tests/integration
+
+docker-tests: $(STAMP) ## as root, the docker driver's tests on a private engine (docker.io, docker-compose)
+	flock /tmp/drillkit-docker-driver.lock $(PY) -m pytest tests/docker
 
 lint: $(STAMP) ## ruff over src, tests and bench; mypy over src
 	$(VENV)/bin/ruff check src tests bench
