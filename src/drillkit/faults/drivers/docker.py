@@ -12,7 +12,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,7 +99,8 @@ class DockerControl:
                 raise SandboxError(f"{member} ({container.name}) has no running PostgreSQL (target "
                                    f"{self.target.name!r})")
             for process in postmasters:
-                process.send_signal(signal.SIGKILL)
+                with suppress(psutil.NoSuchProcess):  # it died on its own meanwhile: what was asked
+                    process.send_signal(signal.SIGKILL)
             psutil.wait_procs(postmasters, timeout=10)
 
     def pause(self, component: str) -> None:
