@@ -20,7 +20,7 @@ DOCKER_DEBS := docker.io docker-compose debootstrap
 STAGING_LOCK := /tmp/drillkit-docker.lock
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap barman system-packages test-packages test unit integration lint drill-quarterly loadtest k8s-configmap experiments sandbox-up sandbox-down \
+.PHONY: help bootstrap barman system-packages test-packages test unit integration docker-tests lint drill-quarterly loadtest k8s-configmap experiments sandbox-up sandbox-down \
 	sandbox-status docker-packages staging-up staging-down clean
 
 help: ## list the targets
@@ -80,6 +80,9 @@ unit: $(STAMP) ## unit tests only (no servers)
 
 integration: $(STAMP) $(BARMAN_STAMP) test-packages ## integration tests on the real sandbox
 	$(PY) -m pytest tests/integration
+
+docker-tests: $(STAMP) docker-packages ## as root, the Docker tests: the driver on a private engine, the staging built and drilled
+	flock $(STAGING_LOCK) $(PY) -m pytest tests/docker
 
 lint: $(STAMP) ## ruff over src, tests and bench; mypy over src
 	$(VENV)/bin/ruff check src tests bench

@@ -25,7 +25,7 @@ import httpx
 
 from drillkit.errors import EXIT_ABORTED, EXIT_INVALID, DrillkitError, InvalidInput
 from drillkit.model.needs import BACKUPS, MEASURE, NETWORK, SIGNALS, activities
-from drillkit.model.target import ProcessDriver, Target
+from drillkit.model.target import DockerDriver, ProcessDriver, Target
 
 SKIP_ENV = "DRILLKIT_PREFLIGHT_SKIP"  # test-only
 LOCK_CHECK = "target-lock"
@@ -132,7 +132,7 @@ def live_checks(target: Target, needs: AbstractSet[str] = frozenset()) -> Report
 
     if target_problems(target):
         return Report([])  # nothing to ask an environment drillkit cannot drive
-    checks = _process_checks(target, needs)
+    checks = _process_checks(target, needs) + _container_checks(target, needs)
     checks += [_answers("component", region.app.component, f"{str(region.app.url).rstrip('/')}/healthz")
               for region in target.regions.values()]
     checks += [_answers("component", name, f"{str(member.patroni_api).rstrip('/')}/patroni")
@@ -258,6 +258,31 @@ def _process_checks(target: Target, needs: AbstractSet[str]) -> list[Check]:
         return []
     checks = [_service_users_check(target, target.driver)] if NETWORK in needs else []
     return checks + (_signal_checks(target) if SIGNALS in needs else [])
+
+
+def _container_checks(target: Target, needs: AbstractSet[str]) -> list[Check]:
+    """A docker target: its engine answers, every component and witness has a running container, and
+    network faults can enter the containers' namespaces (nsenter)."""
+    if not isinstance(target.driver, DockerDriver):
+        return []
+    from drillkit.errors import SandboxError
+    from drillkit.faults.drivers.docker import DockerControl
+    from drillkit.sandbox import netfilter
+
+    engine = target.driver.base_url or "$DOCKER_HOST"
+    checks = []
+    if NETWORK in needs:
+        nsenter = netfilter.system_binary("nsenter")
+        checks.append(Check("nsenter", "network faults", nsenter is not None, nsenter or "not found",
+                            "" if nsenter else "install the Debian package util-linux"))
+    try:
+        problems = DockerControl(target).problems()
+    except SandboxError as exc:
+        return checks + [Check("docker-engine", engine, False, str(exc), "start the engine, or fix driver.base_url")]
+    checks.append(Check("docker-engine", engine, True, "answers"))
+    return checks + [Check("containers", target.name, not problems, "; ".join(problems) or
+                           "every component and witness runs", "" if not problems else
+                           "start them (`docker-compose up -d`), or fix the target's component names")]
 
 
 def _service_users_check(target: Target, driver: ProcessDriver) -> Check:

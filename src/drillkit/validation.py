@@ -42,7 +42,7 @@ from drillkit.model.stop import (
     StopCondition,
     extension_index,
 )
-from drillkit.model.target import SHIPPED_DRIVERS, ProcessDriver, Target, load_target
+from drillkit.model.target import SHIPPED_DRIVERS, DockerDriver, ProcessDriver, Target, load_target
 
 INJECTED = {"configuration", "secrets"}
 MEMBER_ARGUMENTS = ("replica", "candidate")  # drillkit arguments that name a database member
@@ -343,7 +343,17 @@ def target_problems(target: Target) -> list[str]:
                 f"(shipped: {', '.join(SHIPPED_DRIVERS)}): nothing can be injected into this target"]
     if isinstance(target.driver, ProcessDriver):
         return _sandbox_component_problems(target, target.driver)
+    if isinstance(target.driver, DockerDriver):
+        return _witness_problems(target, target.driver)
     return []
+
+
+def _witness_problems(target: Target, driver: DockerDriver) -> list[str]:
+    """The witness lies outside every region (a region cut separates it from the region). Nothing live is
+    asked here: the engine may be down while a plan is checked; the preflight asks it."""
+    components = set(target.components().values())
+    return [f"driver.witness[{i}]: {name!r} is a region's component, and the witness lies outside every region"
+            for i, name in enumerate(driver.witness) if name in components]
 
 
 def _sandbox_component_problems(target: Target, driver: ProcessDriver) -> list[str]:

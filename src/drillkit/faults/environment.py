@@ -104,10 +104,14 @@ def driver_for(target: Target) -> Driver:
             from drillkit.faults.drivers.process import ProcessControl
 
             return guarded(lambda: ProcessControl(state_dir))
-        case DockerDriver() | KubernetesDriver():
+        case DockerDriver():
+            from drillkit.faults.drivers.docker import DockerControl
+
+            return guarded(lambda: DockerControl(target))
+        case KubernetesDriver():
             raise ActivityFailed(
                 f"target {target.name!r} uses the {target.driver.type} driver, which this drillkit "
-                "version does not ship yet: only the process driver (the embedded sandbox) runs faults"
+                "version does not ship yet: only the process and docker drivers run faults"
             )
     raise ActivityFailed(f"unknown driver {target.driver!r}")
 
