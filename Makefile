@@ -20,7 +20,7 @@ DOCKER_DEBS := docker.io docker-compose debootstrap
 STAGING_LOCK := /tmp/drillkit-docker.lock
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap barman system-packages test-packages test unit integration docker-tests lint drill-quarterly loadtest k8s-configmap experiments sandbox-up sandbox-down \
+.PHONY: help bootstrap barman system-packages test-packages test unit integration docker-tests lint drill-quarterly drill-docker loadtest k8s-configmap experiments sandbox-up sandbox-down \
 	sandbox-status docker-packages staging-up staging-down clean
 
 help: ## list the targets
@@ -109,6 +109,13 @@ sandbox-down: $(STAMP) ## stop the sandbox; nothing keeps running
 
 sandbox-status: $(STAMP) ## each part's pid, address, role and health
 	$(DK) sandbox status
+
+# The staging is taken down whatever the drill's verdict; the drill's exit code (0 passed, 1 failed, 2 invalid,
+# 3 aborted) is make's, unless taking the staging down failed (then 3: the host may keep what it left).
+drill-docker: $(STAMP) system-packages docker-packages ## the quarterly drill against the Docker staging (built, brought up, taken down)
+	flock $(STAGING_LOCK) sh -c 'trap : INT TERM; $(DK) staging up || exit 3; \
+	  $(DK) drill drills/quarterly.yaml --target drills/targets/docker.yaml --yes; rc=$$?; \
+	  $(DK) staging down || rc=3; exit $$rc'
 
 staging-up: $(STAMP) docker-packages ## the Docker staging: private engine, image built locally, Compose project up and healthy (idempotent)
 	flock $(STAGING_LOCK) $(DK) staging up

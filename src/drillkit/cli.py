@@ -495,7 +495,7 @@ def drill(
     Exit 0 every objective met, 1 an objective breached, 2 invalid input or a refused guard, 3 aborted (the environment
     not ready, an interrupt, a failed rollback or a baseline that already breached an SLO: never a pass)."""
     from drillkit import preflight
-    from drillkit.drill.drill import default_run_dir, outline, run_drill
+    from drillkit.drill.drill import default_run_dir, expected_seconds, outline, run_drill
     from drillkit.drill.progress import DrillProgress
     from drillkit.drill.runner import chaos_settings
     from drillkit.faults.environment import new_run_id
@@ -520,7 +520,7 @@ def drill(
         needs = needs_of(_runnable(plan))
         preflight.require(preflight.live_checks(plan.target, needs))  # under the lock: a dead run is healed
         _log_to_file(run_dir / "drill.log")
-        result = run_drill(plan, run_dir, DrillProgress(err, plan.drill.expected_seconds()), run_id=run_id)
+        result = run_drill(plan, run_dir, DrillProgress(err, expected_seconds(plan)), run_id=run_id)
     raise typer.Exit(_publish(result, history_file, append=True, metrics=plan.target.metrics))
 
 

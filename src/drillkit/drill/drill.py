@@ -68,8 +68,15 @@ def outline(plan: DrillPlan) -> list[str]:
     if target.backups is not None:
         lines.append(f"  after the experiments: the backup policy {target.backups.policy} is checked on backup "
                      f"server {target.backups.server} (time scale {target.backups.time_scale:g}); read only")
-    lines.append(f"  expected duration: about {drill.expected_seconds() / 60:.1f} min")
+    lines.append(f"  expected duration: about {expected_seconds(plan) / 60:.1f} min")
     return lines
+
+
+def expected_seconds(plan: DrillPlan) -> float:
+    """How long the drill should take: its baseline and the experiments its target can run."""
+    runnable = [entry for entry, planned in zip(plan.drill.experiments, plan.experiments, strict=True)
+                if lacking(plan.target, planned.resolved()) is None]
+    return plan.drill.baseline.duration_s + sum(e.expected_seconds * e.repetitions for e in runnable)
 
 
 def run_drill(plan: DrillPlan, run_dir: Path, progress: DrillProgress, run_id: str | None = None) -> DrillRun:
@@ -202,7 +209,8 @@ def _experiments(plan: DrillPlan, run_dir: Path, progress: DrillProgress, result
 def _not_run(result: DrillRun, experiment: str, repetitions: int, reason: str, progress: DrillProgress) -> None:
     """An experiment the target cannot serve is recorded, not skipped in silence: it measured nothing,
     so it earns nothing, and the report says why."""
-    progress.say(f"[yellow]{escape(experiment)}: not run[/]: {escape(reason)}")
+    progress.experiment = experiment
+    progress.say(f"[yellow]not run[/]: {escape(reason)}")
     result.runs += [RunRecord(experiment=experiment, repetition=n, status=RunStatus.NOT_RUN, rollbacks_ok=True,
                               steady_state_ok=False, causes=[f"not run: {reason}"]) for n in range(1, repetitions + 1)]
 
