@@ -142,3 +142,9 @@ def test_staging_up_names_the_missing_debian_packages_and_how_to_install_them(mo
     with pytest.raises(SandboxError, match=r"missing Debian packages: debootstrap; `make docker-packages`"):
         stack.Staging(state_dir=tmp_path, engine_root=tmp_path / "engine", repo=ROOT).up()
     assert not (tmp_path / "engine").exists()
+
+
+def test_the_compose_example_target_validates_with_a_dsn_ledger_and_its_own_probe_routes():
+    target = load_target(ROOT / "drills/targets/compose.example.yaml")
+    assert target.ledger.mode == "dsn" and target.probes.write is None
+    assert isinstance(target.driver, DockerDriver) and target.driver.compose_project == "shop"
