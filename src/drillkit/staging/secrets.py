@@ -46,10 +46,15 @@ def write_secrets(state_dir: Path) -> Credentials:
 
 
 def app_dsn(creds: Credentials, region: str, app: str) -> str:
-    """The app's DSN as a URI (an env file keeps it as is: no spaces, no quotes), its region's member first."""
+    """The app's DSN as a URI (an env file keeps it as is: no spaces, no quotes), its region's member first.
+
+    A partition drops packets and sends nothing back: a connection to a member cut off would wait for
+    TCP's retransmissions (about 15 minutes) while the pool hands it out. tcp_user_timeout ends a send
+    that goes unacknowledged for 3 s, and keepalives end an idle connection the peer no longer answers."""
     hosts = ",".join(f"{host}:{POSTGRES_PORT}" for host in member_hosts(region))
     return (f"postgresql://{APP_ROLE}:{quote(creds.app, safe='')}@{hosts}/{DATABASE}"
-            f"?target_session_attrs=read-write&connect_timeout=2"
+            f"?target_session_attrs=read-write&connect_timeout=2&tcp_user_timeout=3000"
+            f"&keepalives=1&keepalives_idle=5&keepalives_interval=1&keepalives_count=3"
             f"&options=-c%20statement_timeout%3D3000&application_name={app}")
 
 
