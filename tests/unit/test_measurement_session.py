@@ -169,3 +169,15 @@ def test_a_ledger_table_that_cannot_be_created_leaves_the_rpo_not_measured_and_t
     rpo = measured.summary()["rpo"]
     assert measured.writes == [] and len(measured.samples) >= 10
     assert rpo["status"] == "not measured" and "drillkit_ledger could not be created" in rpo["reason"]
+
+
+def test_a_malformed_ledger_dsn_leaves_the_rpo_not_measured_without_quoting_any_part_of_it(target, tmp_path,
+                                                                                          monkeypatch):
+    monkeypatch.setenv("TEST_LEDGER_DSN", "host=127.0.0.1 port=1 dbname=x user=u password=pw 5ca1ab1e")
+    measured = session(with_changes(target, ledger={"mode": "dsn", "dsn": {"env": "TEST_LEDGER_DSN"}}), tmp_path)
+    measured.start()
+    measured.stop()
+    rpo = measured.summary()["rpo"]
+    assert rpo["status"] == "not measured" and "malformed" in rpo["reason"]
+    leaked = [path.name for path in tmp_path.rglob("*") if path.is_file() and "5ca1ab1e" in path.read_text()]
+    assert leaked == []
