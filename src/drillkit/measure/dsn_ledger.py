@@ -57,6 +57,16 @@ def remember(dsn: str) -> str:
     return dsn
 
 
+def malformed(dsn: str) -> str | None:
+    """Why DSN is not a libpq connection string (None: it is), never quoting it: libpq's own message
+    quotes the word it stumbled on, which may be part of the password, and no mask knows that part."""
+    try:
+        conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "the DSN is malformed: not a libpq connection string (libpq's message is withheld: it quotes the DSN)"
+    return None
+
+
 # -- the measuring parent: the table ---------------------------------------------------------------
 
 

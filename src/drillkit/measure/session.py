@@ -270,12 +270,18 @@ class MeasurementSession:
         try:
             if dsn is None:
                 raise psycopg.OperationalError("the target's ledger names no DSN")
+            if why := dsn_ledger.malformed(dsn):
+                self._ledger_unmeasurable(why)
+                return
             self._created_table = dsn_ledger.prepare(dsn)
         except psycopg.Error as exc:
-            self.ledger_error = (f"the DSN ledger is not measurable: its table {dsn_ledger.TABLE} could not be "
-                                 f"created ({redact(str(exc).strip())})")
-            logger.error("%s; the run goes on without ledger writers (RPO not measured)", self.ledger_error)
-            durable.write_json(self.out_dir / "stored.json", {"error": self.ledger_error})
+            self._ledger_unmeasurable(f"its table {dsn_ledger.TABLE} could not be created "
+                                      f"({redact(str(exc).strip())})")
+
+    def _ledger_unmeasurable(self, why: str) -> None:
+        self.ledger_error = f"the DSN ledger is not measurable: {why}"
+        logger.error("%s; the run goes on without ledger writers (RPO not measured)", self.ledger_error)
+        durable.write_json(self.out_dir / "stored.json", {"error": self.ledger_error})
 
     def _clean_up_ledger(self) -> None:
         """After the read-back: the table drillkit made goes, or only the session's rows. A failure is
