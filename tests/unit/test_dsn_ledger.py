@@ -205,3 +205,38 @@ def test_the_read_back_never_trusts_a_replica_whose_missing_writes_would_count_a
     with pytest.raises(TimeoutError, match="last: a replica answered"):
         asyncio.run(dsn_ledger.read_back(DSN.replace(" target_session_attrs=read-write", ""), ["w0"], 0.0))
     assert replica.options.get("target_session_attrs") == "read-write"
+
+
+class Privileges:
+    """A primary whose drillkit_ledger exists and whose role holds GRANTED privileges on it. Like
+    PostgreSQL, has_table_privilege of a comma-separated list is true when ANY of them is held."""
+
+    def __init__(self, granted: set[str]) -> None:
+        self.granted = granted
+
+    def connect(self, dsn: str, **options):
+        return self
+
+    def __enter__(self) -> Privileges:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def execute(self, query: str, params: tuple = ()):
+        if "pg_is_in_recovery" in query:
+            return SimpleNamespace(fetchone=lambda: (False, True, False))
+        asked = params[1] if len(params) > 1 else query.split("'")[1]
+        held = any(privilege.strip() in self.granted for privilege in asked.split(","))
+        return SimpleNamespace(fetchone=lambda: (held,))
+
+
+def test_a_role_that_may_only_select_from_an_existing_table_fails_the_ledger_check(monkeypatch):
+    monkeypatch.setattr(psycopg, "connect", Privileges({"SELECT"}).connect)
+    found = dsn_ledger.problem(DSN)
+    assert found is not None and "INSERT" in found and "DELETE" in found
+
+
+def test_a_role_that_may_insert_select_and_delete_passes_the_ledger_check(monkeypatch):
+    monkeypatch.setattr(psycopg, "connect", Privileges({"INSERT", "SELECT", "DELETE"}).connect)
+    assert dsn_ledger.problem(DSN) is None
