@@ -44,6 +44,7 @@ INSERT = f"INSERT INTO {TABLE} (writer, seq) VALUES (%s, %s)"
 SELECT = f"SELECT writer, seq FROM {TABLE} WHERE writer = ANY(%s)"
 SETUP_TIMEOUT_S = 10  # libpq's connect_timeout, per member, for the parent's CREATE and DROP
 CLOSE_TIMEOUT_S = 1.0
+TABLE_PRIVILEGES = ("INSERT", "SELECT", "DELETE")  # the writes, the read-back, the clean-up of a table not ours
 PRIMARY = {"target_session_attrs": "read-write"}  # overrides the DSN's own: only a primary takes or tells writes
 
 
@@ -86,13 +87,18 @@ def problem(dsn: str) -> str | None:
             "SELECT pg_is_in_recovery(), to_regclass(%s) IS NOT NULL, "
             "coalesce(has_schema_privilege(current_schema(), 'CREATE'), false)", (TABLE,)).fetchone()
         in_recovery, exists, may_create = row if row else (True, False, False)
-        if exists:
-            may_write = conn.execute("SELECT has_table_privilege(%s, 'INSERT, SELECT')", (TABLE,)).fetchone()
+        # one privilege a call: has_table_privilege of a list is true when ANY of them is held
+        lacking = [p for p in TABLE_PRIVILEGES if exists and not _holds(conn, p)]
     if in_recovery:
         return "the DSN reached a replica: name every member with target_session_attrs=read-write"
     if exists:
-        return None if may_write and may_write[0] else f"the role may not INSERT into and SELECT from {TABLE}"
+        return f"the role lacks {', '.join(lacking)} on {TABLE}" if lacking else None
     return None if may_create else f"the role may not create {TABLE} in its schema (nor does it exist)"
+
+
+def _holds(conn: psycopg.Connection, privilege: str) -> bool:
+    row = conn.execute("SELECT has_table_privilege(%s, %s)", (TABLE, privilege)).fetchone()
+    return bool(row and row[0])
 
 
 def clean_up(dsn: str, writers: list[str], *, created: bool) -> str:
