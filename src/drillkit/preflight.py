@@ -179,7 +179,10 @@ def _ledger_check(target: Target) -> Check:
     remedy = ("check ledger.dsn: every member, target_session_attrs=read-write, a role that may create "
               f"{dsn_ledger.TABLE} (or grant it INSERT and SELECT on that table)")
     try:
-        found = dsn_ledger.problem(dsn_ledger.remember(target.ledger.dsn.reveal()))
+        dsn = dsn_ledger.remember(target.ledger.dsn.reveal())
+        if why := dsn_ledger.malformed(dsn):
+            return Check("ledger", "ledger.dsn", False, f"{target.ledger.dsn.describe()}: {why}", remedy, "input")
+        found = dsn_ledger.problem(dsn)
     except InvalidInput as exc:
         return Check("ledger", "ledger.dsn", False, str(exc), remedy, "input")
     except psycopg.Error as exc:

@@ -241,3 +241,13 @@ def test_on_a_target_without_a_write_probe_the_users_path_is_its_reads():
     samples = [read(t, ok=not 30 <= t - ORIGIN < 34) for t in slot_times(0, 60)]
     [incident] = run(samples, ended=60).incidents
     assert incident.recovery.lower == pytest.approx(34 - STEP, abs=1e-6)
+
+
+def test_a_user_path_of_reads_only_says_so_and_one_with_writes_says_nothing():
+    def row(kind: str, intended: float) -> Sample:
+        return Sample("global/write_read", "global", kind, intended, intended, 0.01, 200, "")
+
+    reads_only = run([row("read", t) for t in slot_times(0, 20)], ended=20).user_path
+    assert reads_only.status == "measured" and "reads only" in reads_only.note
+    writes = run([row(kind, t) for t in slot_times(0, 20) for kind in ("write", "read_back")], ended=20).user_path
+    assert writes.note == ""

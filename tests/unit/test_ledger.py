@@ -37,7 +37,7 @@ def test_a_write_that_timed_out_is_never_lost():
     writes = [timed_out(n, 95 + n) for n in range(5)]
     outcome = rpo(writes, {"w": {1, 3}}, t0=AT_100)
     assert outcome.lost == 0 and outcome.recovered == 2
-    assert outcome.indeterminate == 5 and outcome.acknowledged == 0 and outcome.seconds == 0.0
+    assert outcome.indeterminate == 5 and outcome.acknowledged == 0
 
 
 def test_rows_nobody_sent_are_unexpected():
@@ -103,3 +103,10 @@ def test_writes_round_trip_through_the_ledger_csv(tmp_path):
         log.add(write_row(write))
     log.close()
     assert read_writes(tmp_path / "ledger.csv") == writes
+
+
+def test_a_ledger_with_no_acknowledged_write_is_not_measured_never_an_rpo_of_zero():
+    refused = [Write("w", n, 90 + n, 90 + n, None, "sqlstate 42501") for n in range(10)]  # a role that may not INSERT
+    outcome = rpo(refused, {"w": set()}, t0=AT_100)
+    assert (outcome.status, outcome.seconds, outcome.lost, outcome.indeterminate) == ("not measured", None, 0, 10)
+    assert "no ledger write was acknowledged" in outcome.reason and "sqlstate 42501" in outcome.reason

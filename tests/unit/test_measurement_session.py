@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from drillkit import durable
+from drillkit.measure import dsn_ledger
 from drillkit.measure.session import MeasurementSession, MeasureSettings
 from drillkit.model.objectives import Objectives
 from drillkit.model.target import Target
@@ -169,3 +170,29 @@ def test_a_ledger_table_that_cannot_be_created_leaves_the_rpo_not_measured_and_t
     rpo = measured.summary()["rpo"]
     assert measured.writes == [] and len(measured.samples) >= 10
     assert rpo["status"] == "not measured" and "drillkit_ledger could not be created" in rpo["reason"]
+
+
+def test_a_malformed_ledger_dsn_leaves_the_rpo_not_measured_without_quoting_any_part_of_it(target, tmp_path,
+                                                                                          monkeypatch):
+    monkeypatch.setenv("TEST_LEDGER_DSN", "host=127.0.0.1 port=1 dbname=x user=u password=pw 5ca1ab1e")
+    measured = session(with_changes(target, ledger={"mode": "dsn", "dsn": {"env": "TEST_LEDGER_DSN"}}), tmp_path)
+    measured.start()
+    measured.stop()
+    rpo = measured.summary()["rpo"]
+    assert rpo["status"] == "not measured" and "malformed" in rpo["reason"]
+    leaked = [path.name for path in tmp_path.rglob("*") if path.is_file() and "5ca1ab1e" in path.read_text()]
+    assert leaked == []
+
+
+def test_a_session_that_cannot_start_its_probe_process_removes_the_ledger_table_it_made(target, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_LEDGER_DSN", f"host=127.0.0.1 port=1 dbname=x user=u password={PASSWORD}")
+    cleaned: list[bool] = []
+    monkeypatch.setattr(dsn_ledger, "prepare", lambda dsn: True)
+    monkeypatch.setattr(dsn_ledger, "clean_up", lambda dsn, writers, *, created: cleaned.append(created) or "dropped")
+    monkeypatch.setattr(MeasurementSession, "_wait_until_running", lambda self: (_ for _ in ()).throw(
+        RuntimeError("the probe process did not start within 15 s")))
+    measured = session(with_changes(target, ledger={"mode": "dsn", "dsn": {"env": "TEST_LEDGER_DSN"}}), tmp_path)
+    with pytest.raises(RuntimeError, match="did not start"):
+        measured.start()
+    assert cleaned == [True]
+    assert measured._process is not None and measured._process.poll() is not None  # and it probes no more

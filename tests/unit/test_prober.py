@@ -201,3 +201,8 @@ def test_without_a_write_path_the_users_path_is_a_read():
     rows = asyncio.run(run())
     assert [(r.prober, r.kind, r.error) for r in rows] == [("global/write_read", "read", "")]
     assert seen == [("GET", "/ok")]
+
+
+def test_a_raising_slot_of_a_user_path_without_writes_yields_the_one_read_its_slot_would_have():
+    rows = prober.instrument_rows(GLOBAL, 1.0, prober.Requests(write=None))
+    assert [(r.prober, r.kind, r.error) for r in rows] == [("global/write_read", "read", "instrument")]

@@ -223,3 +223,11 @@ def test_drillkit_report_renders_a_saved_run_again_without_running_anything(tmp_
     for name in ("report.html", "report.md", "junit.xml", "report.json"):
         assert (tmp_path / name).stat().st_size > 0
     assert not (tmp_path / "h.jsonl").exists(), "re-rendering must not add a history line"
+
+
+def test_a_user_path_of_reads_only_is_said_beside_its_figures():
+    note = "reads only: the target names no write probe (probes.write)"
+    reads = record(measurements=measurements(user_path=user_path(note=note)))
+    report = score(drill_run(reads), Objectives(), [])
+    assert note in to_html(report).split('id="experiments"')[1]
+    assert note in to_markdown(report)

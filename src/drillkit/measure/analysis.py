@@ -36,6 +36,7 @@ from drillkit.model.objectives import Objectives
 # through the global endpoint.
 USER_PROBER = "global/write_read"
 USER_KINDS = ("write", "read_back", "read")  # "read": the user path of a target without a write probe
+READS_ONLY = "reads only: the target names no write probe (probes.write), so no write was measured on the user path"
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def analyze(
         faults=[timeline.mark_of(f, origin) for f in faults], rollbacks=_rollbacks(rollbacks, origin, ended),
         leaders=[(round(at - origin, 3), name) for at, name in leaders],
         instrument=_instrument(checked, writes, settings, origin, ended),
-        user_path=_sli(user, threshold),
+        user_path=_user_sli(user, threshold),
         endpoints={name: _sli(rows, threshold) for name, rows in sorted(checked.items())},
         budget=slo.budget(bad_seconds=sum(s.state == "bad" for s in judged),
                           failed=sum(not c.sample.succeeded for c in user if not c.late),
@@ -147,6 +148,14 @@ def _seconds(user: list[Checked], settings: AnalysisSettings, objectives: Object
              horizon: float) -> list[seconds.Second]:
     return seconds.seconds(user, interval=settings.interval_s, origin=origin, horizon=horizon,
                            judge=seconds.Judge.of(objectives, settings.min_coverage))
+
+
+def _user_sli(rows: list[Checked], threshold: float) -> Sli:
+    """The user path's SLIs, saying so when its requests were reads only: they then judge no write."""
+    measured = _sli(rows, threshold)
+    if rows and not any(c.sample.kind == "write" for c in rows):
+        return measured.model_copy(update={"note": READS_ONLY})
+    return measured
 
 
 def _sli(rows: list[Checked], threshold: float) -> Sli:

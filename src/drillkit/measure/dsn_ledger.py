@@ -12,11 +12,15 @@ could be opened), "sqlstate XXXXX" (the server refused it), "reset" (the connect
 "task died". The read-back SELECTs each writer's seqs from the primary, retried until it answers.
 
 The table's life, from the measuring parent: `prepare` creates it before the first write (a failure is
-the ledger "not measured", said before any fault); `clean_up` after the read-back DROPs it when the
-session created it, and otherwise deletes only the session's rows: a table that was there before belongs
-to someone else (a team that made it for a role that may not create tables, another target's run on the
-same database), and dropping it would take their rows. Writer ids carry a random part per session, so
-rows of different sessions never mix.
+the ledger "not measured", said before any fault); `clean_up` after the read-back deletes the session's
+rows, and DROPs the table only when the session created it and no other rows are left: a table that was
+there before belongs to someone else (a team that made it for a role that may not create tables), and
+one this session made may have been joined meanwhile by another session on the same database (another
+target's run), whose read-back would find none of its writes and count every acknowledged one lost.
+Writer ids carry a random part per session, so rows of different sessions never mix.
+
+Every connection asks for target_session_attrs=read-write, whatever the DSN says, and the read-back
+checks that its server is not in recovery: a replica's copy lacks the newest acknowledged writes.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ INSERT = f"INSERT INTO {TABLE} (writer, seq) VALUES (%s, %s)"
 SELECT = f"SELECT writer, seq FROM {TABLE} WHERE writer = ANY(%s)"
 SETUP_TIMEOUT_S = 10  # libpq's connect_timeout, per member, for the parent's CREATE and DROP
 CLOSE_TIMEOUT_S = 1.0
+TABLE_PRIVILEGES = ("INSERT", "SELECT", "DELETE")  # the writes, the read-back, the clean-up of a table not ours
+PRIMARY = {"target_session_attrs": "read-write"}  # overrides the DSN's own: only a primary takes or tells writes
 
 
 def remember(dsn: str) -> str:
@@ -52,13 +58,23 @@ def remember(dsn: str) -> str:
     return dsn
 
 
+def malformed(dsn: str) -> str | None:
+    """Why DSN is not a libpq connection string (None: it is), never quoting it: libpq's own message
+    quotes the word it stumbled on, which may be part of the password, and no mask knows that part."""
+    try:
+        conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "the DSN is malformed: not a libpq connection string (libpq's message is withheld: it quotes the DSN)"
+    return None
+
+
 # -- the measuring parent: the table ---------------------------------------------------------------
 
 
 def prepare(dsn: str) -> bool:
     """Create the ledger table if it is missing; whether this call created it. psycopg.Error when the
     database cannot be reached or refuses."""
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=SETUP_TIMEOUT_S) as conn:
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=SETUP_TIMEOUT_S, **PRIMARY) as conn:
         existed = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,)).fetchone()
         conn.execute(CREATE)
     return not (existed and existed[0])
@@ -66,28 +82,42 @@ def prepare(dsn: str) -> bool:
 
 def problem(dsn: str) -> str | None:
     """Why the ledger could not be written through DSN (None: it can): checked before any fault."""
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=SETUP_TIMEOUT_S) as conn:
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=SETUP_TIMEOUT_S, **PRIMARY) as conn:
         row = conn.execute(
             "SELECT pg_is_in_recovery(), to_regclass(%s) IS NOT NULL, "
             "coalesce(has_schema_privilege(current_schema(), 'CREATE'), false)", (TABLE,)).fetchone()
         in_recovery, exists, may_create = row if row else (True, False, False)
-        if exists:
-            may_write = conn.execute("SELECT has_table_privilege(%s, 'INSERT, SELECT')", (TABLE,)).fetchone()
+        # one privilege a call: has_table_privilege of a list is true when ANY of them is held
+        lacking = [p for p in TABLE_PRIVILEGES if exists and not _holds(conn, p)]
     if in_recovery:
         return "the DSN reached a replica: name every member with target_session_attrs=read-write"
     if exists:
-        return None if may_write and may_write[0] else f"the role may not INSERT into and SELECT from {TABLE}"
+        return f"the role lacks {', '.join(lacking)} on {TABLE}" if lacking else None
     return None if may_create else f"the role may not create {TABLE} in its schema (nor does it exist)"
 
 
+def _holds(conn: psycopg.Connection, privilege: str) -> bool:
+    row = conn.execute("SELECT has_table_privilege(%s, %s)", (TABLE, privilege)).fetchone()
+    return bool(row and row[0])
+
+
 def clean_up(dsn: str, writers: list[str], *, created: bool) -> str:
-    """Drop the table when the session CREATED it, else delete the session's rows; what was done."""
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=SETUP_TIMEOUT_S) as conn:
-        if created:
-            conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
-            return f"dropped {TABLE}"
+    """Delete the session's rows; drop the table too when the session CREATED it and no other session's
+    rows are in it (locked meanwhile, so that none joins between the count and the drop); what was done."""
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=SETUP_TIMEOUT_S, **PRIMARY) as conn, \
+            conn.transaction():
         deleted = conn.execute(f"DELETE FROM {TABLE} WHERE writer = ANY(%s)", (writers,)).rowcount
-    return f"deleted the session's {deleted} rows of {TABLE}, which was there before it"
+        if not created:
+            return f"deleted the session's {deleted} rows of {TABLE}, which was there before it"
+        conn.execute(f"SET LOCAL lock_timeout = '{SETUP_TIMEOUT_S}s'")  # a busy table is kept, not waited on
+        conn.execute(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE")
+        row = conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
+        others = row[0] if row else 0
+        if others:
+            return (f"deleted the session's {deleted} rows of {TABLE}; kept the table, which holds "
+                    f"{others} rows of another session")
+        conn.execute(f"DROP TABLE {TABLE}")
+    return f"dropped {TABLE}"
 
 
 # -- the probe process: writes and read-back --------------------------------------------------------
@@ -102,7 +132,7 @@ async def write_once(dsn: str, writer: str, seq: int, intended: float, timeout: 
         async with asyncio.timeout(max(intended + timeout - time.monotonic(), 0.001)):
             sent = time.monotonic()
             conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True,
-                                                         connect_timeout=connect_timeout(timeout))
+                                                         connect_timeout=connect_timeout(timeout), **PRIMARY)
             phase = "insert"
             await conn.execute(INSERT, (writer, seq))
         acked_at = time.monotonic()  # the autocommit INSERT returned: COMMIT returned
@@ -140,6 +170,8 @@ async def read_back(dsn: str, writers: list[str], timeout_s: float) -> dict[str,
     while True:
         try:
             return await _select(dsn, writers)
+        except NotPrimary as exc:
+            last = str(exc)
         except psycopg.Error as exc:
             last = classify(exc, "connect")
         if time.monotonic() > deadline:
@@ -148,9 +180,16 @@ async def read_back(dsn: str, writers: list[str], timeout_s: float) -> dict[str,
         await asyncio.sleep(1.0)
 
 
+class NotPrimary(Exception):
+    """The read-back reached a server in recovery: its copy may lack acknowledged writes."""
+
+
 async def _select(dsn: str, writers: list[str]) -> dict[str, list[int]]:
     stored: dict[str, list[int]] = {writer: [] for writer in writers}
-    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=5, **PRIMARY) as conn:
+        recovering = await (await conn.execute("SELECT pg_is_in_recovery()")).fetchone()
+        if recovering is None or recovering[0]:
+            raise NotPrimary("a replica answered")
         cursor = await conn.execute(SELECT, (writers,))
         for writer, seq in await cursor.fetchall():
             stored[writer].append(int(seq))

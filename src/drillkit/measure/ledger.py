@@ -21,6 +21,7 @@ The loss is reported in two parts around the fault's T0 = [issued, confirmed]:
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, fields
 
 from drillkit.model.measurements import Rpo, SplitBrain
@@ -65,8 +66,8 @@ def rpo(
     reconcile_error: str | None = None, lags: list[int] | None = None,
 ) -> Rpo | None:
     """The RPO in parts; None when the session wrote no ledger (a baseline), "not measured" when it could
-    not (RECONCILE_ERROR says why). T0 None: no fault was injected, so every loss counts as replication
-    loss measured against the last write."""
+    not (RECONCILE_ERROR says why) or when no write was acknowledged (a refusing ledger proves nothing).
+    T0 None: no fault was injected, so every loss counts as replication loss measured against the last write."""
     lag = max(lags) if lags else None
     if not writes and stored is None and reconcile_error is None:
         return None
@@ -78,7 +79,17 @@ def rpo(
     if not writes:
         return Rpo(status="not measured", reason="no ledger write was attempted", **counts)
     t0 = t0 or T0(max(w.intended for w in writes), max(w.intended for w in writes))
-    return _classified(writes, stored, t0, counts)
+    classified = _classified(writes, stored, t0, counts)
+    if not counts["acknowledged"]:  # nothing acknowledged, nothing that could be lost: no figure, the counts kept
+        return classified.model_copy(update={"status": "not measured", "seconds": None,
+                                             "reason": f"no ledger write was acknowledged ({_why_not(writes)})"})
+    return classified
+
+
+def _why_not(writes: list[Write]) -> str:
+    """The notes of unacknowledged WRITES, the most frequent first: "sqlstate 42501 × 10"."""
+    notes = Counter(w.note or "no note" for w in writes if not w.acknowledged)
+    return ", ".join(f"{note} × {n}" for note, n in notes.most_common(3))
 
 
 def _classified(writes: list[Write], stored: dict[str, set[int]], t0: T0, counts: dict) -> Rpo:

@@ -129,7 +129,7 @@ class ProbeProcess:
 
         def failed(intended: float, exc: BaseException) -> None:
             self.send_errors += 1
-            for sample in prober.instrument_rows(target, intended):
+            for sample in prober.instrument_rows(target, intended, self.asks):
                 self.samples.add(sample_row(sample))
 
         await prober.on_schedule(self.config.interval_s, self.stop, send, failed, start)

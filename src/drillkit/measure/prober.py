@@ -122,9 +122,11 @@ async def _guarded(send: Callable[[float], Awaitable[None]], failed: Callable[[f
         failed(intended, exc)
 
 
-def instrument_rows(target: ProbeTarget, intended: float) -> list[Sample]:
-    """The rows of a slot whose send task raised: the instrument failed, not the platform."""
-    kinds = ("write", "read_back") if target.kind == "write_read" else (target.kind,)
+def instrument_rows(target: ProbeTarget, intended: float, asks: Requests | None = None) -> list[Sample]:
+    """The rows of a slot whose send task raised: the instrument failed, not the platform. They are the
+    rows the slot would have had (one read on a user path without writes, as probe_once makes it)."""
+    writes = target.kind == "write_read" and (asks or Requests()).write is not None
+    kinds = ("write", "read_back") if writes else ("read",) if target.kind == "write_read" else (target.kind,)
     return [Sample(target.name, target.endpoint, kind, intended, None, time.monotonic() - intended, 0,
                    "instrument") for kind in kinds]
 

@@ -129,6 +129,16 @@ class MeasurementSession:
         secrets = self._secrets()
         self._ledger_dsn = secrets.get(dsn_ledger.DSN_ENV)
         self._prepare_ledger(self._ledger_dsn)
+        try:
+            self._start_probe_process(secrets)
+        except BaseException:
+            self._abandon()
+            raise
+        logger.info("measuring in process %d: %d probers at %.0f requests/s each, %d ledger writers at "
+                    "%.0f writes/s", self._process.pid, len(self._probe_config().probes),
+                    1 / self.settings.interval_s, len(self.writer_ids), 1 / self.settings.write_interval_s)
+
+    def _start_probe_process(self, secrets: dict[str, str]) -> None:
         (self.out_dir / CONFIG_FILE).write_text(redact(json.dumps(asdict(self._probe_config()), indent=2)))
         with (self.out_dir / "probe.log").open("ab") as log:
             self._process = subprocess.Popen(
@@ -137,9 +147,15 @@ class MeasurementSession:
                 env=_child_env(secrets), start_new_session=True,  # Ctrl-C in the terminal must not stop the measuring
             )
         self.origin = self._wait_until_running()
-        logger.info("measuring in process %d: %d probers at %.0f requests/s each, %d ledger writers at "
-                    "%.0f writes/s", self._process.pid, len(self._probe_config().probes),
-                    1 / self.settings.interval_s, len(self.writer_ids), 1 / self.settings.write_interval_s)
+
+    def _abandon(self) -> None:
+        """A start that failed: no one will call stop(), so the probe process goes and so does the ledger
+        table the session made (a caller that does call stop() finds both done)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._clean_up_ledger()
+        self._ledger_dsn = None
 
     def note_fault(self, fault: FaultEvent) -> None:
         self.faults.append(fault)
@@ -270,12 +286,18 @@ class MeasurementSession:
         try:
             if dsn is None:
                 raise psycopg.OperationalError("the target's ledger names no DSN")
+            if why := dsn_ledger.malformed(dsn):
+                self._ledger_unmeasurable(why)
+                return
             self._created_table = dsn_ledger.prepare(dsn)
         except psycopg.Error as exc:
-            self.ledger_error = (f"the DSN ledger is not measurable: its table {dsn_ledger.TABLE} could not be "
-                                 f"created ({redact(str(exc).strip())})")
-            logger.error("%s; the run goes on without ledger writers (RPO not measured)", self.ledger_error)
-            durable.write_json(self.out_dir / "stored.json", {"error": self.ledger_error})
+            self._ledger_unmeasurable(f"its table {dsn_ledger.TABLE} could not be created "
+                                      f"({redact(str(exc).strip())})")
+
+    def _ledger_unmeasurable(self, why: str) -> None:
+        self.ledger_error = f"the DSN ledger is not measurable: {why}"
+        logger.error("%s; the run goes on without ledger writers (RPO not measured)", self.ledger_error)
+        durable.write_json(self.out_dir / "stored.json", {"error": self.ledger_error})
 
     def _clean_up_ledger(self) -> None:
         """After the read-back: the table drillkit made goes, or only the session's rows. A failure is

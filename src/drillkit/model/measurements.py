@@ -87,6 +87,7 @@ class Sli(Frozen):
     p95_ms: float | None = None
     p99_ms: float | None = None
     histogram: str = ""             # HdrHistogram of successful latencies, encoded
+    note: str = ""                  # what the requests were, when not what the SLI's name says
 
 
 class Budget(Frozen):
@@ -204,7 +205,8 @@ class Measurements(Frozen):
     rollbacks: Span | None = None
     leaders: list[tuple[float, str]] = Field(default_factory=list)  # leader changes observed
     instrument: Instrument
-    user_path: Sli                  # the write and its read-back through the global endpoint
+    user_path: Sli                  # the write and its read-back through the global endpoint (reads only, and
+    #                                 its `note` says so, on a target without a write probe)
     endpoints: dict[str, Sli] = Field(default_factory=dict)
     budget: Budget = Budget()
     incidents: list[Incident] = Field(default_factory=list)

@@ -60,6 +60,8 @@ def to_markdown(report: Report) -> str:
         lines.append(f"| {e.name} | {e.score:g} | {run_rto(run)} | {run_rpo(run)} | {lost(run)} | "
                      f"{text.share(run.user_path.availability if run.user_path else None)} | "
                      f"{p95(run)} |")
+    lines += [f"- {e.name}: the user path was {run.user_path.note}" for e in report.experiments
+              if (run := scored_run(e)).user_path and run.user_path.note]
     lines += backups_markdown(report.backups)
     if report.deductions:
         floored = ", floored at 0" if sum(d.points for d in report.deductions) > 100 else ""
