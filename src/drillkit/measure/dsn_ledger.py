@@ -45,7 +45,7 @@ SELECT = f"SELECT writer, seq FROM {TABLE} WHERE writer = ANY(%s)"
 SETUP_TIMEOUT_S = 10  # libpq's connect_timeout, per member, for the parent's CREATE and DROP
 CLOSE_TIMEOUT_S = 1.0
 TABLE_PRIVILEGES = ("INSERT", "SELECT", "DELETE")  # the writes, the read-back, the clean-up of a table not ours
-PRIMARY = {"target_session_attrs": "read-write"}  # overrides the DSN's own: only a primary takes or tells writes
+PRIMARY = "read-write"  # target_session_attrs, over the DSN's own: only a primary takes or tells writes
 
 
 def remember(dsn: str) -> str:
@@ -74,7 +74,7 @@ def malformed(dsn: str) -> str | None:
 def prepare(dsn: str) -> bool:
     """Create the ledger table if it is missing; whether this call created it. psycopg.Error when the
     database cannot be reached or refuses."""
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=SETUP_TIMEOUT_S, **PRIMARY) as conn:
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=SETUP_TIMEOUT_S, target_session_attrs=PRIMARY) as conn:
         existed = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,)).fetchone()
         conn.execute(CREATE)
     return not (existed and existed[0])
@@ -82,7 +82,7 @@ def prepare(dsn: str) -> bool:
 
 def problem(dsn: str) -> str | None:
     """Why the ledger could not be written through DSN (None: it can): checked before any fault."""
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=SETUP_TIMEOUT_S, **PRIMARY) as conn:
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=SETUP_TIMEOUT_S, target_session_attrs=PRIMARY) as conn:
         row = conn.execute(
             "SELECT pg_is_in_recovery(), to_regclass(%s) IS NOT NULL, "
             "coalesce(has_schema_privilege(current_schema(), 'CREATE'), false)", (TABLE,)).fetchone()
@@ -104,7 +104,7 @@ def _holds(conn: psycopg.Connection, privilege: str) -> bool:
 def clean_up(dsn: str, writers: list[str], *, created: bool) -> str:
     """Delete the session's rows; drop the table too when the session CREATED it and no other session's
     rows are in it (locked meanwhile, so that none joins between the count and the drop); what was done."""
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=SETUP_TIMEOUT_S, **PRIMARY) as conn, \
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=SETUP_TIMEOUT_S, target_session_attrs=PRIMARY) as conn, \
             conn.transaction():
         deleted = conn.execute(f"DELETE FROM {TABLE} WHERE writer = ANY(%s)", (writers,)).rowcount
         if not created:
@@ -131,8 +131,8 @@ async def write_once(dsn: str, writer: str, seq: int, intended: float, timeout: 
     try:
         async with asyncio.timeout(max(intended + timeout - time.monotonic(), 0.001)):
             sent = time.monotonic()
-            conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True,
-                                                         connect_timeout=connect_timeout(timeout), **PRIMARY)
+            conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=connect_timeout(timeout),
+                                                         target_session_attrs=PRIMARY)
             phase = "insert"
             await conn.execute(INSERT, (writer, seq))
         acked_at = time.monotonic()  # the autocommit INSERT returned: COMMIT returned
@@ -186,7 +186,8 @@ class NotPrimary(Exception):
 
 async def _select(dsn: str, writers: list[str]) -> dict[str, list[int]]:
     stored: dict[str, list[int]] = {writer: [] for writer in writers}
-    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=5, **PRIMARY) as conn:
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=5,
+                                                     target_session_attrs=PRIMARY) as conn:
         recovering = await (await conn.execute("SELECT pg_is_in_recovery()")).fetchone()
         if recovering is None or recovering[0]:
             raise NotPrimary("a replica answered")

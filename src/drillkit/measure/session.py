@@ -130,23 +130,25 @@ class MeasurementSession:
         self._ledger_dsn = secrets.get(dsn_ledger.DSN_ENV)
         self._prepare_ledger(self._ledger_dsn)
         try:
-            self._start_probe_process(secrets)
+            pid = self._start_probe_process(secrets)
         except BaseException:
             self._abandon()
             raise
         logger.info("measuring in process %d: %d probers at %.0f requests/s each, %d ledger writers at "
-                    "%.0f writes/s", self._process.pid, len(self._probe_config().probes),
+                    "%.0f writes/s", pid, len(self._probe_config().probes),
                     1 / self.settings.interval_s, len(self.writer_ids), 1 / self.settings.write_interval_s)
 
-    def _start_probe_process(self, secrets: dict[str, str]) -> None:
+    def _start_probe_process(self, secrets: dict[str, str]) -> int:
+        """Start the probe process and wait until its schedules run; its pid."""
         (self.out_dir / CONFIG_FILE).write_text(redact(json.dumps(asdict(self._probe_config()), indent=2)))
         with (self.out_dir / "probe.log").open("ab") as log:
-            self._process = subprocess.Popen(
+            self._process = process = subprocess.Popen(
                 [sys.executable, "-m", "drillkit.measure.probe_process", str(self.out_dir)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 env=_child_env(secrets), start_new_session=True,  # Ctrl-C in the terminal must not stop the measuring
             )
         self.origin = self._wait_until_running()
+        return process.pid
 
     def _abandon(self) -> None:
         """A start that failed: no one will call stop(), so the probe process goes and so does the ledger
