@@ -207,6 +207,22 @@ def test_the_read_back_never_trusts_a_replica_whose_missing_writes_would_count_a
     assert replica.options.get("target_session_attrs") == "read-write"
 
 
+class PromotedWithoutTheTable(Replica):
+    """A primary promoted from a replica that never replayed the ledger table's creation."""
+
+    async def execute(self, query: str, params: tuple = ()):
+        if "pg_is_in_recovery" in query:
+            async def fetchone():
+                return (False,)
+            return SimpleNamespace(fetchone=fetchone)
+        raise psycopg.errors.UndefinedTable('relation "drillkit_ledger" does not exist')
+
+
+def test_a_primary_that_lost_the_ledger_table_holds_none_of_its_rows(monkeypatch):
+    monkeypatch.setattr(psycopg.AsyncConnection, "connect", PromotedWithoutTheTable().connect)
+    assert asyncio.run(dsn_ledger.read_back(DSN, ["w0", "w1"], 0.0)) == {"w0": [], "w1": []}
+
+
 class Privileges:
     """A primary whose drillkit_ledger exists and whose role holds GRANTED privileges on it. Like
     PostgreSQL, has_table_privilege of a comma-separated list is true when ANY of them is held."""

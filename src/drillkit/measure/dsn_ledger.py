@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 
@@ -35,6 +36,8 @@ from psycopg.conninfo import conninfo_to_dict
 
 from drillkit import redaction
 from drillkit.measure.raw import Write
+
+logger = logging.getLogger("drillkit")
 
 DSN_ENV = "DRILLKIT_LEDGER_DSN"  # the DSN reaches the probe process only through its environment
 TABLE = "drillkit_ledger"
@@ -191,7 +194,14 @@ async def _select(dsn: str, writers: list[str]) -> dict[str, list[int]]:
         recovering = await (await conn.execute("SELECT pg_is_in_recovery()")).fetchone()
         if recovering is None or recovering[0]:
             raise NotPrimary("a replica answered")
-        cursor = await conn.execute(SELECT, (writers,))
+        try:
+            cursor = await conn.execute(SELECT, (writers,))
+        except psycopg.errors.UndefinedTable:
+            # The session saw the table on the primary before it wrote; a primary without it was promoted
+            # from a replica that never replayed its creation, so every row written into it was lost too.
+            logger.warning("DSN ledger: the primary has no table %s: its creation was lost with the rows "
+                           "written into it", TABLE)
+            return stored
         for writer, seq in await cursor.fetchall():
             stored[writer].append(int(seq))
     return {writer: sorted(seqs) for writer, seqs in stored.items()}
