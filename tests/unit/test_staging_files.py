@@ -3,6 +3,7 @@ engine and the services, the secrets with what the target expects; the image's t
 
 from __future__ import annotations
 
+import ipaddress
 import stat
 from pathlib import Path
 from types import SimpleNamespace
@@ -142,3 +143,13 @@ def test_staging_up_names_the_missing_debian_packages_and_how_to_install_them(mo
     with pytest.raises(SandboxError, match=r"missing Debian packages: debootstrap; `make docker-packages`"):
         stack.Staging(state_dir=tmp_path, engine_root=tmp_path / "engine", repo=ROOT).up()
     assert not (tmp_path / "engine").exists()
+
+
+def test_a_member_lets_its_own_patroni_open_a_local_replication_connection():
+    # Patroni reads a replica's timeline over a replication connection to localhost; refused, it never sees
+    # that a demoted primary diverged, so it never runs pg_rewind and the member never streams again
+    env = {"STAGING_MEMBER": "pg-b", "STAGING_REGION": "region-b", "STAGING_ADDRESS": "10.230.0.22"}
+    rules = [line.split() for line in serve.patroni_config(env)["postgresql"]["pg_hba"]]
+    local = [rule for rule in rules if rule[:3] == ["host", "replication", "replicator"]
+             and ipaddress.ip_address("127.0.0.1") in ipaddress.ip_network(rule[3])]
+    assert local, rules

@@ -137,7 +137,7 @@ def healed(staging_target: StagingTarget) -> Iterator[StagingTarget]:
         problems.append(f"not healthy within {HEALTHY_WITHIN_S} s: {staging_target.staging.status().to_dict()}")
     if problems:
         _repair(staging_target)
-    assert problems == []
+    assert not problems, "\n".join(problems)
 
 
 def _repair(staging_target: StagingTarget) -> None:
