@@ -65,17 +65,9 @@ def cut_rules(inside: list[Peer], outside: list[Peer]) -> Plan:
 
 
 def replication_rules(replica: list[Peer], primary: list[Peer], port: int) -> Plan:
-    """The replication connection, both ways: the replica's packets to the primary's PostgreSQL port and the
-    primary's from it, dropped as they leave and as they arrive. The WAL flows from the primary's port:
-    cutting only the replica's side would let it in, unacknowledged, until the primary's TCP window filled."""
-    primary_addresses = [a for p in primary for a in p.addresses]
-    replica_addresses = [a for r in replica for a in r.addresses]
-    return ([(peer, [rule for a in primary_addresses for rule in (Drop(destination=a, port=port),
-                                                                  Drop(source=a, source_port=port))])
-             for peer in replica]
-            + [(peer, [rule for a in replica_addresses for rule in (Drop(source=a, port=port),
-                                                                    Drop(destination=a, source_port=port))])
-               for peer in primary])
+    """The replica's packets to the primary's PostgreSQL port, dropped as they leave and as they arrive."""
+    return ([(peer, [Drop(destination=a, port=port) for p in primary for a in p.addresses]) for peer in replica]
+            + [(peer, [Drop(source=a, port=port) for r in replica for a in r.addresses]) for peer in primary])
 
 
 def _both_ways(addresses: Iterable[str]) -> list[Drop]:

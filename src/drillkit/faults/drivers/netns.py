@@ -26,12 +26,11 @@ HOST_PIDS = ("self", "1")  # the host's namespace: this process's own, and init'
 
 @dataclass(frozen=True)
 class Drop:
-    """Drop packets from SOURCE and/or to DESTINATION (optionally only TCP to PORT, or from SOURCE_PORT)."""
+    """Drop packets from SOURCE and/or to DESTINATION (optionally only to one TCP port)."""
 
     source: str | None = None
     destination: str | None = None
     port: int | None = None
-    source_port: int | None = None
 
     def __post_init__(self) -> None:
         if self.source is None and self.destination is None:
@@ -46,9 +45,7 @@ class Drop:
         width = 128 if self.ipv6 else 32
         source = ["-s", f"{self.source}/{width}"] if self.source else []
         destination = ["-d", f"{self.destination}/{width}"] if self.destination else []
-        ports = [*(["--dport", str(self.port)] if self.port else []),
-                 *(["--sport", str(self.source_port)] if self.source_port else [])]
-        port = ["-p", "tcp", *ports] if ports else []
+        port = ["-p", "tcp", "--dport", str(self.port)] if self.port else []
         return [*source, *destination, *port, "-m", "comment", "--comment", tag, "-j", "DROP"]
 
 
