@@ -95,6 +95,7 @@ def test_an_isolated_replica_stops_replicating_and_streams_again_once_rejoined(h
 
     injected = database_faults.isolate_replica(configuration=healed.configuration(RUN_ID))
     assert (injected["replica"], injected["primary"]) == (replica, primary)
+    time.sleep(1)  # a commit made within a few hundred ms of the cut was seen to reach the replica still
     assert not _replicated_within(control, primary, replica, 3)
 
     database_faults.rejoin_replica(replica=replica, configuration=healed.configuration(RUN_ID))
