@@ -3,6 +3,7 @@ engine and the services, the secrets with what the target expects; the image's t
 
 from __future__ import annotations
 
+import ipaddress
 import stat
 from pathlib import Path
 from types import SimpleNamespace
@@ -148,3 +149,13 @@ def test_the_compose_example_target_validates_with_a_dsn_ledger_and_its_own_prob
     target = load_target(ROOT / "drills/targets/compose.example.yaml")
     assert target.ledger.mode == "dsn" and target.probes.write is None
     assert isinstance(target.driver, DockerDriver) and target.driver.compose_project == "shop"
+
+
+def test_a_member_lets_its_own_patroni_open_a_local_replication_connection():
+    # Patroni reads a replica's timeline over a replication connection to localhost; refused, it never sees
+    # that a demoted primary diverged, so it never runs pg_rewind and the member never streams again
+    env = {"STAGING_MEMBER": "pg-b", "STAGING_REGION": "region-b", "STAGING_ADDRESS": "10.230.0.22"}
+    rules = [line.split() for line in serve.patroni_config(env)["postgresql"]["pg_hba"]]
+    local = [rule for rule in rules if rule[:3] == ["host", "replication", "replicator"]
+             and ipaddress.ip_address("127.0.0.1") in ipaddress.ip_network(rule[3])]
+    assert local, rules

@@ -72,6 +72,9 @@ def patroni_config(env: os._Environ[str] | dict[str, str]) -> dict[str, Any]:
                 "host all all 127.0.0.1/32 scram-sha-256",  # Patroni's own connection (it listens on 0.0.0.0)
                 f"host all all {STAGING_NET} scram-sha-256",
                 f"host replication replicator {STAGING_NET} scram-sha-256",
+                # Patroni's own replication connection to localhost reads a replica's timeline: refused, a
+                # demoted primary is never found diverged, never rewound, and never streams again
+                "host replication replicator 127.0.0.1/32 scram-sha-256",
             ],
             "parameters": patroni.server_parameters(HOME),
         },

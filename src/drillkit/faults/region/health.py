@@ -11,9 +11,6 @@ from chaoslib.exceptions import ActivityFailed
 from drillkit import patroni_api
 from drillkit.model.target import Target
 
-# The states, as GET /cluster reports them, of a member that serves: a leader runs, a replica streams.
-_SERVING_STATES = frozenset({"running", "streaming"})
-
 
 def healthy(target: Target, region: str) -> bool:
     """True when the region's app answers /healthz and its database member is leader or streaming."""
@@ -23,7 +20,8 @@ def healthy(target: Target, region: str) -> bool:
     except httpx.HTTPError:
         app_ok = False
     member = next((m for m in patroni_api.members(target.patroni_apis()) if m["name"] == spec.database.component), None)
-    db_ok = member is not None and member.get("state") in _SERVING_STATES
+    # a replica that merely runs (a demoted primary not yet rewound, say) replicates nothing: not serving
+    db_ok = patroni_api.is_running_leader(member) or patroni_api.is_streaming_replica(member)
     return app_ok and db_ok
 
 
