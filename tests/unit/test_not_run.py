@@ -48,3 +48,10 @@ def test_the_objective_rows_describe_what_ran():
     alone = {row.name: row for row in score(drill_run(record()), Objectives(), []).objectives}
     assert {name: row.verdict for name, row in rows.items()} == {name: row.verdict for name, row in alone.items()}
     assert all(row.verdict != "not measured" for row in rows.values())
+
+
+def test_the_verdict_says_an_experiment_was_not_run_rather_than_that_it_failed_a_gate():
+    not_run = record("restore-from-incremental", status="not run", steady_state_ok=False, measurements=None,
+                     causes=["not run: it restores backups and target 'docker' has no backup server"])
+    reason = score(drill_run(record(), not_run), Objectives(), []).status_reason
+    assert "restore-from-incremental was not run" in reason and "failed a gate" not in reason

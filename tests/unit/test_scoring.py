@@ -276,3 +276,14 @@ def test_scoring_and_reports_import_neither_the_runner_nor_chaoslib():
              "'drillkit.measure', 'drillkit.faults', 'locust'))))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_run_against_another_target_is_not_in_the_trend():
+    first = scored()
+    earlier = first.trend.runs[-1].model_copy(update={"started_utc": "2026-08-20T10:00:00+00:00",
+                                                      "run_dir": "reports/old", "score": 100.0})
+    elsewhere = earlier.model_copy(update={"target": "docker-staging", "target_kind": "staging"})
+    report = score(drill_run(), OBJECTIVES, [elsewhere])
+    assert len(report.trend.runs) == 1 and report.trend.regressions == []
+    from_before_names = earlier.model_copy(update={"target": ""})  # a line written before targets were named
+    assert len(score(drill_run(), OBJECTIVES, [from_before_names]).trend.runs) == 2

@@ -209,6 +209,7 @@ class HistoryEntry(Frozen):
     score: float
     grade: str = ""
     target_kind: str = ""
+    target: str = ""  # the target's name: runs against other targets are not this run's trend
     worst_rto_s: float | None = None
     worst_rpo_s: float | None = None
     lost_writes: int | None = None

@@ -20,7 +20,7 @@ from drillkit.model.report import (
     RunReport,
     Status,
 )
-from drillkit.model.result import DrillRun, RunRecord
+from drillkit.model.result import DrillRun, RunRecord, RunStatus
 from drillkit.model.sli_verdict import SliVerdict, sli_verdicts
 from drillkit.score import backups, text, trend
 from drillkit.score import findings as say
@@ -46,8 +46,8 @@ def score(run: DrillRun, objectives: Objectives, history: Sequence[HistoryEntry]
     found += [f for f in [backups.policy_finding(run)] if f is not None]
     found = list({f.text: f for f in found}.values())  # repetitions repeat themselves: say each thing once
     now = trend.entry(drill=str(run.drill.get("name", "")), started_utc=run.started_utc, run_dir=run.run_dir,
-                      status=status, score=total, grade=letter, target_kind=run.target_kind, rows=rows,
-                      lost_writes=_lost_writes(run.runs))
+                      status=status, score=total, grade=letter, target_kind=run.target_kind, target=run.target_name,
+                      rows=rows, lost_writes=_lost_writes(run.runs))
     return Report(drill=now.drill, description=str(run.drill.get("description", "")), target=run.target,
                   target_name=run.target_name, target_kind=run.target_kind,
                   evidence=SANDBOX_NOTE if run.target_kind == "sandbox" else "", run_dir=run.run_dir,
@@ -93,15 +93,20 @@ def verdict(run: DrillRun, experiments: list[ExperimentReport], rows: list[Objec
         return "invalid", baseline.reason
     if not experiments:
         return "failed", "no experiment ran"
-    failing = [e.name for e in experiments if not e.passed]
+    failing = [f"{e.name} was not run" if _not_run(e) else f"{e.name} failed a gate" for e in experiments
+               if not e.passed]
     unmet = [f"{row.name} {row.verdict}" for row in rows if row.verdict != "met"]
     policy = backups.policy_verdict(run)
     if policy is not None and policy[0] != "met":
         unmet.append(f"{backups.POLICY} {policy[0]}")
     if failing or unmet:
-        return "failed", "; ".join([*(f"{name} failed a gate" for name in failing), *unmet])
+        return "failed", "; ".join([*failing, *unmet])
     passed = "every gate of every run passed and every objective was met"
     return "passed", passed + (" and the backup policy held" if policy is not None else "")
+
+
+def _not_run(experiment: ExperimentReport) -> bool:
+    return all(run.status == RunStatus.NOT_RUN for run in experiment.runs)
 
 
 def judge_baseline(m: Measurements | None, objectives: Objectives) -> Baseline:

@@ -11,10 +11,10 @@ RTO_REGRESSION = 1.10    # a worst RTO more than 10 % above the previous run's i
 
 
 def entry(*, drill: str, started_utc: str, run_dir: str, status: str, score: float, grade: str,
-          target_kind: str, rows: list[ObjectiveRow], lost_writes: int | None) -> HistoryEntry:
+          target_kind: str, rows: list[ObjectiveRow], lost_writes: int | None, target: str = "") -> HistoryEntry:
     by_name = {row.name: row for row in rows}
     return HistoryEntry(drill=drill, quarter=quarter(started_utc), started_utc=started_utc, run_dir=run_dir,
-                        status=status, score=score, grade=grade, target_kind=target_kind,
+                        status=status, score=score, grade=grade, target_kind=target_kind, target=target,
                         worst_rto_s=by_name["RTO"].value, worst_rpo_s=by_name["RPO"].value, lost_writes=lost_writes)
 
 
@@ -26,9 +26,17 @@ def quarter(started_utc: str) -> str:
 
 
 def trend(now: HistoryEntry, history: Sequence[HistoryEntry]) -> Trend:
-    earlier = sorted((h for h in history if h.drill == now.drill and h.run_dir != now.run_dir
-                      and h.started_utc < now.started_utc), key=lambda h: h.started_utc)
+    earlier = sorted((h for h in history if h.drill == now.drill and _same_target(h, now)
+                      and h.run_dir != now.run_dir and h.started_utc < now.started_utc), key=lambda h: h.started_utc)
     return Trend(runs=[*earlier[-KEEP:], now], regressions=regressions(earlier[-1], now) if earlier else [])
+
+
+def _same_target(earlier: HistoryEntry, now: HistoryEntry) -> bool:
+    """A drill against the Docker staging is no trend of the same drill against the sandbox. Entries written
+    before the target's name was kept are matched by the target's kind."""
+    if earlier.target and now.target:
+        return earlier.target == now.target
+    return earlier.target_kind == now.target_kind
 
 
 def regressions(previous: HistoryEntry, now: HistoryEntry) -> list[str]:
