@@ -41,10 +41,13 @@ def files_holding(secret: str, roots: list[Path], since: float, spared: set[Path
     for root in roots:
         candidates = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()]
         for path in candidates:
-            if path in spared or path.stat().st_mtime < since:
-                continue
-            if secret.encode() in path.read_bytes():
-                found.append(str(path))
+            try:
+                if path in spared or path.stat().st_mtime < since:
+                    continue
+                if secret.encode() in path.read_bytes():
+                    found.append(str(path))
+            except FileNotFoundError:
+                continue  # a running server's lock or temporary file, gone between the listing and the read
     return found
 
 
