@@ -19,14 +19,15 @@ from drillkit.sandbox.patroni import APP_ROLE, DATABASE
 from drillkit.sandbox.topology import Credentials
 from drillkit.staging.topology import POSTGRES_PORT, REGIONS, member_hosts
 
-__all__ = ["ENV_FILES", "app_dsn", "host_dsn", "write_secrets"]
+__all__ = ["CREDENTIALS", "ENV_FILES", "app_dsn", "host_dsn", "write_secrets"]
 
 ENV_FILES = ("patroni.env", "app-a.env", "app-b.env")
+CREDENTIALS = "credentials.json"  # every password; volumes made with others cannot be opened with these
 
 
 def write_secrets(state_dir: Path) -> Credentials:
     """Every secret file of the staging, from the credentials kept in STATE_DIR (made up when missing)."""
-    creds = Credentials.load_or_create(state_dir / "credentials.json")
+    creds = Credentials.load_or_create(state_dir / CREDENTIALS)
     files = {
         "patroni.env": _env({
             "PATRONI_SUPERUSER_USERNAME": "postgres", "PATRONI_SUPERUSER_PASSWORD": creds.superuser,

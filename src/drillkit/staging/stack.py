@@ -31,7 +31,7 @@ from drillkit.sandbox.topology import Credentials
 from drillkit.staging import topology
 from drillkit.staging.engine import DEFAULT_ROOT, Engine, HostNetwork, _path_env, missing_packages
 from drillkit.staging.images import ImageBuilder, repo_root
-from drillkit.staging.secrets import ENV_FILES, host_dsn, write_secrets
+from drillkit.staging.secrets import CREDENTIALS, ENV_FILES, host_dsn, write_secrets
 
 DEFAULT_STATE_DIR = Path(".drillkit/docker")
 COMPOSE_FILE = Path("deploy/docker/compose.yaml")
@@ -106,7 +106,11 @@ class Staging:
             self.engine.start()
         image = ImageBuilder(self.engine, self.repo, report=self.report).image()
         (self.state_dir / SETTINGS).write_text(json.dumps({"engine_root": str(self.engine.root), "image": image}))
+        new_credentials = not (self.state_dir / CREDENTIALS).exists()
         creds = write_secrets(self.state_dir)
+        if new_credentials:  # volumes kept from another state dir hold databases these passwords do not open
+            with self._step("docker-compose down --volumes (databases made with other credentials)"):
+                self._compose(["down", "--volumes", "--remove-orphans"], image)
         with self._step("docker-compose up -d"):
             self._compose(["up", "-d", "--remove-orphans"], image)
         self._wait_healthy(creds)
