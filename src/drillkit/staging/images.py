@@ -55,6 +55,15 @@ def repo_root() -> Path:
                        f"is built from its source tree (pyproject.toml and {DOCKERFILE}); run it from there")
 
 
+@contextlib.contextmanager
+def step(report: Callable[[str], None], what: str) -> Iterator[None]:
+    """Say WHAT starts, then how long it took: the staging's progress lines."""
+    report(f"{what} ...")
+    started = time.monotonic()
+    yield
+    report(f"{what}: {time.monotonic() - started:.1f} s")
+
+
 @dataclass(frozen=True)
 class ImageBuilder:
     """Builds `drillkit-platform:<hash>` on ENGINE from the checkout REPO."""
@@ -77,7 +86,7 @@ class ImageBuilder:
         with tempfile.TemporaryDirectory(prefix="drillkit-image-", dir=self.cache) as scratch:
             context = Path(scratch)
             self._stage_context(context, wheels)
-            with self._step(f"docker build {tag} (no network)"):
+            with step(self.report, f"docker build {tag} (no network)"):
                 self._run(["docker", "--host", self.engine.url, "build", "--network", "none",
                            "--build-arg", f"BASE={base}", "--tag", tag, str(context)],
                           {"DOCKER_BUILDKIT": "0"})
@@ -105,7 +114,7 @@ class ImageBuilder:
         if self._has_image(tag):
             return tag
         tar = self._rootfs_tar(key)
-        with self._step(f"docker import {tar.name} as {tag}"):
+        with step(self.report, f"docker import {tar.name} as {tag}"):
             self._run(["docker", "--host", self.engine.url, "import", str(tar), tag])
         return tag
 
@@ -117,12 +126,12 @@ class ImageBuilder:
         self.cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="rootfs-", dir=self.cache) as scratch:
             root = Path(scratch) / "root"
-            with self._step(f"debootstrap {SUITE} ({', '.join(ROOTFS_PACKAGES)}) from {MIRROR}"):
+            with step(self.report, f"debootstrap {SUITE} ({', '.join(ROOTFS_PACKAGES)}) from {MIRROR}"):
                 self._run(["debootstrap", "--variant=minbase", f"--include={','.join(ROOTFS_PACKAGES)}",
                            SUITE, str(root), MIRROR])
             _trim(root)
             partial = Path(scratch) / tar.name
-            with self._step(f"tar the root filesystem into {tar}"):
+            with step(self.report, f"tar the root filesystem into {tar}"):
                 self._run(["tar", "--numeric-owner", "-C", str(root), "-cf", str(partial), "."])
             partial.rename(tar)
         return tar
@@ -139,7 +148,7 @@ class ImageBuilder:
             return where
         self.cache.mkdir(parents=True, exist_ok=True)
         partial = Path(tempfile.mkdtemp(prefix="wheels-", dir=self.cache))
-        with self._step("pip wheel: drillkit's dependencies"):
+        with step(self.report, "pip wheel: drillkit's dependencies"):
             self._run([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(partial), str(self.repo)])
         for own in partial.glob("drillkit-*.whl"):
             own.unlink()  # made anew for each source state
@@ -151,7 +160,7 @@ class ImageBuilder:
         wheels.mkdir()
         for wheel in dependency_wheels.glob("*.whl"):
             os.link(wheel, wheels / wheel.name)
-        with self._step("pip wheel: drillkit"):
+        with step(self.report, "pip wheel: drillkit"):
             self._run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheels),
                        str(self.repo)])
         shutil.copy(self.repo / DOCKERFILE, context / "Dockerfile")
@@ -171,13 +180,6 @@ class ImageBuilder:
         result = subprocess.run(["docker", "--host", self.engine.url, "image", "inspect", tag],
                                 capture_output=True, text=True, check=False, env=_path_env())
         return result.returncode == 0
-
-    @contextlib.contextmanager
-    def _step(self, what: str) -> Iterator[None]:
-        self.report(f"{what} ...")
-        started = time.monotonic()
-        yield
-        self.report(f"{what}: {time.monotonic() - started:.1f} s")
 
     def _run(self, argv: list[str], extra_env: dict[str, str] | None = None) -> None:
         """Run ARGV with its output in a log; every HEARTBEAT_S say that it still runs; on failure, raise

@@ -30,7 +30,7 @@ from drillkit.sandbox.patroni import APP_ROLE, DATABASE
 from drillkit.sandbox.topology import Credentials
 from drillkit.staging import topology
 from drillkit.staging.engine import DEFAULT_ROOT, Engine, HostNetwork, _path_env, missing_packages
-from drillkit.staging.images import ImageBuilder, repo_root
+from drillkit.staging.images import ImageBuilder, repo_root, step
 from drillkit.staging.secrets import CREDENTIALS, ENV_FILES, host_dsn, write_secrets
 
 DEFAULT_STATE_DIR = Path(".drillkit/docker")
@@ -102,35 +102,35 @@ class Staging:
         snapshot = self.state_dir / SNAPSHOT
         if not snapshot.exists():  # taken once, before this staging changed anything
             _save_snapshot(snapshot, HostNetwork.now())
-        with self._step("engine start"):
+        with step(self.report, "engine start"):
             self.engine.start()
         image = ImageBuilder(self.engine, self.repo, report=self.report).image()
         (self.state_dir / SETTINGS).write_text(json.dumps({"engine_root": str(self.engine.root), "image": image}))
         new_credentials = not (self.state_dir / CREDENTIALS).exists()
         creds = write_secrets(self.state_dir)
         if new_credentials:  # volumes kept from another state dir hold databases these passwords do not open
-            with self._step("docker-compose down --volumes (databases made with other credentials)"):
+            with step(self.report, "docker-compose down --volumes (databases made with other credentials)"):
                 self._compose(["down", "--volumes", "--remove-orphans"], image)
-        with self._step("docker-compose up -d"):
+        with step(self.report, "docker-compose up -d"):
             self._compose(["up", "-d", "--remove-orphans"], image)
         self._wait_healthy(creds)
         return self.status()
 
     def _wait_healthy(self, creds: Credentials) -> None:
         apis = topology.patroni_apis()
-        with self._step("a database leader"):
+        with step(self.report, "a database leader"):
             leader = self._wait("a database leader", lambda: patroni_api.leader(apis))
-        with self._step("the Feed Hub database"):
+        with step(self.report, "the Feed Hub database"):
             self._wait("the Feed Hub database", lambda: self._create_database(str(leader), creds))
-        with self._step("a streaming replica"):
+        with step(self.report, "a streaming replica"):
             self._wait("a streaming replica", lambda: any(
                 patroni_api.is_streaming_replica(patroni_api.member_state(api)) for api in apis))
         for name, url in topology.app_urls().items():
-            with self._step(f"{name} ready"):
+            with step(self.report, f"{name} ready"):
                 self._wait(f"{name} ready", partial(_answers, f"{url}/healthz"))
-        with self._step("the load balancer answering"):
+        with step(self.report, "the load balancer answering"):
             self._wait("the load balancer answering", lambda: _answers(f"{topology.endpoint()}/healthz"))
-        with self._step("every container healthy"):
+        with step(self.report, "every container healthy"):
             self._wait("container healthy in all", lambda: self.status().healthy)
 
     def _create_database(self, leader: str, creds: Credentials) -> bool:
@@ -164,14 +164,14 @@ class Staging:
         before = _load_snapshot(snapshot_file) if snapshot_file.exists() else HostNetwork.now()
         done = []
         if (self.engine.root / "data").exists():  # the engine holds the project's networks, even stopped
-            with self._step("engine start (to remove the project)"):
+            with step(self.report, "engine start (to remove the project)"):
                 self.engine.start()
-            with self._step("docker-compose down"):
+            with step(self.report, "docker-compose down"):
                 self._compose(["down", "--remove-orphans", "--timeout", "30", *(["--volumes"] if purge else [])],
                               self._saved_image())
             done.append(f"removed the Compose project {topology.PROJECT}{' and its volumes' if purge else ''}")
         if self.engine.running():
-            with self._step("engine stop"):
+            with step(self.report, "engine stop"):
                 self.engine.stop()
             done.append(f"stopped the engine ({self.engine.root})")
         self._check_host(before)
@@ -263,12 +263,6 @@ class Staging:
     def _saved_image(self) -> str | None:
         return self._saved().get("image")
 
-    @contextlib.contextmanager
-    def _step(self, what: str) -> Iterator[None]:
-        self.report(f"{what} ...")
-        started = time.monotonic()
-        yield
-        self.report(f"{what}: {time.monotonic() - started:.1f} s")
 
 
 def _container(words: list[str]) -> ContainerStatus:
