@@ -174,13 +174,19 @@ def test_a_measured_plan_needs_the_measurement_and_a_plain_one_does_not():
     assert needs.MEASURE not in needs.needs_of([{"method": []}])
 
 
-def test_a_dsn_ledger_whose_database_does_not_answer_fails_the_preflight_without_showing_its_password(
-        target_file, monkeypatch):
-    monkeypatch.setenv("UNIT_LEDGER_DSN", "host=127.0.0.1 port=1 user=u dbname=x password=pw-0ddba11 connect_timeout=2")
+def _ledger_check(target_file, monkeypatch, dsn: str):
+    """The live preflight of TARGET_FILE given a DSN ledger through $UNIT_LEDGER_DSN; the report and its check."""
+    monkeypatch.setenv("UNIT_LEDGER_DSN", dsn)
     spec = yaml.safe_load(target_file.read_text()) | {"ledger": {"mode": "dsn", "dsn": {"env": "UNIT_LEDGER_DSN"}}}
     target_file.write_text(yaml.safe_dump(spec))
     report = preflight.live_checks(load_target(target_file), {needs.MEASURE})
-    ledger = next(check for check in report.checks if check.name == "ledger")
+    return report, next(check for check in report.checks if check.name == "ledger")
+
+
+def test_a_dsn_ledger_whose_database_does_not_answer_fails_the_preflight_without_showing_its_password(
+        target_file, monkeypatch):
+    report, ledger = _ledger_check(target_file, monkeypatch,
+                                   "host=127.0.0.1 port=1 user=u dbname=x password=pw-0ddba11 connect_timeout=2")
     assert not ledger.ok and ledger.kind == "environment" and "did not answer" in ledger.detail
     assert "pw-0ddba11" not in str(report.to_dict())
     assert "ledger" not in {c.name for c in preflight.live_checks(load_target(target_file)).checks}
@@ -188,10 +194,7 @@ def test_a_dsn_ledger_whose_database_does_not_answer_fails_the_preflight_without
 
 def test_a_malformed_ledger_dsn_fails_the_preflight_as_input_without_quoting_any_part_of_it(target_file, monkeypatch):
     # libpq's own message quotes the word it stumbled on: here, the password's second half
-    monkeypatch.setenv("UNIT_LEDGER_DSN", "host=127.0.0.1 port=1 user=u dbname=x password=pw 0ddba11ed")
-    spec = yaml.safe_load(target_file.read_text()) | {"ledger": {"mode": "dsn", "dsn": {"env": "UNIT_LEDGER_DSN"}}}
-    target_file.write_text(yaml.safe_dump(spec))
-    report = preflight.live_checks(load_target(target_file), {preflight.MEASURE})
-    ledger = next(check for check in report.checks if check.name == "ledger")
+    report, ledger = _ledger_check(target_file, monkeypatch,
+                                   "host=127.0.0.1 port=1 user=u dbname=x password=pw 0ddba11ed")
     assert not ledger.ok and ledger.kind == "input" and "$UNIT_LEDGER_DSN" in ledger.detail
     assert "0ddba11ed" not in str(report.to_dict())
