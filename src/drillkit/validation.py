@@ -42,7 +42,13 @@ from drillkit.model.stop import (
     StopCondition,
     extension_index,
 )
-from drillkit.model.target import SHIPPED_DRIVERS, DockerDriver, ProcessDriver, Target, load_target
+from drillkit.model.target import (
+    DockerDriver,
+    KubernetesDriver,
+    ProcessDriver,
+    Target,
+    load_target,
+)
 
 INJECTED = {"configuration", "secrets"}
 MEMBER_ARGUMENTS = ("replica", "candidate")  # drillkit arguments that name a database member
@@ -337,23 +343,30 @@ def check_target(path: Path, data: dict[str, Any], target: Target | None = None)
 
 
 def target_problems(target: Target) -> list[str]:
-    """`field: reason` for a driver this version does not ship, or a component the environment lacks."""
-    if target.driver.type not in SHIPPED_DRIVERS:
-        return [f"driver.type: the {target.driver.type} driver is not shipped in this drillkit version "
-                f"(shipped: {', '.join(SHIPPED_DRIVERS)}): nothing can be injected into this target"]
+    """`field: reason` for a component the environment lacks or the driver cannot find."""
     if isinstance(target.driver, ProcessDriver):
         return _sandbox_component_problems(target, target.driver)
     if isinstance(target.driver, DockerDriver):
-        return _witness_problems(target, target.driver)
+        return _witness_problems(target, target.driver.witness)
+    if isinstance(target.driver, KubernetesDriver):
+        return _kubernetes_binding_problems(target, target.driver) + _witness_problems(target, target.driver.witness)
     return []
 
 
-def _witness_problems(target: Target, driver: DockerDriver) -> list[str]:
+def _witness_problems(target: Target, witness: list[str]) -> list[str]:
     """The witness lies outside every region (a region cut separates it from the region). Nothing live is
     asked here: the engine may be down while a plan is checked; the preflight asks it."""
     components = set(target.components().values())
     return [f"driver.witness[{i}]: {name!r} is a region's component, and the witness lies outside every region"
-            for i, name in enumerate(driver.witness) if name in components]
+            for i, name in enumerate(witness) if name in components]
+
+
+def _kubernetes_binding_problems(target: Target, driver: KubernetesDriver) -> list[str]:
+    """Every component and region the target names is bound to its pods."""
+    problems = [f"driver.components: {path} {name!r} is bound to no pods (add driver.components.{name})"
+                for path, name in target.components().items() if name not in driver.components]
+    return problems + [f"driver.regions: region {name!r} is bound to no pods (add driver.regions.{name})"
+                       for name in target.regions if name not in driver.regions]
 
 
 def _sandbox_component_problems(target: Target, driver: ProcessDriver) -> list[str]:

@@ -81,9 +81,10 @@ def test_a_fault_naming_what_the_target_lacks_fails_before_it_is_logged(env, det
 
 def test_a_fault_whose_driver_cannot_be_built_fails_before_it_is_logged(tmp_path):
     data = load_target(ROOT / "drills" / "targets" / "sandbox.yaml").model_dump(mode="json")
-    target = Target.model_validate({**data, "driver": {"type": "kubernetes", "namespace": "feedhub"}})
+    engine = f"unix://{tmp_path}/no-engine.sock"
+    target = Target.model_validate({**data, "driver": {"type": "docker", "base_url": engine}})
     env = Environment(target, FaultLog(tmp_path / "faults.jsonl"), "run-7", {})
-    with pytest.raises(ActivityFailed, match="kubernetes driver"):
+    with pytest.raises(ActivityFailed, match="Docker engine at .* does not answer"):
         inject(env, "kill_app", (restart_app, {"region": "region-a"}), lambda: None, region="region-a")
     assert env.faults.open_faults() == []
 

@@ -89,7 +89,7 @@ def test_without_root_network_faults_fail_the_root_check(target_file, monkeypatc
     assert not check.ok and "run drillkit as root" in check.remedy
 
 
-def test_an_unshipped_driver_is_invalid_input():
+def test_a_kubernetes_target_with_an_unbound_member_is_invalid_input():
     report = preflight.static_checks(load_target(INVALID / "target-kubernetes.yaml"), set())
     assert not by_name(report)["target"].ok
     assert report.exit_code == 2

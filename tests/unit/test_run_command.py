@@ -55,11 +55,11 @@ def test_run_without_iptables_names_the_missing_binary(down_target, tmp_path):
     assert "iptables (network faults)" in result.stderr and "apt" not in result.stdout
 
 
-def test_run_on_a_kubernetes_target_exits_2_and_logs_no_fault(tmp_path):
+def test_run_on_a_kubernetes_target_with_an_unbound_member_exits_2_and_logs_no_fault(tmp_path):
     result = drillkit("run", str(PARTITION), "--target", str(INVALID / "target-kubernetes.yaml"),
                       "--out", str(tmp_path / "out"))
     assert result.returncode == 2
-    assert "kubernetes driver is not shipped" in result.stderr
+    assert "'pg-b' is bound to no pods" in result.stderr
     assert not (tmp_path / "out").exists()
 
 

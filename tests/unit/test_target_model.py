@@ -30,9 +30,16 @@ def test_the_sandbox_target_binds_both_regions_to_the_process_driver():
 
 def test_a_kubernetes_target_is_a_valid_model_with_its_own_fault_log():
     target = Target(name="staging", kind="staging", endpoint="https://staging.example.internal",
-                    driver={"type": "kubernetes", "namespace": "feedhub"}, regions=_regions())
+                    driver=_kubernetes_driver(), regions=_regions())
     assert isinstance(target.driver, KubernetesDriver)
     assert target.fault_log == Path(".drillkit/targets/staging/faults.jsonl")
+
+
+def _kubernetes_driver() -> dict:
+    pods = {name: {"namespace": "feedhub", "selector": f"app={name}", "workload": f"deployment/{name}"}
+            for name in ("app-a", "app-b", "pg-a", "pg-b")}
+    regions = {name: {"namespace": "feedhub", "selector": f"region={name}"} for name in ("region-a", "region-b")}
+    return {"type": "kubernetes", "context": "staging", "components": pods, "regions": regions}
 
 
 def test_a_component_cannot_live_in_two_regions():

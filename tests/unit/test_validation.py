@@ -64,7 +64,7 @@ def test_chaos_validate_accepts_the_experiment(experiment, tmp_path):
          "has no region 'region-c'"),
         ("target-missing-component.yaml", "target-missing-component.yaml: regions.region-a.app.component: the "
          "sandbox has no part named 'app-x'"),
-        ("target-kubernetes.yaml", "target-kubernetes.yaml: driver.type: the kubernetes driver is not shipped"),
+        ("target-kubernetes.yaml", "target-kubernetes.yaml: driver.components: regions.region-b.database.component 'pg-b' is bound to no pods"),
     ],
 )
 def test_a_broken_file_is_rejected_with_its_file_and_field(name, expected):
@@ -139,7 +139,7 @@ def _drillkit(*args: str) -> subprocess.CompletedProcess:
                           cwd=ROOT, timeout=120, check=False)
 
 
-def test_validate_with_an_unshipped_target_driver_exits_2():
+def test_validate_with_a_kubernetes_target_that_binds_no_pods_for_a_member_exits_2():
     result = _drillkit("validate", str(PLAIN), "--target", str(INVALID / "target-kubernetes.yaml"))
     assert result.returncode == 2
-    assert f"{INVALID / 'target-kubernetes.yaml'}: driver.type: the kubernetes driver is not shipped" in result.stderr
+    assert f"{INVALID / 'target-kubernetes.yaml'}: driver.components: regions.region-b.database.component 'pg-b' is bound to no pods" in result.stderr

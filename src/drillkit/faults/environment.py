@@ -109,10 +109,9 @@ def driver_for(target: Target) -> Driver:
 
             return guarded(lambda: DockerControl(target))
         case KubernetesDriver():
-            raise ActivityFailed(
-                f"target {target.name!r} uses the {target.driver.type} driver, which this drillkit "
-                "version does not ship yet: only the process and docker drivers run faults"
-            )
+            from drillkit.faults.drivers.kubernetes import KubernetesControl
+
+            return guarded(lambda: KubernetesControl(target))
     raise ActivityFailed(f"unknown driver {target.driver!r}")
 
 

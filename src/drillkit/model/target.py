@@ -50,15 +50,52 @@ class DockerDriver(_Strict):
                            "driver adds each member's host and port from Patroni")
 
 
+_LABEL_SELECTOR = r"^[A-Za-z0-9._/-]+(=|==|!=)[A-Za-z0-9._-]*(,[A-Za-z0-9._/-]+(=|==|!=)[A-Za-z0-9._-]*)*$"
+_NAMESPACE = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+
+
+class KubePods(_Strict):
+    """Pods found by a label selector in one namespace."""
+
+    namespace: str = Field(pattern=_NAMESPACE)
+    selector: str = Field(pattern=_LABEL_SELECTOR, description="an equality-based label selector, "
+                          "app=feedhub,region=a")
+
+
+class KubeComponent(KubePods):
+    """A component's pods, and the workload that runs them: what kill, stop and pause scale to zero."""
+
+    workload: str = Field(pattern=r"^(deployment|statefulset)/[a-z0-9]([a-z0-9.-]*[a-z0-9])?$",
+                          description="deployment/NAME or statefulset/NAME, in the same namespace")
+
+
 class KubernetesDriver(_Strict):
-    """Pods on a Kubernetes cluster (the `kubernetes` extra); components name label selectors."""
+    """Pods on a Kubernetes cluster. Each component the regions name is bound to its pods (a label
+    selector in a namespace) and the workload that runs them; each region to the pods a region cut
+    isolates with a NetworkPolicy."""
 
     type: Literal["kubernetes"]
-    namespace: str
-    context: str | None = None
+    context: str | None = Field(None, description="the kubeconfig context; unset: the in-cluster service "
+                                "account when there is one, else the kubeconfig's current context")
+    kubeconfig: Path | None = Field(None, description="the kubeconfig file; unset: KUBECONFIG or ~/.kube/config")
+    components: dict[str, KubeComponent] = Field(description="every component the regions name (and the "
+                                                 "witness), by name")
+    regions: dict[str, KubePods] = Field(description="every region's pods, by region name")
+    witness: list[str] = Field(default_factory=list, description="components outside every region (the DCS)")
+    superuser: str = Field("database_superuser", description="the name, in the target's `secrets`, of a libpq "
+                           "DSN without host and port of a database superuser; the driver adds each member's "
+                           "host and port from Patroni")
+    request_timeout_s: float = Field(10.0, gt=0, le=120, description="each API request's limit")
+    settle_timeout_s: float = Field(180.0, gt=0, le=1800, description="how long a fault or heal waits for "
+                                    "pods to go or to be ready")
 
+    @model_validator(mode="after")
+    def _witness_bound(self) -> KubernetesDriver:
+        unbound = [name for name in self.witness if name not in self.components]
+        if unbound:
+            raise ValueError(f"witness {', '.join(unbound)} is not among driver.components")
+        return self
 
-SHIPPED_DRIVERS = ("process", "docker")  # kubernetes targets validate as files, yet cannot run faults
 
 Driver = Annotated[ProcessDriver | DockerDriver | KubernetesDriver, Field(discriminator="type")]
 
