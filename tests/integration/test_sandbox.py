@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 import uuid
 
 import httpx
 import psutil
+import psycopg
 
+from drillkit.faults.drivers.process import ProcessControl
 from drillkit.sandbox import netfilter
 
 from .conftest import TEST_PORTS, wait_until
@@ -155,3 +158,52 @@ def _listening_ports(ports: set[int]) -> list[str]:
         for conn in psutil.net_connections(kind="inet")
         if conn.status == psutil.CONN_LISTEN and conn.laddr.port in ports
     ]
+
+
+def test_up_restarts_the_only_member_fit_to_lead_when_the_replica_lagged_too_far(sandbox):
+    """A replica cut off from replication while the primary wrote more than maximum_lag_on_failover,
+    then the primary killed: no member leads until the primary is back. `sandbox up` (a restore) must
+    start it, not wait for a leader that the lagging replica will never become."""
+    control = ProcessControl(sandbox.state_dir)
+    leader, replica = "pg-b", "pg-a"  # the member up starts first must be the one that lags
+    if _leader_and_replica()[0] != leader:
+        httpx.post(f"http://127.0.20.1:{TEST_PORTS['patroni_api']}/switchover",
+                   json={"leader": replica, "candidate": leader}, timeout=30).raise_for_status()
+        wait_until(lambda: _leader_and_replica()[0] == leader and sandbox.status()["healthy"], timeout_s=60,
+                   what="pg-b to lead, with pg-a streaming")
+    control.cut_replication("drillkit:test:lag", replica, leader)
+    try:
+        with psycopg.connect(control.superuser_dsn(leader), autocommit=True) as conn:
+            # about 10 MB of WAL that does not compress, well past the sandbox's 1 MB maximum_lag_on_failover
+            conn.execute("CREATE TABLE lag_filler AS SELECT md5(random()::text) || md5(random()::text) AS pad "
+                         "FROM generate_series(1, 100000)")
+            conn.execute("DROP TABLE lag_filler")
+        # Patroni judges the lag by the leader's position in the DCS: wait until it is published there
+        wait_until(lambda: _replica_lag(replica) > 2_000_000, timeout_s=30, what="Patroni to see the replica lag")
+        control.kill(leader, graceful=False)
+    finally:
+        control.mend("drillkit:test:lag")
+    started = time.monotonic()
+    sandbox.up()
+    assert _leader_and_replica()[0] == leader, "only the killed primary held every write"
+    assert time.monotonic() - started < 50, "up waited out its limit before starting the member fit to lead"
+
+
+def _leader_and_replica() -> tuple[str, str]:
+    roles = {member["name"]: member["role"] for member in _cluster()["members"]}
+    leader = next(name for name, role in roles.items() if role == "leader")
+    return leader, next(name for name in roles if name != leader)
+
+
+def _replica_lag(replica: str) -> int:
+    lag = next(member.get("lag") for member in _cluster()["members"] if member["name"] == replica)
+    return lag if isinstance(lag, int) else 0
+
+
+def _cluster() -> dict:
+    for address in ("127.0.10.1", "127.0.20.1"):
+        try:
+            return httpx.get(f"http://{address}:{TEST_PORTS['patroni_api']}/cluster", timeout=5).json()
+        except httpx.HTTPError:
+            continue  # that member is down: ask the other
+    raise AssertionError("no Patroni answered")

@@ -128,8 +128,13 @@ class Sandbox:
         self._wait(part, "healthy", lambda: etcd.healthy(part))
 
     def _start_database(self, creds: Credentials, users: dict[str, pwd.struct_passwd]) -> None:
-        first, *others = of_kind(self.config, Kind.POSTGRES)
-        self._start_member(first, creds, users.get(first.name))
+        first, *others = members = of_kind(self.config, Kind.POSTGRES)
+        # A new cluster bootstraps from the first member alone. An existing one (a fault's restore, a restart)
+        # starts every member before the wait for a leader: the one fit to lead may be any of them, and a
+        # replica that lagged too far never takes over alone.
+        existing = any((patroni.data_dir(self.paths, member) / "PG_VERSION").exists() for member in members)
+        for member in members if existing else [first]:
+            self._start_member(member, creds, users.get(member.name))
         self._wait(first, "up, with a database leader elected", lambda: self._leader() is not None)
         self._create_database(creds)
         for member in others:
