@@ -64,7 +64,8 @@ def test_chaos_validate_accepts_the_experiment(experiment, tmp_path):
          "has no region 'region-c'"),
         ("target-missing-component.yaml", "target-missing-component.yaml: regions.region-a.app.component: the "
          "sandbox has no part named 'app-x'"),
-        ("target-kubernetes.yaml", "target-kubernetes.yaml: driver.components: regions.region-b.database.component 'pg-b' is bound to no pods"),
+        ("target-kubernetes.yaml", "target-kubernetes.yaml: driver.components: regions.region-b.database.component "
+         "'pg-b' is bound to no pods"),
     ],
 )
 def test_a_broken_file_is_rejected_with_its_file_and_field(name, expected):
@@ -142,4 +143,5 @@ def _drillkit(*args: str) -> subprocess.CompletedProcess:
 def test_validate_with_a_kubernetes_target_that_binds_no_pods_for_a_member_exits_2():
     result = _drillkit("validate", str(PLAIN), "--target", str(INVALID / "target-kubernetes.yaml"))
     assert result.returncode == 2
-    assert f"{INVALID / 'target-kubernetes.yaml'}: driver.components: regions.region-b.database.component 'pg-b' is bound to no pods" in result.stderr
+    unbound = "driver.components: regions.region-b.database.component 'pg-b' is bound to no pods"
+    assert f"{INVALID / 'target-kubernetes.yaml'}: {unbound}" in result.stderr
