@@ -308,4 +308,3 @@ def _parent(process: psutil.Process) -> psutil.Process | None:
         return process.parent()
     except psutil.NoSuchProcess:
         return None
-
