@@ -441,6 +441,8 @@ def _status(exc: SandboxError, status: int) -> bool:
 
 def _timed_out(exc: BaseException) -> bool:
     reason = getattr(exc, "reason", None)  # MaxRetryError wraps the timeout
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return False  # refused or unreachable: a ConnectTimeoutError only by inheritance
     return isinstance(exc, (urllib3.exceptions.TimeoutError, TimeoutError)) or (
         isinstance(reason, BaseException) and reason is not exc and _timed_out(reason))
 
