@@ -25,7 +25,7 @@ import httpx
 
 from drillkit.errors import EXIT_ABORTED, EXIT_INVALID, DrillkitError, InvalidInput
 from drillkit.model.needs import BACKUPS, MEASURE, NETWORK, SIGNALS, activities
-from drillkit.model.target import DockerDriver, ProcessDriver, Target
+from drillkit.model.target import DockerDriver, KubernetesDriver, ProcessDriver, Target
 
 SKIP_ENV = "DRILLKIT_PREFLIGHT_SKIP"  # test-only
 LOCK_CHECK = "target-lock"
@@ -132,7 +132,7 @@ def live_checks(target: Target, needs: AbstractSet[str] = frozenset()) -> Report
 
     if target_problems(target):
         return Report([])  # nothing to ask an environment drillkit cannot drive
-    checks = _process_checks(target, needs) + _container_checks(target, needs)
+    checks = _process_checks(target, needs) + _container_checks(target, needs) + _cluster_checks(target)
     checks += [_answers("component", region.app.component, f"{str(region.app.url).rstrip('/')}/healthz")
               for region in target.regions.values()]
     checks += [_answers("component", name, f"{str(member.patroni_api).rstrip('/')}/patroni")
@@ -286,6 +286,27 @@ def _container_checks(target: Target, needs: AbstractSet[str]) -> list[Check]:
     return checks + [Check("containers", target.name, not problems, "; ".join(problems) or
                            "every component and witness runs", "" if not problems else
                            "start them (`docker-compose up -d`), or fix the target's component names")]
+
+
+def _cluster_checks(target: Target) -> list[Check]:
+    """A kubernetes target: its API answers through the configured context, and every bound workload exists."""
+    if not isinstance(target.driver, KubernetesDriver):
+        return []
+    from drillkit.errors import SandboxError
+    from drillkit.faults.drivers.kubernetes import KubernetesControl, describe
+
+    credentials = describe(target.driver)
+    try:
+        control = KubernetesControl(target)
+        version = control.api_version()
+    except SandboxError as exc:
+        return [Check("kube-api", target.name, False, str(exc), "fix driver.kubeconfig or driver.context, or run "
+                      "the drill in the cluster (deploy/kubernetes/drill)")]
+    problems = control.problems()
+    return [Check("kube-api", target.name, True, f"Kubernetes {version} answers through {credentials}"),
+            Check("workloads", target.name, not problems, "; ".join(problems) or "every bound workload exists",
+                  "" if not problems else "deploy them, or fix driver.components (namespace, workload); a 403 "
+                  "is the drill's Role")]
 
 
 def _service_users_check(target: Target, driver: ProcessDriver) -> Check:

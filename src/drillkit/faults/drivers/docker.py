@@ -10,34 +10,29 @@ processes as the host sees them: both need the engine on this host.
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
 import docker
-import httpx
 import psutil
 import requests
 from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from drillkit import patroni_api
-from drillkit.errors import InvalidInput, SandboxError
-from drillkit.faults.drivers import netns
+from drillkit.errors import SandboxError
+from drillkit.faults.drivers import netns, patroni_cluster
 from drillkit.faults.drivers.netns import Drop
-from drillkit.faults.region.health import healthy
+from drillkit.faults.drivers.patroni_cluster import ADMIN_TOKEN_SECRET as ADMIN_TOKEN_SECRET  # its old home
+from drillkit.faults.drivers.patroni_cluster import POSTGRES_PORT
 from drillkit.model.target import DockerDriver, Target
 
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 COMPOSE_ONEOFF = "com.docker.compose.oneoff"  # `docker-compose run` containers: not the project's services
-ADMIN_TOKEN_SECRET = "app_admin_token"  # the target's secret that faults/app/actions.py reads first
 GRACE_S = 30  # a graceful stop: Patroni shuts PostgreSQL down and hands the leader lock over
 RESTORE_TIMEOUT_S = 180.0  # a Patroni node restarted and caught up, a leader elected
-POSTGRES_PORT = 5432  # when Patroni does not say
 POSTMASTER_NAMES = frozenset({"postgres", "postmaster"})
 LIVE = frozenset({"running", "paused"})  # a paused container still has its processes and its namespace
 
@@ -158,23 +153,10 @@ class DockerControl:
         return netns.remove(pid, tag)
 
     def superuser_dsn(self, member: str) -> str:
-        ref = self.target.secrets.get(self.settings.superuser)
-        if ref is None:
-            raise InvalidInput(f"target {self.target.name!r}: driver.superuser names the secret "
-                               f"{self.settings.superuser!r}, which `secrets` does not have")
-        dsn = ref.reveal()
-        found = self._member(member)
-        if not found.get("host"):
-            raise SandboxError(f"Patroni lists no host for {member} (target {self.target.name!r})")
-        extra = {} if "connect_timeout" in conninfo_to_dict(dsn) else {"connect_timeout": 3}
-        return make_conninfo(dsn, host=found["host"], port=str(found.get("port") or POSTGRES_PORT), **extra)
+        return patroni_cluster.superuser_dsn(self.target, self.settings.superuser, member)
 
     def admin_token(self) -> str:
-        ref = self.target.secrets.get(ADMIN_TOKEN_SECRET)
-        if ref is None:
-            raise InvalidInput(f"target {self.target.name!r} names no secret {ADMIN_TOKEN_SECRET!r}: a docker "
-                               "target's apps take their admin token from `secrets`")
-        return ref.reveal()
+        return patroni_cluster.admin_token(self.target)
 
     def problems(self) -> list[str]:
         """What keeps a fault from acting: a component or witness without a running container."""
@@ -264,26 +246,10 @@ class DockerControl:
     # the database and health
 
     def _member(self, name: str) -> dict[str, Any]:
-        member = next((m for m in patroni_api.members(self.target.patroni_apis()) if m.get("name") == name), None)
-        if member is None:
-            raise SandboxError(f"Patroni does not list the member {name!r} (target {self.target.name!r}): "
-                               "no member's REST API answered, or the cluster lacks it")
-        return member
+        return patroni_cluster.member(self.target, name)
 
     def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + self.restore_timeout_s
-        while (problems := self._unhealthy()) and time.monotonic() < deadline:
-            time.sleep(1.0)
-        if problems:
-            raise SandboxError(f"target {self.target.name!r} was not healthy within {self.restore_timeout_s:.0f} s "
-                               f"of a restore: {'; '.join(problems)}")
-
-    def _unhealthy(self) -> list[str]:
-        """What keeps the environment from being healthy: no running leader, or a region whose app does
-        not answer or whose member neither leads nor streams."""
-        problems = [] if patroni_api.leader(self.target.patroni_apis()) else ["the database has no running leader"]
-        return problems + [f"{name} is not healthy (its app's /healthz, or its member's state)"
-                           for name in self.target.regions if not _quietly(healthy, self.target, name)]
+        patroni_cluster.wait_healthy(self.target, self.restore_timeout_s)
 
     @contextmanager
     def _engine(self, doing: str) -> Iterator[None]:
@@ -342,11 +308,3 @@ def _parent(process: psutil.Process) -> psutil.Process | None:
         return process.parent()
     except psutil.NoSuchProcess:
         return None
-
-
-def _quietly(check: Any, *args: Any) -> bool:
-    """CHECK's answer; False when it could not ask (a member's API or an app that does not answer yet)."""
-    try:
-        return bool(check(*args))
-    except (httpx.HTTPError, ValueError):
-        return False
