@@ -24,7 +24,9 @@ import kmock
 import yaml
 from kmock._internal import rendering
 
-from drillkit.model.target import Target
+from drillkit.faults.drivers.kubernetes import KubernetesControl
+from drillkit.faults.environment import TARGET_KEY
+from drillkit.model.target import Target, load_target
 
 EXAMPLE = Path(__file__).parents[2] / "drills" / "targets" / "kubernetes.example.yaml"
 DEPLOYMENTS = kmock.resource("apps", "v1", "deployments")
@@ -224,3 +226,28 @@ def example_target(tmp_path: Path, api_url: str, platform_url: str, **driver: An
     path.write_text(yaml.safe_dump(spec))
     Target.model_validate(spec)
     return path
+
+
+@dataclass
+class Cluster:
+    """The emulator and the example target pointed at it, as the driver's tests see them."""
+
+    handler: Emulator
+    target_file: Path
+
+    @property
+    def target(self) -> Target:
+        return load_target(self.target_file)
+
+    def control(self) -> KubernetesControl:
+        """A driver as driver_for builds it: its client from the target's kubeconfig and context."""
+        return KubernetesControl(self.target)
+
+    def requests(self) -> list[tuple[str, str, dict[str, str], object]]:
+        return [(r.method, r.path, r.params, r.body) for r in self.handler.seen]
+
+    def forget_requests(self) -> None:
+        self.handler.seen.clear()
+
+    def configuration(self) -> dict[str, str]:
+        return {TARGET_KEY: str(self.target_file)}

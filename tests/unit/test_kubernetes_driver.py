@@ -4,8 +4,6 @@ requests each fault and heal makes, the cluster's state after them, and its erro
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from chaoslib.exceptions import ActivityFailed
@@ -14,20 +12,15 @@ from drillkit.errors import SandboxError
 from drillkit.faultlog import FaultLog
 from drillkit.faults.app import actions as app_actions
 from drillkit.faults.drivers.kubernetes import REPLICAS_BEFORE, KubernetesControl, policy_name, tag_hash
-from drillkit.faults.environment import TARGET_KEY
 from drillkit.faults.region import actions as region_actions
-from drillkit.model.target import Target, load_target
 
 from .kube_emulator import (
     DEPLOYMENTS,
     PODS,
     POLICIES,
     STATEFULSETS,
-    Emulator,
-    example_target,
-    healthy_platform,
+    Cluster,
     names,
-    running_emulator,
     seed,
     state,
 )
@@ -35,36 +28,6 @@ from .test_cli_exit_codes import _drillkit
 
 APPS = "/apis/apps/v1/namespaces"
 CUT_A = "drillkit:partition:region-a"
-
-
-@dataclass
-class Cluster:
-    handler: Emulator
-    target_file: Path
-
-    @property
-    def target(self) -> Target:
-        return load_target(self.target_file)
-
-    def control(self) -> KubernetesControl:
-        """A driver as driver_for builds it: its client from the target's kubeconfig and context."""
-        return KubernetesControl(self.target)
-
-    def requests(self) -> list[tuple[str, str, dict[str, str], object]]:
-        return [(r.method, r.path, r.params, r.body) for r in self.handler.seen]
-
-    def forget_requests(self) -> None:
-        self.handler.seen.clear()
-
-    def configuration(self) -> dict[str, str]:
-        return {TARGET_KEY: str(self.target_file)}
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    with running_emulator() as (handler, url), healthy_platform() as platform:
-        seed(handler)
-        yield Cluster(handler, example_target(tmp_path, url, platform))
 
 
 def _feedhub_a(cluster: Cluster) -> dict:

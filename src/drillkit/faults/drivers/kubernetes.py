@@ -31,12 +31,13 @@ that runs them (deployment/NAME or statefulset/NAME); each region to the pods a 
 
 Every request carries driver.request_timeout_s and is made once (no retries); every API error becomes a
 SandboxError naming the target, what was being done and why (a 403 names the Role to change).
-The client is the `kubernetes` one: chaostoolkit-kubernetes' actions (scale_deployment, scale_statefulset,
-terminate_pods, create_network_policy, remove_network_policy) build their own client on every call from
-$KUBECONFIG, KUBERNETES_CONTEXT or CHAOSTOOLKIT_IN_POD, with no request timeout, changing the process-wide
-default configuration; they cannot take driver.kubeconfig, driver.context, driver.request_timeout_s or a
-given client. The requests here are the ones those actions make (the same PATCH bodies, DELETE options and
-NetworkPolicy creation), made through the target's own client.
+The client is the `kubernetes` one. chaostoolkit-kubernetes' actions (scale_deployment, scale_statefulset,
+terminate_pods, create_network_policy, remove_network_policy) build a new client on every call from
+$KUBECONFIG (as it was when the client was imported), KUBERNETES_CONTEXT or CHAOSTOOLKIT_IN_POD, with no
+request timeout, and load it into the process-wide default configuration: they cannot take
+driver.kubeconfig, driver.context or driver.request_timeout_s, and a fault that waits forever on an API
+server that does not answer is not one a drill may make. The requests here are the ones those actions
+make; tests/unit/test_kubernetes_chaosk8s.py sends both to one emulator and holds them equal.
 """
 
 from __future__ import annotations
