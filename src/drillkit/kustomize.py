@@ -29,6 +29,8 @@ KNOWN_KEYS = {"apiVersion", "kind", "resources", "namespace", "commonLabels", "l
               "generatorOptions", "images"}
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "PersistentVolume", "StorageClass",
                   "CustomResourceDefinition", "PriorityClass"}
+ENTRY_KEYS = {"configMapGenerator": {"name", "files", "literals"}, "images": {"name", "newName", "newTag"},
+              "labels": {"pairs", "includeSelectors", "includeTemplates"}}
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 
 Obj = dict[str, Any]
@@ -42,7 +44,7 @@ def render(directory: Path) -> list[Obj]:
     objects = [obj for entry in spec.get("resources", []) for obj in _resource(directory, entry, file)]
     objects += _generated(directory, spec, file)
     for obj in objects:
-        _transform(obj, spec, file)
+        _transform(obj, spec)
     return objects
 
 
@@ -59,6 +61,11 @@ def _read_kustomization(file: Path) -> Obj:
     if unknown:
         raise InvalidInput(f"{file}: {unknown[0]}: drillkit's renderer does not support this key "
                            f"(it supports {', '.join(sorted(KNOWN_KEYS))})")
+    for field, allowed in ENTRY_KEYS.items():
+        for entry in spec.get(field, []):
+            extra = sorted(set(entry) - allowed)
+            if extra:
+                raise InvalidInput(f"{file}: {field}: {extra[0]}: drillkit's renderer does not support this key")
     return spec
 
 
@@ -91,9 +98,6 @@ def _generated(directory: Path, spec: Obj, file: Path) -> list[Obj]:
 
 
 def _configmap(directory: Path, generator: Obj, file: Path) -> Obj:
-    unknown = sorted(set(generator) - {"name", "files", "literals"})
-    if unknown:
-        raise InvalidInput(f"{file}: configMapGenerator: {unknown[0]}: drillkit's renderer does not support this key")
     data: dict[str, str] = {}
     for item in generator.get("files", []):
         key, _, relative = item.rpartition("=")
@@ -114,19 +118,16 @@ def _configmap(directory: Path, generator: Obj, file: Path) -> Obj:
 # -- transformers --------------------------------------------------------------------------------
 
 
-def _transform(obj: Obj, spec: Obj, file: Path) -> None:
+def _transform(obj: Obj, spec: Obj) -> None:
     if "namespace" in spec and obj["kind"] not in CLUSTER_SCOPED:
         obj["metadata"]["namespace"] = spec["namespace"]
     if "commonLabels" in spec:
         _label(obj, spec["commonLabels"], selectors=True, templates=True)
     for entry in spec.get("labels", []):
-        unknown = sorted(set(entry) - {"pairs", "includeSelectors", "includeTemplates"})
-        if unknown:
-            raise InvalidInput(f"{file}: labels: {unknown[0]}: drillkit's renderer does not support this key")
         selectors = bool(entry.get("includeSelectors", False))
         _label(obj, entry["pairs"], selectors=selectors, templates=selectors or entry.get("includeTemplates", False))
     for image in spec.get("images", []):
-        _set_image(obj, image, file)
+        _set_image(obj, image)
 
 
 def _label(obj: Obj, pairs: dict[str, str], *, selectors: bool, templates: bool) -> None:
@@ -141,10 +142,7 @@ def _label(obj: Obj, pairs: dict[str, str], *, selectors: bool, templates: bool)
         template.setdefault("metadata", {}).setdefault("labels", {}).update(pairs)
 
 
-def _set_image(obj: Obj, image: Obj, file: Path) -> None:
-    unknown = sorted(set(image) - {"name", "newName", "newTag"})
-    if unknown:
-        raise InvalidInput(f"{file}: images: {unknown[0]}: drillkit's renderer does not support this key")
+def _set_image(obj: Obj, image: Obj) -> None:
     for template in _pod_templates(obj):
         pod = template.get("spec", {})
         for container in pod.get("containers", []) + pod.get("initContainers", []):
