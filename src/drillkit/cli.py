@@ -161,6 +161,34 @@ def staging_up(
     err.print(f"staging up in {time.monotonic() - started:.1f} s; endpoint {status.endpoint}")
 
 
+@staging_app.command("drill-image")
+def staging_drill_image(
+    engine_root: EngineRoot = None,
+    save: Annotated[Path | None, typer.Option(
+        "--save", help="Also write the image as a tar archive, for a cluster's runtime to import (no registry).")
+    ] = None,
+) -> None:
+    """Build drillkit:<hash> for Kubernetes (deploy/kubernetes/drill/Dockerfile: the drill's CronJob and the
+    Locust Jobs) on the staging's private engine, from the same base and wheelhouse as the staging's image, and
+    tag it drillkit:latest. The engine is stopped again if this command started it."""
+    from drillkit.staging.engine import DEFAULT_ROOT, Engine
+    from drillkit.staging.images import drill_image_builder, repo_root
+
+    engine = Engine(engine_root or DEFAULT_ROOT)
+    started = not engine.running()
+    engine.start()
+    try:
+        builder = drill_image_builder(engine, repo_root(), _progress())
+        tag = builder.image()
+        latest = builder.tag_latest(tag)
+        if save is not None:
+            builder.save(tag, save)
+    finally:
+        if started:
+            engine.stop()
+    out.print(f"{tag} (also {latest}){f'; saved to {save}' if save else ''}", highlight=False)
+
+
 @staging_app.command("down")
 def staging_down(
     state_dir: StagingDir = Path(".drillkit/docker"),

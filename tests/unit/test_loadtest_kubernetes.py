@@ -132,6 +132,15 @@ def test_a_second_run_updates_the_configmap_and_keeps_the_volume_and_service(api
     assert ("PATCH", f"/api/v1/namespaces/{NS}/configmaps/locust-scripts", {}) in api.requests()
 
 
+def test_a_master_container_killed_without_a_verdict_aborts_with_exit_3(api, tmp_path, monkeypatch, capsys):
+    finish_master(api, exit_code=137, condition="Failed")
+
+    code, output = drillkit(monkeypatch, capsys, *loadtest_args(api, tmp_path))
+
+    assert code == 3, output
+    assert f"the master's container in pod {NS}/locust-master-x7k2p ended with exit code 137" in output
+
+
 def test_a_forbidden_request_aborts_with_exit_3_and_a_sentence_naming_it(api, tmp_path, monkeypatch, capsys):
     api.handler["post", CONFIGMAPS] << 403
 

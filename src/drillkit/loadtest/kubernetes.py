@@ -294,22 +294,27 @@ def _master_pod(cluster: Cluster, namespace: str) -> Any | None:
     with _api(cluster, f"list the pods of the Job {namespace}/{MASTER}"):
         pods = cluster.core.list_namespaced_pod(namespace, label_selector=f"job-name={MASTER}").items
     pods = [pod for pod in pods if (pod.metadata.labels or {}).get("job-name") == MASTER]
-    return max(pods, key=lambda pod: pod.metadata.creation_timestamp or 0, default=None)
+    return max(pods, key=lambda pod: str(pod.metadata.creation_timestamp or ""), default=None)
 
 
 def _exit_code(cluster: Cluster, namespace: str, job: Any) -> int:
     pod = _master_pod(cluster, namespace)
-    statuses = (pod.status.container_statuses or []) if pod and pod.status else []
-    for status in statuses:
-        terminated = status.state and status.state.terminated
-        if status.name == "master" and terminated:
-            if terminated.exit_code in (0, 1, 2, 3):
-                return int(terminated.exit_code)
-            raise Aborted(f"the master's container in pod {namespace}/{pod.metadata.name} ended with exit code "
-                          f"{terminated.exit_code} ({terminated.reason or 'no reason given'}): no verdict")
-    reasons = [f"{c.reason}: {c.message}" for c in (job.status.conditions or []) if c.status == "True"]
-    raise Aborted(f"the Job {namespace}/{MASTER} finished ({'; '.join(reasons) or _finished(job)}) but no pod of "
-                  "it shows the master container's exit code: no verdict")
+    terminated = _terminated_master(pod)
+    if pod is None or terminated is None:
+        reasons = [f"{c.reason}: {c.message}" for c in (job.status.conditions or []) if c.status == "True"]
+        raise Aborted(f"the Job {namespace}/{MASTER} finished ({'; '.join(reasons) or _finished(job)}) but no pod "
+                      "of it shows the master container's exit code: no verdict")
+    if terminated.exit_code not in (0, 1, 2, 3):
+        raise Aborted(f"the master's container in pod {namespace}/{pod.metadata.name} ended with exit code "
+                      f"{terminated.exit_code} ({terminated.reason or 'no reason given'}): no verdict")
+    return int(terminated.exit_code)
+
+
+def _terminated_master(pod: Any | None) -> Any | None:
+    for status in (pod.status.container_statuses or []) if pod is not None and pod.status else []:
+        if status.name == "master" and status.state and status.state.terminated:
+            return status.state.terminated
+    return None
 
 
 def report_lines(cluster: Cluster, namespace: str, tail: int = 20) -> list[str]:
