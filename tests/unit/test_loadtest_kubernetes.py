@@ -147,7 +147,8 @@ def test_a_forbidden_request_aborts_with_exit_3_and_a_sentence_naming_it(api, tm
     code, output = drillkit(monkeypatch, capsys, *loadtest_args(api, tmp_path))
 
     assert code == 3, output
-    assert f"Kubernetes refused to create the ConfigMap {NS}/locust-scripts: 403 Forbidden" in output
+    assert f"Kubernetes refused to create the ConfigMap {NS}/locust-scripts: 403 Forbidden: the account has no " \
+           "RBAC permission for it" in output
     assert not api.bodies("POST", f"/apis/batch/v1/namespaces/{NS}/jobs"), "no load after a refusal"
 
 
