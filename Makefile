@@ -20,7 +20,7 @@ DOCKER_DEBS := docker.io docker-compose debootstrap
 STAGING_LOCK := /tmp/drillkit-docker.lock
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap barman system-packages test-packages test unit integration docker-tests lint drill-quarterly drill-docker loadtest k8s-configmap experiments sandbox-up sandbox-down \
+.PHONY: help bootstrap barman system-packages test-packages test unit integration docker-tests lint drill-quarterly drill-docker loadtest drill-image experiments sandbox-up sandbox-down \
 	sandbox-status docker-packages staging-up staging-down clean
 
 help: ## list the targets
@@ -95,8 +95,8 @@ loadtest: $(STAMP) test-packages ## the steady load profile against the sandbox 
 	$(DK) sandbox up
 	$(DK) loadtest loadtests/profiles/steady.yaml --host http://127.0.0.1:8080
 
-k8s-configmap: $(STAMP) ## regenerate the Locust ConfigMap from loadtests/locustfile.py
-	$(PY) deploy/kubernetes/locust/render_configmap.py
+drill-image: $(STAMP) docker-packages ## the drillkit image for Kubernetes (drill CronJob, Locust Jobs), built locally: drillkit:<hash>
+	flock $(STAGING_LOCK) $(DK) staging drill-image
 
 experiments: $(STAMP) ## write experiments/shared/common.yaml into every experiment that carries its block
 	$(PY) experiments/shared/render.py

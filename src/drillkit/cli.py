@@ -161,6 +161,34 @@ def staging_up(
     err.print(f"staging up in {time.monotonic() - started:.1f} s; endpoint {status.endpoint}")
 
 
+@staging_app.command("drill-image")
+def staging_drill_image(
+    engine_root: EngineRoot = None,
+    save: Annotated[Path | None, typer.Option(
+        "--save", help="Also write the image as a tar archive, for a cluster's runtime to import (no registry).")
+    ] = None,
+) -> None:
+    """Build drillkit:<hash> for Kubernetes (deploy/kubernetes/drill/Dockerfile: the drill's CronJob and the
+    Locust Jobs) on the staging's private engine, from the same base and wheelhouse as the staging's image, and
+    tag it drillkit:latest. The engine is stopped again if this command started it."""
+    from drillkit.staging.engine import DEFAULT_ROOT, Engine
+    from drillkit.staging.images import drill_image_builder, repo_root
+
+    engine = Engine(engine_root or DEFAULT_ROOT)
+    started = not engine.running()
+    engine.start()
+    try:
+        builder = drill_image_builder(engine, repo_root(), _progress())
+        tag = builder.image()
+        latest = builder.tag_latest(tag)
+        if save is not None:
+            builder.save(tag, save)
+    finally:
+        if started:
+            engine.stop()
+    out.print(f"{tag} (also {latest}){f'; saved to {save}' if save else ''}", highlight=False)
+
+
 @staging_app.command("down")
 def staging_down(
     state_dir: StagingDir = Path(".drillkit/docker"),
@@ -611,18 +639,36 @@ def loadtest(
     host: Annotated[str, typer.Option(help="The URL to load, e.g. http://127.0.0.1:8080.")],
     duration: Annotated[
         float | None, typer.Option(help="Squeeze the profile's shape into this many seconds.")] = None,
-    workers: Annotated[
-        int, typer.Option(min=0, max=64, help="Run Locust distributed: one master and N worker processes.")] = 0,
+    workers: Annotated[int, typer.Option(
+        min=0, max=64, help="Run Locust distributed: one master and N worker processes (with --kubernetes: N worker "
+        "pods, 4 by default).")] = 0,
+    expect_workers: Annotated[int, typer.Option(
+        min=0, max=256, help="Be a master for N workers that connect from elsewhere (Kubernetes pods): listen on every "
+        "interface, port 5557, and start no local worker.")] = 0,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Where the results go.")] = None,
     slo: Annotated[Path, typer.Option(help="The objectives to judge against.")] = paths.OBJECTIVES,
     locustfile: Annotated[Path, typer.Option(help="The user journeys.")] = paths.LOCUSTFILE,
+    plugin_dir: Annotated[Path | None, typer.Option(
+        help="Take locust_shape.py and locust_plugin.py from this folder, not from the installed drillkit.")] = None,
     allow_remote: Annotated[bool, typer.Option(help="Allow a host that is not a loopback address.")] = False,
+    kubernetes: Annotated[str | None, typer.Option(
+        "--kubernetes", metavar="NAMESPACE", help="Run on a cluster: render deploy/kubernetes/locust (master and "
+        "worker Jobs), apply it in NAMESPACE, wait for the master's verdict and exit with it.")] = None,
+    kubeconfig: Annotated[Path | None, typer.Option(
+        help="With --kubernetes: the kubeconfig (default KUBECONFIG, ~/.kube/config, else the pod's account).")] = None,
+    context: Annotated[str | None, typer.Option(help="With --kubernetes: the kubeconfig context.")] = None,
+    image: Annotated[str | None, typer.Option(
+        help="With --kubernetes: the drillkit image for both Jobs (default: the kustomization's).")] = None,
+    timeout: Annotated[float | None, typer.Option(
+        help="With --kubernetes: seconds to wait for the master Job (default: the profile's duration + "
+        "7.5 min).")] = None,
 ) -> None:
     """Run a Locust load profile headless and judge availability, error rate and the latency SLI.
 
-    Writes loadtest.json, junit.xml and loadtest.html. Exit 0 every SLO met, 1 an SLO breached,
-    2 invalid input (the message names the file and the field), 3 aborted."""
-    from drillkit.loadtest.run import check_host, run_loadtest
+    Writes loadtest.json, junit.xml and loadtest.html (with --kubernetes: on the volume locust-results).
+    Exit 0 every SLO met, 1 an SLO breached, 2 invalid input (the message names the file and the field),
+    3 aborted (with --kubernetes also: the API refused a request, 403 included, or the Job did not finish)."""
+    from drillkit.loadtest.run import Workers, check_host, run_loadtest
     from drillkit.model.objectives import load_objectives
     from drillkit.model.profile import load_profile
     from drillkit.report.loadtest import sli_lines, write_all
@@ -632,18 +678,69 @@ def loadtest(
         if duration <= 0:
             raise InvalidInput("--duration: must be a positive number of seconds")
         spec = spec.scaled_to(duration)
+    if kubernetes is not None:
+        raise typer.Exit(_loadtest_on_kubernetes(
+            namespace=kubernetes, profile=profile, spec=spec, host=host, workers=workers or 4, slo=slo,
+            locustfile=locustfile, duration=duration, image=image, timeout=timeout, kubeconfig=kubeconfig,
+            context=context))
+    spread = Workers(local=workers, external=expect_workers)
     check_host(host, allow_remote)
     objectives = load_objectives(slo)
     out_dir = out_dir or paths.LOADTESTS / f"{time.strftime('%Y%m%dT%H%M%S')}-{spec.name}"
     err.print(f"load profile {spec.name}: {spec.duration_s:.0f} s against {host}"
-              f"{f' with {workers} workers' if workers else ''}", highlight=False)
-    result = run_loadtest(profile=spec, host=host, locustfile=locustfile, out_dir=out_dir, workers=workers,
-                          objectives=objectives, say=lambda line: err.print(line, highlight=False))
+              f"{f' with {spread.count} workers' if spread.count else ''}", highlight=False)
+    result = run_loadtest(profile=spec, host=host, locustfile=locustfile, out_dir=out_dir, workers=spread,
+                          objectives=objectives, plugin_dir=plugin_dir,
+                          say=lambda line: err.print(line, highlight=False))
     write_all(result, out_dir)
     for line in sli_lines(result):
         out.print(line, highlight=False)
     out.print(f"{result['requests']} requests, p95 {result['p95_ms']} ms; results in {out_dir}")
     raise typer.Exit(0 if result["passed"] else 1)
+
+
+def _loadtest_on_kubernetes(*, namespace: str, profile: Path, spec, host: str, workers: int, slo: Path,
+                            locustfile: Path, duration: float | None, image: str | None, timeout: float | None,
+                            kubeconfig: Path | None, context: str | None) -> int:
+    """Render, apply, wait: the master pod's exit code is the verdict."""
+    from drillkit.loadtest import kubernetes as k8s
+    from drillkit.loadtest.run import check_host
+    from drillkit.model.objectives import load_objectives
+
+    k8s.check_namespace(namespace)
+    check_host(host, allow_remote=True)  # a cluster's Service is never loopback: only the URL's form is checked
+    if timeout is not None and timeout <= 0:
+        raise InvalidInput("--timeout: must be a positive number of seconds")
+    run = k8s.LocustRun(namespace=namespace, profile_file=profile, profile=spec, host=host, workers=workers,
+                        objectives_file=slo, objectives=load_objectives(slo), locustfile=locustfile,
+                        duration_s=duration, image=image, timeout_s=timeout)
+    objects = k8s.render(run, paths.LOCUST_MANIFESTS)
+    cluster = k8s.connect(kubeconfig, context)
+    say = _progress()
+    err.print(f"load profile {spec.name}: {spec.duration_s:.0f} s against {host} with {workers} worker pods in "
+              f"namespace {namespace} ({cluster.where})", highlight=False)
+    k8s.apply(cluster, objects, say)
+    code = k8s.wait(cluster, run, say)
+    for line in k8s.report_lines(cluster, namespace):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+    verdict = {0: "every SLO met", 1: "an SLO breached", 2: "invalid input", 3: "aborted"}[code]
+    out.print(f"master exited {code}: {verdict}", highlight=False)
+    return code
+
+
+@app.command("kustomize")
+def kustomize_command(
+    directory: Annotated[Path, typer.Argument(help="A folder holding kustomization.yaml (deploy/kubernetes/drill).")],
+) -> None:
+    """Print the objects a kustomization renders, as YAML documents for `kubectl apply -f -`: what drillkit's
+    kustomizations use, without kubectl or kustomize (their ConfigMaps come from files outside the folder,
+    which kustomize's default load restrictor refuses)."""
+    import yaml
+
+    from drillkit.kustomize import render
+
+    out.print(yaml.safe_dump_all(render(directory), sort_keys=False), end="", markup=False, highlight=False,
+              soft_wrap=True)
 
 
 @backup_app.command("check")

@@ -110,14 +110,14 @@ def static_checks(target: Target, needs: set[str], run_dir: Path | None = None, 
     problems = target_problems(target)
     checks = [Check("target", target.name, not problems, "; ".join(problems) or
                     f"{target.kind} target, {target.driver.type} driver",
-                    "fix the target file, or use a target with a shipped driver" if problems else "", "input")]
+                    "fix the target file" if problems else "", "input")]
     checks += _secret_checks(target)
     if BACKUPS in needs and target.backups is None:
         checks.append(Check("backups", target.name, False, "the plan restores backups and the target has no "
                             "backups: block", "add the backup server to the target file (see "
                             "drills/targets/sandbox.yaml)", "input"))
-    if NETWORK in needs:
-        checks += _network_checks()
+    if NETWORK in needs and not isinstance(target.driver, KubernetesDriver):
+        checks += _network_checks()  # a cluster's network faults are NetworkPolicies: no host rule, no root
     if run_dir is not None:
         checks += run_folder_checks(run_dir, force)
     checks.append(_lock_check(target))

@@ -32,6 +32,8 @@ EXAMPLE = Path(__file__).parents[2] / "drills" / "targets" / "kubernetes.example
 DEPLOYMENTS = kmock.resource("apps", "v1", "deployments")
 STATEFULSETS = kmock.resource("apps", "v1", "statefulsets")
 PODS = kmock.resource("", "v1", "pods")
+JOBS = kmock.resource("batch", "v1", "jobs")
+CONFIGMAPS = kmock.resource("", "v1", "configmaps")
 POLICIES = kmock.resource("networking.k8s.io", "v1", "networkpolicies")
 WORKLOADS = (DEPLOYMENTS, STATEFULSETS)
 
@@ -95,9 +97,33 @@ def matches(selector: str, item: dict[str, Any]) -> bool:
     return True
 
 
+@dataclass
+class Served:
+    """A running emulator: its handler (stored objects, requests, routes), its URL and its event loop."""
+
+    handler: Emulator
+    url: str
+    loop: asyncio.AbstractEventLoop
+
+    @property
+    def objects(self) -> Any:
+        return self.handler.objects
+
+    def requests(self) -> list[tuple[str, str, dict[str, str]]]:
+        """(method, path, query) of every request, discovery and all, in order."""
+        return [(r.method, r.path, r.params) for r in self.handler.seen]
+
+    def bodies(self, method: str, path: str) -> list[Any]:
+        return [r.body for r in self.handler.seen if r.method == method and r.path == path]
+
+    def kubeconfig(self, directory: Path) -> Path:
+        """A kubeconfig whose current context is the emulator's."""
+        return kubeconfig(directory / "kubeconfig", self.url, current="emulator")
+
+
 @contextmanager
-def running_emulator() -> Iterator[tuple[Emulator, str]]:
-    """The emulator served on 127.0.0.1 from a thread of its own (the driver's client is synchronous)."""
+def serving() -> Iterator[Served]:
+    """The emulator served on 127.0.0.1 from a thread of its own (drillkit's client is synchronous)."""
     ready = threading.Event()
     loop = asyncio.new_event_loop()
     state: dict[str, Any] = {}
@@ -105,7 +131,7 @@ def running_emulator() -> Iterator[tuple[Emulator, str]]:
     async def serve() -> None:
         state["stop"] = asyncio.Event()
         async with Emulator() as handler, kmock.Server(handler) as server:
-            state["handler"], state["url"] = handler, str(server.url).rstrip("/")
+            state["served"] = Served(handler, str(server.url).rstrip("/"), loop)
             ready.set()
             await state["stop"].wait()
 
@@ -113,10 +139,17 @@ def running_emulator() -> Iterator[tuple[Emulator, str]]:
     thread.start()
     assert ready.wait(10), "the emulator did not start"
     try:
-        yield state["handler"], state["url"]
+        yield state["served"]
     finally:
         loop.call_soon_threadsafe(state["stop"].set)
         thread.join(10)
+        loop.close()
+
+
+@contextmanager
+def running_emulator() -> Iterator[tuple[Emulator, str]]:
+    with serving() as served:
+        yield served.handler, served.url
 
 
 # the example target's objects
@@ -200,10 +233,11 @@ def healthy_platform() -> Iterator[str]:
         server.server_close()
 
 
-def kubeconfig(path: Path, url: str) -> Path:
-    """Context `emulator` reaches the emulator; the current context, `elsewhere`, reaches nothing."""
+def kubeconfig(path: Path, url: str, current: str = "elsewhere") -> Path:
+    """Context `emulator` reaches the emulator; context `elsewhere` (the current one unless CURRENT says
+    otherwise) reaches nothing."""
     path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "elsewhere",
+        "apiVersion": "v1", "kind": "Config", "current-context": current,
         "clusters": [{"name": "emulator", "cluster": {"server": url}},
                      {"name": "nowhere", "cluster": {"server": "http://127.0.0.1:9"}}],
         "users": [{"name": "drill", "user": {"token": "drill-token"}}],

@@ -89,6 +89,13 @@ def test_without_root_network_faults_fail_the_root_check(target_file, monkeypatc
     assert not check.ok and "run drillkit as root" in check.remedy
 
 
+def test_network_faults_on_a_kubernetes_target_need_neither_root_nor_iptables(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 10001)  # the drill's CronJob runs as uid 10001
+    example = load_target(ROOT / "drills" / "targets" / "kubernetes.example.yaml")
+    report = preflight.static_checks(example, {needs.NETWORK})
+    assert not {"root", "iptables"} & {check.name for check in report.checks}
+
+
 def test_a_kubernetes_target_with_an_unbound_member_is_invalid_input():
     report = preflight.static_checks(load_target(INVALID / "target-kubernetes.yaml"), set())
     assert not by_name(report)["target"].ok

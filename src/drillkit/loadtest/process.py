@@ -24,22 +24,29 @@ def _package_file(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / name
 
 
-def locustfiles(locustfile: Path) -> str:
-    """The user's locustfile, drillkit's staged shape and its latency plugin, as Locust's -f list."""
+PLUGIN_FILES = ("locust_shape.py", "locust_plugin.py")
+
+
+def locustfiles(locustfile: Path, plugin_dir: Path | None = None) -> str:
+    """The user's locustfile, drillkit's staged shape and its latency plugin, as Locust's -f list. The
+    shape and the plugin come from PLUGIN_DIR when given (a pod mounts them), else from this drillkit."""
     if not locustfile.exists():
         raise InvalidInput(f"{locustfile}: no such locustfile")
-    extras = [_package_file("locust_shape.py"), _package_file("locust_plugin.py")]
+    extras = [plugin_dir / name if plugin_dir else _package_file(name) for name in PLUGIN_FILES]
+    missing = [str(path) for path in extras if not path.exists()]
+    if missing:
+        raise InvalidInput(f"--plugin-dir: {', '.join(missing)}: no such file")
     return ",".join(str(path) for path in [locustfile.absolute(), *extras])
 
 
 def launch(
     *, host: str, stages: list[dict], locustfile: Path, out_dir: Path, name: str = "locust",
-    role: list[str] | None = None, latency_threshold_ms: float | None = None,
+    role: list[str] | None = None, latency_threshold_ms: float | None = None, plugin_dir: Path | None = None,
 ) -> processes.Launch:
     """A headless Locust process following STAGES; ROLE adds --master/--worker arguments. A request
     is fast within LATENCY_THRESHOLD_MS (default: the objectives' default threshold)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "locust", "-f", locustfiles(locustfile), "--headless", "--host", host,
+    argv = [sys.executable, "-m", "locust", "-f", locustfiles(locustfile, plugin_dir), "--headless", "--host", host,
             "--only-summary", "--exit-code-on-error", "0", *(role or [])]
     if not role or "--worker" not in role:
         argv += ["--csv", str(out_dir / name)]

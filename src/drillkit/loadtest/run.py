@@ -9,6 +9,7 @@ import json
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -21,6 +22,8 @@ from drillkit.model.objectives import Objectives
 from drillkit.model.profile import LoadProfile
 
 GRACE_S = 90  # beyond the profile: spawning, stopping, the final reports
+MASTER_PORT = 5557  # Locust's own default: where external workers (Kubernetes pods) find the master
+WORKERS_MAX_WAIT_S = 300  # external workers are pods: scheduled, their image present, then started
 CONNECT_TIMEOUT_S = 3.0
 
 
@@ -53,17 +56,38 @@ def check_answers(host: str) -> None:
                       "no load was sent. Is the service up (`drillkit sandbox up` for the sandbox)?") from exc
 
 
+@dataclass(frozen=True)
+class Workers:
+    """How the load is spread: LOCAL worker processes started here (0: one lone Locust process), or
+    EXTERNAL workers that connect to a master listening on every interface (Kubernetes pods)."""
+
+    local: int = 0
+    external: int = 0
+
+    def __post_init__(self) -> None:
+        if self.local and self.external:
+            raise InvalidInput("--workers and --expect-workers: give one or the other (local worker processes, "
+                               "or workers that connect from elsewhere)")
+
+    @property
+    def count(self) -> int:
+        return self.local or self.external
+
+
 def run_loadtest(
-    *, profile: LoadProfile, host: str, locustfile: Path, out_dir: Path, workers: int,
-    objectives: Objectives, say: Callable[[str], None],
+    *, profile: LoadProfile, host: str, locustfile: Path, out_dir: Path, workers: Workers,
+    objectives: Objectives, say: Callable[[str], None], plugin_dir: Path | None = None,
 ) -> dict[str, Any]:
     check_answers(host)
     out_dir.mkdir(parents=True, exist_ok=True)
     results_file = out_dir / process.RESULTS_FILE
     results_file.unlink(missing_ok=True)
-    started = _start(profile, host, locustfile, out_dir, workers, objectives)
+    launch = functools.partial(process.launch, host=host, stages=profile.locust_stages(), locustfile=locustfile,
+                               out_dir=out_dir, latency_threshold_ms=objectives.latency_threshold_ms,
+                               plugin_dir=plugin_dir)
+    started = _start(launch, out_dir, workers)
     try:
-        _wait(started[0], profile, out_dir, say)
+        _wait(started[0], profile, out_dir, say, grace_s=GRACE_S + (WORKERS_MAX_WAIT_S if workers.external else 0))
     finally:
         for pid_file in reversed(started):  # workers first, then the master
             processes.stop(pid_file, grace_s=15)
@@ -71,23 +95,22 @@ def run_loadtest(
         raise Aborted(f"Locust left no results; see {out_dir / 'locust.log'}:\n"
                       f"{processes.log_tail(out_dir / 'locust.log')}")
     verdict = judge(json.loads(results_file.read_text()), objectives)
-    return {"profile": profile.model_dump(), "host": host, "workers_requested": workers, **verdict}
+    return {"profile": profile.model_dump(), "host": host, "workers_requested": workers.count, **verdict}
 
 
-def _start(profile: LoadProfile, host: str, locustfile: Path, out_dir: Path, workers: int,
-           objectives: Objectives) -> list[Path]:
-    launch = functools.partial(process.launch, host=host, stages=profile.locust_stages(), locustfile=locustfile,
-                               out_dir=out_dir, latency_threshold_ms=objectives.latency_threshold_ms)
+def _start(launch: Callable[..., processes.Launch], out_dir: Path, workers: Workers) -> list[Path]:
     master_pid = out_dir / "locust.pid"
-    if workers == 0:
+    if workers.external:
+        processes.start(launch(role=master_role("0.0.0.0", MASTER_PORT, workers.external, WORKERS_MAX_WAIT_S)),
+                        master_pid)
+        return [master_pid]
+    if workers.local == 0:
         processes.start(launch(), master_pid)
         return [master_pid]
     port = process.free_port()
-    master = ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-              "--expect-workers", str(workers), "--expect-workers-max-wait", "60"]
-    processes.start(launch(role=master), master_pid)
+    processes.start(launch(role=master_role("127.0.0.1", port, workers.local, 60)), master_pid)
     started = [master_pid]
-    for number in range(1, workers + 1):
+    for number in range(1, workers.local + 1):
         worker = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
         pid_file = out_dir / f"locust-worker-{number}.pid"
         processes.start(launch(name=f"locust-worker-{number}", role=worker), pid_file)
@@ -95,14 +118,20 @@ def _start(profile: LoadProfile, host: str, locustfile: Path, out_dir: Path, wor
     return started
 
 
-def _wait(master_pid: Path, profile: LoadProfile, out_dir: Path, say: Callable[[str], None]) -> None:
+def master_role(bind: str, port: int, workers: int, max_wait_s: int) -> list[str]:
+    """Locust's arguments for a master on BIND:PORT that starts once WORKERS workers have connected."""
+    return ["--master", "--master-bind-host", bind, "--master-bind-port", str(port),
+            "--expect-workers", str(workers), "--expect-workers-max-wait", str(max_wait_s)]
+
+
+def _wait(master_pid: Path, profile: LoadProfile, out_dir: Path, say: Callable[[str], None], grace_s: float) -> None:
     started = time.monotonic()
-    deadline = started + profile.duration_s + GRACE_S
+    deadline = started + profile.duration_s + grace_s
     last_said = 0.0
     while processes.running(master_pid):
         now = time.monotonic()
         if now > deadline:
-            raise Aborted(f"Locust did not finish within {profile.duration_s + GRACE_S:.0f} s; stopped it")
+            raise Aborted(f"Locust did not finish within {profile.duration_s + grace_s:.0f} s; stopped it")
         if now - last_said >= 5:
             say(_progress_line(now - started, profile, out_dir / process.PROGRESS_FILE))
             last_said = now

@@ -13,3 +13,4 @@ REPORTS = Path("reports")                        # every run's folder, and the t
 HISTORY = REPORTS / "history.jsonl"
 RUNS = REPORTS / "runs"                          # `drillkit run`'s folders
 LOADTESTS = REPORTS / "loadtests"                # `drillkit loadtest`'s folders
+LOCUST_MANIFESTS = Path("deploy/kubernetes/locust")  # `drillkit loadtest --kubernetes` renders this kustomization

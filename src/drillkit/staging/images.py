@@ -29,12 +29,17 @@ from pathlib import Path
 from drillkit.errors import SandboxError
 from drillkit.staging.engine import Engine, _path_env
 
-__all__ = ["CACHE", "IMAGE", "ImageBuilder", "repo_root"]
+__all__ = ["CACHE", "DRILL_IMAGE", "IMAGE", "ImageBuilder", "drill_image_builder", "repo_root"]
 
 CACHE = Path("/var/cache/drillkit")
 IMAGE = "drillkit-platform"
 BASE_IMAGE = "drillkit-base"
 DOCKERFILE = Path("deploy/docker/Dockerfile")
+# The drill's image for Kubernetes (deploy/kubernetes/drill): drillkit and the repository's drills, experiments,
+# probes and load tests, in /srv/drillkit, on the same base and wheelhouse.
+DRILL_IMAGE = "drillkit"
+DRILL_DOCKERFILE = Path("deploy/kubernetes/drill/Dockerfile")
+DRILL_DATA = ("drills", "experiments", "probes", "loadtests")
 MIRROR = "http://deb.debian.org/debian"
 SUITE = "bookworm"
 ROOTFS_PACKAGES = ("python3", "python3-venv", "ca-certificates")
@@ -66,12 +71,16 @@ def step(report: Callable[[str], None], what: str) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class ImageBuilder:
-    """Builds `drillkit-platform:<hash>` on ENGINE from the checkout REPO."""
+    """Builds `NAME:<hash>` (drillkit-platform by default) on ENGINE from the checkout REPO with DOCKERFILE;
+    DATA names repository folders the build context also carries (under repo/)."""
 
     engine: Engine
     repo: Path
     cache: Path = CACHE
     report: Report = print
+    name: str = IMAGE
+    dockerfile: Path = DOCKERFILE
+    data: tuple[str, ...] = ()
 
     def image(self) -> str:
         """The image's tag, built when the engine does not have it yet."""
@@ -79,7 +88,7 @@ class ImageBuilder:
         self.cache.mkdir(parents=True, exist_ok=True)
         base = self._base_image()
         wheels = self._dependency_wheels()
-        tag = f"{IMAGE}:{self.image_key(base, wheels)}"
+        tag = f"{self.name}:{self.image_key(base, wheels)}"
         if self._has_image(tag):
             self.report(f"image {tag}: cached ({time.monotonic() - started:.1f} s)")
             return tag
@@ -95,12 +104,12 @@ class ImageBuilder:
         return tag
 
     def _remove_older(self, tag: str) -> None:
-        """Every other drillkit-platform image: each source change makes one, of about 400 MB of its own.
+        """Every other image of this name: each source change makes one, of about 400 MB of its own.
         One that a container still uses stays (docker refuses), and is removed with a later build."""
-        listed = subprocess.run(["docker", "--host", self.engine.url, "image", "ls", IMAGE, "--format",
+        listed = subprocess.run(["docker", "--host", self.engine.url, "image", "ls", self.name, "--format",
                                  "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True, check=False,
                                 env=_path_env()).stdout.split()
-        older = [name for name in listed if name != tag]
+        older = [name for name in listed if name not in (tag, f"{self.name}:latest")]
         if older:
             subprocess.run(["docker", "--host", self.engine.url, "image", "rm", *older], capture_output=True,
                            check=False, env=_path_env())
@@ -163,18 +172,33 @@ class ImageBuilder:
         with step(self.report, "pip wheel: drillkit"):
             self._run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheels),
                        str(self.repo)])
-        shutil.copy(self.repo / DOCKERFILE, context / "Dockerfile")
+        shutil.copy(self.repo / self.dockerfile, context / "Dockerfile")
+        for folder in self.data:
+            shutil.copytree(self.repo / folder, context / "repo" / folder,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
     # -- keys and helpers ----------------------------------------------------------------------
 
     def image_key(self, base: str, dependency_wheels: Path) -> str:
         sources = hashlib.sha256()
-        for part in (base, dependency_wheels.name, (self.repo / DOCKERFILE).read_text(),
+        for part in (base, dependency_wheels.name, (self.repo / self.dockerfile).read_text(),
                      (self.repo / "pyproject.toml").read_text()):
             sources.update(part.encode() + b"\0")
-        for path in _source_files(self.repo / "src" / "drillkit"):
+        folders = [self.repo / "src" / "drillkit", *(self.repo / folder for folder in self.data)]
+        for path in (path for folder in folders for path in _source_files(folder)):
             sources.update(str(path.relative_to(self.repo)).encode() + b"\0" + path.read_bytes() + b"\0")
         return sources.hexdigest()[:12]
+
+    def tag_latest(self, tag: str) -> str:
+        """Also call TAG NAME:latest (what a kustomization names until it pins the hash)."""
+        latest = f"{self.name}:latest"
+        self._run(["docker", "--host", self.engine.url, "tag", tag, latest])
+        return latest
+
+    def save(self, tag: str, archive: Path) -> None:
+        """TAG as a tar archive, for a cluster's runtime to import (no registry)."""
+        with step(self.report, f"docker save {tag} -o {archive}"):
+            self._run(["docker", "--host", self.engine.url, "save", "-o", str(archive.absolute()), tag])
 
     def _has_image(self, tag: str) -> bool:
         result = subprocess.run(["docker", "--host", self.engine.url, "image", "inspect", tag],
@@ -199,6 +223,11 @@ class ImageBuilder:
                 log.seek(0)
                 tail = "\n".join(log.read().splitlines()[-25:])
                 raise SandboxError(f"{' '.join(argv[:4])} … failed with exit code {code}:\n{tail}")
+
+
+def drill_image_builder(engine: Engine, repo: Path, report: Report) -> ImageBuilder:
+    """The builder of `drillkit:<hash>`, the image the Kubernetes drill and the Locust Jobs run."""
+    return ImageBuilder(engine, repo, report=report, name=DRILL_IMAGE, dockerfile=DRILL_DOCKERFILE, data=DRILL_DATA)
 
 
 def _dependencies(repo: Path) -> list[str]:
