@@ -47,19 +47,30 @@ def loadtest_args(api: Served, tmp_path: Path, *extra: str) -> list[str]:
             "--kubeconfig", str(api.kubeconfig(tmp_path)), *extra]
 
 
-def finish_master(api: Served, exit_code: int, condition: str) -> threading.Thread:
+def master_pod(name: str, job_uid: str, exit_code: int) -> dict:
+    """A pod of the master Job whose uid is JOB_UID, as the Job controller labels and owns it, its master
+    container ended with EXIT_CODE."""
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS,
+                     "labels": {"job-name": "locust-master", "controller-uid": job_uid},
+                     "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "locust-master",
+                                          "uid": job_uid, "controller": True}]},
+        "status": {"containerStatuses": [{"name": "master", "image": "drillkit:latest", "imageID": "",
+                                          "ready": False, "restartCount": 0,
+                                          "state": {"terminated": {"exitCode": exit_code}}}]}}
+
+
+def finish_master(api: Served, exit_code: int | None, condition: str) -> threading.Thread:
     """Once the command has created the master Job: mark it finished and give it a pod whose master
-    container ended with EXIT_CODE, as the Job controller and the kubelet would."""
+    container ended with EXIT_CODE (None: no pod at all), as the Job controller and the kubelet would."""
 
     def finish() -> None:
+        job_uid = f"uid-{len(api.bodies('POST', f'/apis/batch/v1/namespaces/{NS}/jobs'))}"
         api.objects[(JOBS, NS, "locust-master")].patch(
-            {"status": {"conditions": [{"type": condition, "status": "True"}]}})
-        api.objects[(PODS, NS, "locust-master-x7k2p")] = {
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "locust-master-x7k2p", "namespace": NS, "labels": {"job-name": "locust-master"}},
-            "status": {"containerStatuses": [{"name": "master", "image": "drillkit:latest", "imageID": "",
-                                              "ready": False, "restartCount": 0,
-                                              "state": {"terminated": {"exitCode": exit_code}}}]}}
+            {"metadata": {"uid": job_uid}, "status": {"conditions": [{"type": condition, "status": "True"}]}})
+        if exit_code is not None:
+            api.objects[(PODS, NS, "locust-master-x7k2p")] = master_pod("locust-master-x7k2p", job_uid, exit_code)
 
     created_before = len(api.bodies("POST", f"/apis/batch/v1/namespaces/{NS}/jobs"))
 
@@ -119,6 +130,19 @@ def test_a_master_that_judged_an_slo_breached_makes_the_command_exit_1(api, tmp_
 
     assert code == 1, output
     assert "master exited 1: an SLO breached" in output
+
+
+def test_a_pod_left_by_an_older_run_is_never_read_as_this_runs_master(api, tmp_path, monkeypatch, capsys):
+    """The previous run's master pod (passed) lingers while its Job is deleted in the background; this run's
+    master Job fails before it has a pod of its own (a quota, a deadline): no verdict, not the old one."""
+    api.objects[(PODS, NS, "locust-master-old01")] = master_pod("locust-master-old01", "uid-of-an-older-run", 0)
+    finish_master(api, exit_code=None, condition="Failed")
+
+    code, output = drillkit(monkeypatch, capsys, *loadtest_args(api, tmp_path))
+
+    assert code == 3, output
+    assert "no pod of it shows the master container's exit code: no verdict" in output
+    assert "locust-master-old01" not in output
 
 
 def test_a_second_run_updates_the_configmap_and_keeps_the_volume_and_service(api, tmp_path, monkeypatch, capsys):

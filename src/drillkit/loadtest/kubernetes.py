@@ -290,15 +290,18 @@ def _progress(cluster: Cluster, run: LocustRun, master: Any, elapsed: float) -> 
             f"workers {running}/{run.workers} running, {done} done")
 
 
-def _master_pod(cluster: Cluster, namespace: str) -> Any | None:
+def _master_pod(cluster: Cluster, namespace: str, job: Any) -> Any | None:
+    """The newest pod owned by this very Job (its uid): a pod of an older run's Job of the same name, still
+    being deleted in the background, is never this run's master."""
     with _api(cluster, f"list the pods of the Job {namespace}/{MASTER}"):
         pods = cluster.core.list_namespaced_pod(namespace, label_selector=f"job-name={MASTER}").items
-    pods = [pod for pod in pods if (pod.metadata.labels or {}).get("job-name") == MASTER]
+    uid = job.metadata.uid if job.metadata else None
+    pods = [pod for pod in pods if uid and any(owner.uid == uid for owner in pod.metadata.owner_references or [])]
     return max(pods, key=lambda pod: str(pod.metadata.creation_timestamp or ""), default=None)
 
 
 def _exit_code(cluster: Cluster, namespace: str, job: Any) -> int:
-    pod = _master_pod(cluster, namespace)
+    pod = _master_pod(cluster, namespace, job)
     terminated = _terminated_master(pod)
     if pod is None or terminated is None:
         reasons = [f"{c.reason}: {c.message}" for c in (job.status.conditions or []) if c.status == "True"]
@@ -324,7 +327,9 @@ def report_lines(cluster: Cluster, namespace: str, tail: int = 20) -> list[str]:
     lines = [f"results: loadtest.json and junit.xml on the PersistentVolumeClaim {namespace}/{RESULTS_CLAIM} "
              f"(at {RESULTS_PATH} in the master's pod)"]
     try:
-        pod = _master_pod(cluster, namespace)
+        with _api(cluster, f"read the Job {namespace}/{MASTER}"):
+            job = cluster.batch.read_namespaced_job(MASTER, namespace)
+        pod = _master_pod(cluster, namespace, job)
         if pod is None:
             return lines
         log = cluster.core.read_namespaced_pod_log(pod.metadata.name, namespace, container="master", tail_lines=tail)
