@@ -3,11 +3,12 @@ for workers connecting from elsewhere (Kubernetes pods) and starts none of its o
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from drillkit.errors import InvalidInput
+from drillkit.errors import Aborted, InvalidInput
 from drillkit.loadtest import run
 from drillkit.loadtest.process import locustfiles
 
@@ -67,3 +68,49 @@ def test_a_plugin_dir_without_the_plugin_is_invalid_naming_the_file(tmp_path):
     (tmp_path / "locust_shape.py").write_text("")
     with pytest.raises(InvalidInput, match=r"--plugin-dir: .*locust_plugin.py: no such file"):
         locustfiles(ROOT / "loadtests/locustfile.py", plugin_dir=tmp_path)
+
+
+def a_finished_locust(monkeypatch, reported_workers: list[str]) -> None:
+    """Locust stubbed out: it has already quit, leaving results that REPORTED_WORKERS shipped (healthy load)."""
+    from drillkit.loadtest.records import RESULTS_ENV, Buckets
+    from drillkit.model.objectives import Objectives
+
+    buckets = Buckets(Objectives().latency_threshold_ms)
+    for n in range(200):
+        buckets.record(100 + n // 20, 20.0, None)
+    results = {"threshold_ms": Objectives().latency_threshold_ms, "workers": reported_workers,
+               "seconds": buckets.drain()}
+
+    def start(launch, pid_file):
+        Path(launch.env[RESULTS_ENV]).write_text(json.dumps(results))
+
+    monkeypatch.setattr(run, "check_answers", lambda host: None)
+    monkeypatch.setattr(run.processes, "start", start)
+    monkeypatch.setattr(run.processes, "running", lambda pid_file: False)
+    monkeypatch.setattr(run.processes, "stop", lambda pid_file, grace_s: None)
+
+
+def loadtest(tmp_path: Path, workers: run.Workers) -> dict:
+    from drillkit.model.objectives import Objectives
+    from drillkit.model.profile import LoadProfile
+
+    profile = LoadProfile.model_validate({"name": "steady", "stages": [{"duration_s": 10, "users": 5,
+                                                                         "spawn_rate": 5}]})
+    return run.run_loadtest(profile=profile, host="http://127.0.0.1:8080", locustfile=ROOT / "loadtests/locustfile.py",
+                            out_dir=tmp_path, workers=workers, objectives=Objectives(), say=lambda line: None)
+
+
+def test_a_run_whose_every_expected_worker_reported_is_judged(monkeypatch, tmp_path):
+    a_finished_locust(monkeypatch, ["w1", "w2", "w3"])
+
+    result = loadtest(tmp_path, run.Workers(external=3))
+
+    assert result["passed"] and result["workers"] == result["workers_requested"] == 3
+
+
+@pytest.mark.parametrize("workers", [run.Workers(external=3), run.Workers(local=3)])
+def test_a_run_where_a_worker_never_reported_is_aborted_not_passed(monkeypatch, tmp_path, workers):
+    a_finished_locust(monkeypatch, ["w1", "w2"])
+
+    with pytest.raises(Aborted, match=r"only 2 of the 3 Locust workers shipped their measurements"):
+        loadtest(tmp_path, workers)

@@ -94,8 +94,20 @@ def run_loadtest(
     if not results_file.exists():
         raise Aborted(f"Locust left no results; see {out_dir / 'locust.log'}:\n"
                       f"{processes.log_tail(out_dir / 'locust.log')}")
-    verdict = judge(json.loads(results_file.read_text()), objectives)
+    results = json.loads(results_file.read_text())
+    _check_workers(results, workers, out_dir)
+    verdict = judge(results, objectives)
     return {"profile": profile.model_dump(), "host": host, "workers_requested": workers.count, **verdict}
+
+
+def _check_workers(results: dict[str, Any], workers: Workers, out_dir: Path) -> None:
+    """A distributed run is judged only when every worker shipped its measurements: a worker that died or
+    never reported took part of the load and its answers with it (the instrument failed, not the platform)."""
+    reported = len(results.get("workers", []))
+    if workers.count and reported < workers.count:
+        raise Aborted(f"only {reported} of the {workers.count} Locust workers shipped their measurements to the "
+                      f"master: the load was not the profile's and some answers are missing, so no verdict; see "
+                      f"{out_dir / 'locust.log'}")
 
 
 def _start(launch: Callable[..., processes.Launch], out_dir: Path, workers: Workers) -> list[Path]:
