@@ -172,6 +172,21 @@ def test_a_primary_with_an_ipv6_address_is_cut_off_on_both_families(cluster):
                                                 {"ipBlock": {"cidr": "::/0", "except": ["fd00::11/128"]}}]}]
 
 
+def test_a_policy_left_by_an_earlier_fault_of_the_same_tag_is_replaced_not_taken_for_this_one(cluster):
+    """An earlier isolation of pg-b was never healed; since then pg-a's pod came back with another IP. The
+    new cut must exclude the primary's current address, not leave the stale policy in place."""
+    cluster.control().cut_replication("drillkit:isolate:pg-b", "pg-b", "pg-a")
+    cluster.handler.objects[PODS, "feedhub-a", "pg-a-0"].patch(
+        {"status": {"podIP": "10.1.1.9", "podIPs": [{"ip": "10.1.1.9"}]}})
+
+    cluster.control().cut_replication("drillkit:isolate:pg-b", "pg-b", "pg-a")
+
+    policy = state(cluster.handler, POLICIES, "feedhub-b", policy_name("drillkit:isolate:pg-b"))
+    assert policy is not None
+    assert policy["spec"]["egress"] == [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.1.1.9/32"]}}]}]
+    assert names(cluster.handler, POLICIES, "feedhub-b") == [policy_name("drillkit:isolate:pg-b")]
+
+
 # restore and recover: the cluster remembers, not the process
 
 def test_restore_by_a_fresh_driver_after_a_killed_run_brings_the_replicas_back(cluster):

@@ -24,7 +24,8 @@ that runs them (deployment/NAME or statefulset/NAME); each region to the pods a 
 - cut_replication(tag, replica, primary): a NetworkPolicy on the replica's pods (Egress only) that allows
   egress to 0.0.0.0/0 except the primary pod's IP/32 (and ::/0 except its /128 when it has an IPv6 address):
   all of the replica's traffic to the primary pod goes, not only PostgreSQL's. ipBlock on pod IPs depends on
-  the network plugin: some apply ipBlock to traffic leaving the cluster only.
+  the network plugin: some apply ipBlock to traffic leaving the cluster only. A policy of the same tag left
+  by an earlier fault that was never healed is replaced, never taken for this one (its addresses may be stale).
 - mend(tag): delete every NetworkPolicy labelled with the tag's hash (drillkit.io/fault, since a label value
   cannot hold a tag's ':') and annotated with the tag, in every namespace the target binds.
 - superuser_dsn(member), admin_token(): from the target's secrets and Patroni's GET /cluster, as for docker.
@@ -329,7 +330,9 @@ class KubernetesControl:
     # network policies
 
     def _create_policy(self, policy: dict[str, Any], doing: str) -> None:
-        namespace = policy["metadata"]["namespace"]
+        """Create POLICY; one of the same name (the same tag, left by an earlier fault that was never healed)
+        is replaced: its pods and addresses may be stale, and this fault must be the one in force."""
+        namespace, name = policy["metadata"]["namespace"], policy["metadata"]["name"]
         body = client.V1NetworkPolicy.from_dict(policy)
         assert body is not None  # from a dict, never None
         try:
@@ -337,7 +340,10 @@ class KubernetesControl:
                 self.network.create_namespaced_network_policy(namespace, body, _request_timeout=self._timeout)
         except SandboxError as exc:
             if not _status(exc, 409):
-                raise  # the same tag's policy is there already: the same fault
+                raise
+            self._delete_policy(name, namespace, f"replacing the policy {name} left by an earlier fault, {doing}")
+            with self._asking("create", "networkpolicies", namespace, doing):
+                self.network.create_namespaced_network_policy(namespace, body, _request_timeout=self._timeout)
 
     def _delete_policy(self, name: str, namespace: str, doing: str) -> int:
         try:
