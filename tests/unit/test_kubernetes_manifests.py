@@ -92,6 +92,12 @@ def test_the_cronjob_runs_the_quarterly_drill_once_a_quarter_alone_never_retried
     assert flag(command, "--target") == "/etc/drillkit/target.yaml" and "--yes" in command
 
 
+def test_a_hung_drill_is_stopped_with_time_left_for_its_rollbacks():
+    cronjob = objects(DRILL)[("CronJob", "drillkit-quarterly")]
+    assert cronjob["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] == 6 * 3600
+    assert pod_spec(cronjob)["terminationGracePeriodSeconds"] >= 300, "SIGTERM plays the rollbacks: give them time"
+
+
 def test_the_drill_reads_its_target_from_the_configmap_generated_from_the_example_target():
     rendered = objects(DRILL)
     cronjob = rendered[("CronJob", "drillkit-quarterly")]

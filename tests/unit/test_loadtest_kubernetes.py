@@ -4,6 +4,7 @@ the master Job's container; a refusal (403) or a Job that never finishes aborts 
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 import kmock
 import pytest
 
-from drillkit import cli
+from drillkit import cli, kubeclient
 from drillkit.loadtest import kubernetes as k8s
 
 from .kube_emulator import CONFIGMAPS, JOBS, PODS, Served, serving
@@ -29,7 +30,7 @@ def api(monkeypatch, tmp_path):
     monkeypatch.chdir(ROOT)  # the kustomization and the default files are the repository's
     monkeypatch.setattr(k8s, "POLL_S", 0.05)
     monkeypatch.setattr(k8s, "SAY_EVERY_S", 0.2)
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setattr(kubeclient, "SERVICE_ACCOUNT_TOKEN", tmp_path / "no-token")  # never the pod's own account
     with serving() as running:
         yield running
 
@@ -185,6 +186,18 @@ def test_a_master_job_that_never_finishes_times_out_and_its_jobs_are_deleted(api
     deletions = [path for method, path, _ in api.requests() if method == "DELETE"]
     assert deletions[-2:] == [MASTER_JOB, WORKER_JOB]
     assert (JOBS, NS, "locust-master") not in api.objects or api.objects[(JOBS, NS, "locust-master")].deleted
+
+
+def test_an_api_server_that_stops_answering_aborts_the_run_instead_of_hanging_it(api, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(k8s, "REQUEST_TIMEOUT_S", 0.3)
+    api.handler[f"get {MASTER_JOB}"] << (lambda: asyncio.sleep(3), {})
+
+    started = time.monotonic()
+    code, output = drillkit(monkeypatch, capsys, *loadtest_args(api, tmp_path))
+
+    assert code == 3, output
+    assert f"did not answer within 0.3 s, asked to read the Job {NS}/locust-master" in output
+    assert time.monotonic() - started < 3, "each request is made once, within its limit"
 
 
 @pytest.mark.parametrize("namespace", ["Load_Tests", "-load", "x" * 64])

@@ -31,6 +31,7 @@ RESULTS_PATH = "/results"
 # the reports are written; a minute more for the pods themselves to be scheduled and started.
 MARGIN_S = WORKERS_MAX_WAIT_S + GRACE_S + 60
 POLL_S = 2.0        # how often the master Job is read while the load runs
+REQUEST_TIMEOUT_S = 10.0  # each API request: an API server that stops answering aborts the run, never hangs it
 SAY_EVERY_S = 10.0  # how often a progress line is printed
 JOB_GONE_TRIES = 30  # seconds for a deleted Job to leave before its successor of the same name is created
 KIND_ORDER = ("ConfigMap", "PersistentVolumeClaim", "Service", "Job")  # the Jobs' pods mount the first two
@@ -143,28 +144,22 @@ class Cluster:
     core: Any   # kubernetes.client.CoreV1Api
     batch: Any  # kubernetes.client.BatchV1Api
     where: str  # the API server's URL, for messages
+    timeout_s: float  # each request's limit (the client's own default is none)
 
 
 def connect(kubeconfig: Path | None, context: str | None) -> Cluster:
     """A client from KUBECONFIG (or $KUBECONFIG, ~/.kube/config) and CONTEXT, else the pod's service account."""
     from kubernetes import client, config
 
+    from drillkit import kubeclient
+
     try:
-        if kubeconfig is None and context is None and _in_cluster():
-            config.load_incluster_config()
-            api = client.ApiClient()
-        else:
-            api = config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None,
-                                                context=context)
-    except (config.ConfigException, OSError) as exc:
-        raise InvalidInput(f"--kubeconfig/--context: no usable Kubernetes configuration ({exc})") from exc
-    return Cluster(core=client.CoreV1Api(api), batch=client.BatchV1Api(api), where=api.configuration.host)
-
-
-def _in_cluster() -> bool:
-    import os
-
-    return "KUBERNETES_SERVICE_HOST" in os.environ and not os.environ.get("KUBECONFIG")
+        api = kubeclient.api_client(kubeconfig, context)
+    except (config.ConfigException, OSError, ValueError) as exc:
+        raise InvalidInput(f"--kubeconfig/--context: no usable Kubernetes configuration "
+                           f"({kubeclient.describe(kubeconfig, context)}: {exc})") from exc
+    return Cluster(core=client.CoreV1Api(api), batch=client.BatchV1Api(api), where=api.configuration.host,
+                   timeout_s=REQUEST_TIMEOUT_S)
 
 
 @contextmanager
@@ -174,11 +169,16 @@ def _api(cluster: Cluster, doing: str) -> Iterator[None]:
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
 
+    from drillkit.kubeclient import timed_out
+
     try:
         yield
     except ApiException as exc:
         raise Aborted(f"Kubernetes refused to {doing}: {_refusal(exc)}") from exc
     except HTTPError as exc:
+        if timed_out(exc):
+            raise Aborted(f"the Kubernetes API at {cluster.where} did not answer within {cluster.timeout_s:g} s, "
+                          f"asked to {doing}") from exc
         raise Aborted(f"cannot reach the Kubernetes API at {cluster.where} to {doing}: {exc}") from exc
 
 
@@ -205,7 +205,8 @@ def _delete_job(cluster: Cluster, namespace: str, name: str, say: Say) -> bool:
 
     try:
         with _api(cluster, f"delete the Job {namespace}/{name}"):
-            cluster.batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
+            cluster.batch.delete_namespaced_job(name, namespace, propagation_policy="Background",
+                                               _request_timeout=cluster.timeout_s)
     except Aborted as exc:
         if isinstance(exc.__cause__, ApiException) and exc.__cause__.status == 404:
             return False
@@ -228,7 +229,7 @@ def _create(cluster: Cluster, obj: dict[str, Any], say: Say, attempt: int = 0) -
     api = getattr(cluster, group)
     try:
         with _api(cluster, f"create the {kind} {namespace}/{name}"):
-            getattr(api, f"create_namespaced_{resource}")(namespace, obj)
+            getattr(api, f"create_namespaced_{resource}")(namespace, obj, _request_timeout=cluster.timeout_s)
         say(f"created {kind} {namespace}/{name}")
     except Aborted as exc:
         if not (isinstance(exc.__cause__, ApiException) and exc.__cause__.status == 409):
@@ -242,7 +243,7 @@ def _create(cluster: Cluster, obj: dict[str, Any], say: Say, attempt: int = 0) -
             return
         with _api(cluster, f"update the ConfigMap {namespace}/{name}"):  # the same keys: a patch replaces them all
             api.patch_namespaced_config_map(name, namespace, {"metadata": {"labels": obj["metadata"].get("labels", {})},
-                                                              "data": obj["data"]})
+                                                              "data": obj["data"]}, _request_timeout=cluster.timeout_s)
         say(f"updated ConfigMap {namespace}/{name}")
 
 
@@ -256,7 +257,7 @@ def wait(cluster: Cluster, run: LocustRun, say: Say) -> int:
     last_said = -SAY_EVERY_S
     while True:
         with _api(cluster, f"read the Job {run.namespace}/{MASTER}"):
-            master = cluster.batch.read_namespaced_job(MASTER, run.namespace)
+            master = cluster.batch.read_namespaced_job(MASTER, run.namespace, _request_timeout=cluster.timeout_s)
         if _finished(master):
             return _exit_code(cluster, run.namespace, master)
         elapsed = time.monotonic() - started
@@ -281,7 +282,7 @@ def _finished(job: Any) -> str | None:
 
 def _progress(cluster: Cluster, run: LocustRun, master: Any, elapsed: float) -> str:
     with _api(cluster, f"read the Job {run.namespace}/{WORKER}"):
-        workers = cluster.batch.read_namespaced_job(WORKER, run.namespace)
+        workers = cluster.batch.read_namespaced_job(WORKER, run.namespace, _request_timeout=cluster.timeout_s)
     status = workers.status
     running = (status.active or 0) if status else 0
     done = (status.succeeded or 0) if status else 0
@@ -294,7 +295,8 @@ def _master_pod(cluster: Cluster, namespace: str, job: Any) -> Any | None:
     """The newest pod owned by this very Job (its uid): a pod of an older run's Job of the same name, still
     being deleted in the background, is never this run's master."""
     with _api(cluster, f"list the pods of the Job {namespace}/{MASTER}"):
-        pods = cluster.core.list_namespaced_pod(namespace, label_selector=f"job-name={MASTER}").items
+        pods = cluster.core.list_namespaced_pod(namespace, label_selector=f"job-name={MASTER}",
+                                                _request_timeout=cluster.timeout_s).items
     uid = job.metadata.uid if job.metadata else None
     pods = [pod for pod in pods if uid and any(owner.uid == uid for owner in pod.metadata.owner_references or [])]
     return max(pods, key=lambda pod: str(pod.metadata.creation_timestamp or ""), default=None)
@@ -328,11 +330,12 @@ def report_lines(cluster: Cluster, namespace: str, tail: int = 20) -> list[str]:
              f"(at {RESULTS_PATH} in the master's pod)"]
     try:
         with _api(cluster, f"read the Job {namespace}/{MASTER}"):
-            job = cluster.batch.read_namespaced_job(MASTER, namespace)
+            job = cluster.batch.read_namespaced_job(MASTER, namespace, _request_timeout=cluster.timeout_s)
         pod = _master_pod(cluster, namespace, job)
         if pod is None:
             return lines
-        log = cluster.core.read_namespaced_pod_log(pod.metadata.name, namespace, container="master", tail_lines=tail)
+        log = cluster.core.read_namespaced_pod_log(pod.metadata.name, namespace, container="master", tail_lines=tail,
+                                                  _request_timeout=cluster.timeout_s)
     except (ApiException, Aborted) as exc:
         return [*lines, f"the master's log is not readable: {exc}"]
     return [*lines, f"the master's log ({pod.metadata.name}, last {tail} lines):",

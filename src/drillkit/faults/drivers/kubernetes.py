@@ -49,14 +49,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import urllib3
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from drillkit import kubeclient
 from drillkit.errors import InvalidInput, SandboxError
 from drillkit.faults.drivers import patroni_cluster
 from drillkit.model.target import KubeComponent, KubePods, KubernetesDriver, Target
@@ -65,7 +65,6 @@ REPLICAS_BEFORE = "drillkit.io/replicas-before"  # on a workload drillkit scaled
 MANAGED_BY = "app.kubernetes.io/managed-by"
 FAULT_LABEL = "drillkit.io/fault"  # a NetworkPolicy's fault: a hash of its tag
 TAG_ANNOTATION = "drillkit.io/tag"  # ... and the tag itself
-SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 RBAC_FILE = "deploy/kubernetes/drill/rbac.yaml"
 POLL_S = 0.25
 
@@ -400,7 +399,7 @@ class KubernetesControl:
         return f"{where} ({exc.status} {exc.reason}): {_message(exc)}"
 
     def _failure(self, exc: Exception, doing: str) -> str:
-        if _timed_out(exc):
+        if kubeclient.timed_out(exc):
             return (f"target {self.target.name!r}: the Kubernetes API at {self.api.configuration.host} did not answer "
                     f"within {self._timeout:g} s (driver.request_timeout_s), {doing}")
         return f"target {self.target.name!r}: the Kubernetes API at {self.api.configuration.host} failed {doing}: {exc}"
@@ -411,26 +410,16 @@ def connect(target: Target) -> client.ApiClient:
     service account when drillkit runs in the cluster; else the kubeconfig's current context."""
     settings = target.driver
     assert isinstance(settings, KubernetesDriver)
-    configuration = client.Configuration()
     try:
-        if settings.context is None and settings.kubeconfig is None and SERVICE_ACCOUNT_TOKEN.exists():
-            config.load_incluster_config(client_configuration=configuration)
-        else:
-            config.load_kube_config(config_file=str(settings.kubeconfig) if settings.kubeconfig else None,
-                                    context=settings.context, client_configuration=configuration)
+        return kubeclient.api_client(settings.kubeconfig, settings.context)
     except (ConfigException, OSError, ValueError) as exc:
         raise SandboxError(f"target {target.name!r}: no Kubernetes client configuration ({describe(settings)}): "
                            f"{exc}") from exc
-    configuration.retries = False  # each request once, within driver.request_timeout_s
-    return client.ApiClient(configuration)
 
 
 def describe(settings: KubernetesDriver) -> str:
     """Which credentials connect() uses, in words."""
-    kubeconfig = str(settings.kubeconfig) if settings.kubeconfig else "$KUBECONFIG or ~/.kube/config"
-    if settings.context is None and settings.kubeconfig is None and SERVICE_ACCOUNT_TOKEN.exists():
-        return "the pod's service account"
-    return f"context {settings.context or '(current)'} of {kubeconfig}"
+    return kubeclient.describe(settings.kubeconfig, settings.context)
 
 
 def _addresses(pod: Any) -> list[str]:
@@ -444,14 +433,6 @@ def _addresses(pod: Any) -> list[str]:
 def _status(exc: SandboxError, status: int) -> bool:
     cause = exc.__cause__
     return isinstance(cause, ApiException) and cause.status == status
-
-
-def _timed_out(exc: BaseException) -> bool:
-    reason = getattr(exc, "reason", None)  # MaxRetryError wraps the timeout
-    if isinstance(exc, urllib3.exceptions.NewConnectionError):
-        return False  # refused or unreachable: a ConnectTimeoutError only by inheritance
-    return isinstance(exc, (urllib3.exceptions.TimeoutError, TimeoutError)) or (
-        isinstance(reason, BaseException) and reason is not exc and _timed_out(reason))
 
 
 def _message(exc: ApiException) -> str:
