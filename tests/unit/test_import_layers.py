@@ -25,7 +25,7 @@ LAYERS: list[set[str]] = [
     {"backup"},
     {"measure", "score"},
     {"model", "feedhub"},
-    {"faultlog", "processes", "patroni_api", "kustomize"},
+    {"faultlog", "processes", "patroni_api", "kustomize", "kubeclient"},
     {"clock", "durable", "errors", "histograms"},
     {"redaction"},
 ]
