@@ -140,6 +140,13 @@ def _drillkit(*args: str) -> subprocess.CompletedProcess:
                           cwd=ROOT, timeout=120, check=False)
 
 
+def test_validate_accepts_the_kubernetes_example_target_and_the_quarterly_drill_against_it():
+    example = ROOT / "drills" / "targets" / "kubernetes.example.yaml"
+    assert _drillkit("validate", str(example)).returncode == 0
+    result = _drillkit("validate", str(ROOT / "drills" / "quarterly.yaml"), "--target", str(example))
+    assert result.returncode == 0, result.stderr
+
+
 def test_validate_with_a_kubernetes_target_that_binds_no_pods_for_a_member_exits_2():
     result = _drillkit("validate", str(PLAIN), "--target", str(INVALID / "target-kubernetes.yaml"))
     assert result.returncode == 2
