@@ -14,8 +14,9 @@ from docker.errors import NotFound
 from drillkit.errors import InvalidInput, SandboxError
 from drillkit.faults.app import actions as app_actions
 from drillkit.faults.drivers import netns
-from drillkit.faults.drivers.docker import ADMIN_TOKEN_SECRET, DockerControl, Peer, cut_rules, replication_rules
+from drillkit.faults.drivers.docker import DockerControl, Peer, cut_rules, replication_rules
 from drillkit.faults.drivers.netns import Drop
+from drillkit.faults.drivers.patroni_cluster import ADMIN_TOKEN_SECRET
 from drillkit.faults.environment import driver_for
 from drillkit.model.target import Target
 from drillkit.validation import target_problems
@@ -173,7 +174,7 @@ def test_the_superuser_dsn_needs_the_secret_the_driver_names(tmp_path):
 
 
 def test_the_admin_token_comes_from_the_secret_the_app_actions_read(tmp_path):
-    assert ADMIN_TOKEN_SECRET == app_actions._ADMIN_TOKEN_SECRET
+    assert ADMIN_TOKEN_SECRET == app_actions.ADMIN_TOKEN_SECRET == "app_admin_token"
     with pytest.raises(InvalidInput, match="names no secret 'app_admin_token'"):
         DockerControl(docker_target(tmp_path), client=FakeClient()).admin_token()
 

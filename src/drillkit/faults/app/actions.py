@@ -7,10 +7,9 @@ from chaoslib.types import Configuration, Secrets
 
 from drillkit import redaction
 from drillkit.faults.boundary import activity
+from drillkit.faults.drivers.patroni_cluster import ADMIN_TOKEN_SECRET
 from drillkit.faults.environment import Environment, environment, heal, inject, restart_region
 from drillkit.feedhub.faults import ADMIN_PATH, TOKEN_HEADER
-
-_ADMIN_TOKEN_SECRET = "app_admin_token"  # the target's secret for the apps' fault endpoint
 
 __all__ = [
     "kill_app",
@@ -89,5 +88,5 @@ def _admin(env: Environment, region: str, method: str, body: dict | None = None)
 def _admin_token(env: Environment) -> str:
     """The apps' admin token, read now: the target's `secrets.app_admin_token` when it names one, else
     the one the driver keeps (the sandbox's credentials). Either way it is masked in every file written."""
-    ref = env.target.secrets.get(_ADMIN_TOKEN_SECRET)
+    ref = env.target.secrets.get(ADMIN_TOKEN_SECRET)
     return ref.reveal() if ref is not None else redaction.remember(env.driver.admin_token())

@@ -24,7 +24,6 @@ from docker.models.containers import Container
 from drillkit.errors import SandboxError
 from drillkit.faults.drivers import netns, patroni_cluster
 from drillkit.faults.drivers.netns import Drop
-from drillkit.faults.drivers.patroni_cluster import ADMIN_TOKEN_SECRET as ADMIN_TOKEN_SECRET  # its old home
 from drillkit.faults.drivers.patroni_cluster import POSTGRES_PORT
 from drillkit.model.target import DockerDriver, Target
 

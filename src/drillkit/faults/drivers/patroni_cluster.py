@@ -15,7 +15,7 @@ from drillkit.errors import InvalidInput, SandboxError
 from drillkit.faults.region.health import healthy
 from drillkit.model.target import Target
 
-ADMIN_TOKEN_SECRET = "app_admin_token"  # the target's secret that faults/app/actions.py reads first
+ADMIN_TOKEN_SECRET = "app_admin_token"  # the target's secret for the apps' fault endpoint (faults/app reads it first)
 POSTGRES_PORT = 5432  # when Patroni does not say
 
 
