@@ -590,11 +590,14 @@ def _publish(result, history_file: Path, append: bool, metrics=None) -> int:
     scored = publish(result, history_file, append=append)
     for warning in export(scored, metrics):
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    from drillkit.report.render import evidence_line, platform_line
+
     style = "green" if scored.status == "passed" else "red"
-    out.print(f"[bold {style}]{scored.status.upper()}[/] score {scored.score} (grade {scored.grade})",
-              highlight=False)
-    if scored.evidence:
-        out.print(scored.evidence, highlight=False)
+    out.print(f"[bold {style}]{scored.status.upper()}[/]", highlight=False)
+    out.print(platform_line(scored), markup=False, highlight=False, soft_wrap=True)
+    out.print(evidence_line(scored), markup=False, highlight=False, soft_wrap=True)
+    if scored.scope_note:
+        out.print(scored.scope_note, highlight=False)
     for finding in scored.findings:
         cause = f": {finding.cause}" if finding.cause else ""
         out.print(f"  - {finding.text}{cause}", markup=False, highlight=False, soft_wrap=True)

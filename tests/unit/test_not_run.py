@@ -31,13 +31,15 @@ def test_a_restore_is_not_lacking_where_the_backups_are(tmp_path):
     assert lacking(target, RESTORE) is None
 
 
-def test_an_experiment_not_run_earns_nothing_and_fails_the_drill():
+def test_an_experiment_not_run_earns_nothing_and_leaves_the_drill_incomplete():
     not_run = record("restore-from-incremental", status="not run", steady_state_ok=False, measurements=None,
                      causes=["not run: it restores backups and target 'docker' has no backup server"])
     report = score(drill_run(record(), not_run), Objectives(), [])
     skipped = next(e for e in report.experiments if e.name == "restore-from-incremental")
-    assert skipped.score == 0 and not skipped.passed
-    assert report.status == "failed"
+    assert skipped.score is None and skipped.status == "not run" and not skipped.passed
+    assert report.status == "incomplete" and report.exit_code() == 1
+    assert report.score == report.experiments[0].score and report.evidence.verdict == "incomplete"
+    assert report.evidence.run == 1
     assert any("no backup server" in (f.cause or "") for f in report.findings)
 
 
@@ -54,4 +56,4 @@ def test_the_verdict_says_an_experiment_was_not_run_rather_than_that_it_failed_a
     not_run = record("restore-from-incremental", status="not run", steady_state_ok=False, measurements=None,
                      causes=["not run: it restores backups and target 'docker' has no backup server"])
     reason = score(drill_run(record(), not_run), Objectives(), []).status_reason
-    assert "restore-from-incremental was not run" in reason and "failed a gate" not in reason
+    assert "restore-from-incremental not run" in reason and "failed a gate" not in reason

@@ -59,7 +59,7 @@ def test_the_end_message_of_a_scored_drill_says_its_verdict_score_and_grade():
     body = ended_message(drill_run(run_id=RUN_ID))
     assert body["event"] == "ended"
     assert body["status"] == "passed" and body["grade"] == "A" and isinstance(body["score"], float)
-    assert f"PASSED against sandbox (sandbox), run {RUN_ID}, score {body['score']:g}, grade A" in body["text"]
+    assert f"PASSED against sandbox (sandbox), run {RUN_ID}, platform score {body['score']:g}, grade A" in body["text"]
 
 
 def test_a_drill_that_was_aborted_ends_with_an_aborted_event_and_its_reason():

@@ -88,8 +88,10 @@ def test_findings_speak_to_the_reader_not_in_gate_names(report):
 
 def test_the_first_screen_names_the_target_its_kind_the_verdict_and_what_to_fix(report):
     top = first_screen(to_html(report))
-    for words in ("sandbox (sandbox)", "sandbox run: not evidence about production", "FAILED",
-                  f"grade <strong>{report.grade}</strong>", 'id="objectives"', 'id="findings"', "What to fix"):
+    for words in ("sandbox (sandbox)", "sandbox run: not evidence about production", "INCOMPLETE",
+                  f"grade <strong>{report.grade}</strong>", 'id="verdicts"',
+                  "the platform (what was observed about it)", "the evidence (what was run and could be judged)",
+                  'id="objectives"', 'id="findings"', "What to fix"):
         assert words in top
     assert top.index('id="findings"') < top.index("What to fix")
 
@@ -104,7 +106,7 @@ def test_a_row_that_is_not_met_is_never_green(report):
 
 def test_each_experiment_shows_rto_bounds_recovery_mode_rpo_parts_slis_instrument_and_incidents(report):
     html = to_html(report).split('id="db-primary-outage"')[1]
-    for words in ("26.5 s [25.0, 28.0]", "by itself before the rollbacks (automated failover)", "split brain 0",
+    for words in ("[25.0, 28.0] s", "by itself before the rollbacks (automated failover)", "split brain 0",
                   "send lag p99 1.1 ms", "caused by kill-primary", "p95 40 ms", "30 timed out (≥ 2 s)"):
         assert words in html
 
@@ -131,7 +133,8 @@ def test_the_rendered_timeline_chart_places_its_labels_apart():
 
 def test_trend_values_do_not_overlap_even_when_runs_score_alike(report):
     runs = [report.trend.runs[-1].model_copy(update={"started_utc": f"2026-0{m}-01", "score": 90.0 + m / 10,
-                                                     "worst_rto_s": 14400.0 - m, "quarter": f"2026-M{m}"})
+                                                     "worst_rto_s": 14400.0 - m, "worst_rpo_s": 60.0 - m,
+                                                     "quarter": f"2026-M{m}"})
             for m in range(1, 9)]
     charts = trend_chart(runs).split("</svg>")[:3]
     for svg in charts:
@@ -161,7 +164,8 @@ def test_the_trend_chart_shows_score_worst_rto_and_worst_rpo_with_values(report)
     earlier = report.trend.runs[-1].model_copy(update={"started_utc": "2026-08-20T10:00:00+00:00", "score": 88.0,
                                                        "worst_rto_s": 31.0, "worst_rpo_s": 1.5, "quarter": "2026-Q3"})
     svg = trend_chart([earlier, report.trend.runs[-1]])
-    for words in ('aria-label="score per run"', 'aria-label="worst RTO per run"', 'aria-label="worst RPO per run"',
+    for words in ('aria-label="platform score per run"', 'aria-label="worst failover RTO per run"',
+                  'aria-label="worst failover RPO per run"',
                   ">88</text>", ">31 s</text>", ">1.5 s</text>", "2026-Q3", 'class="axis"'):
         assert words in svg
 
@@ -180,9 +184,11 @@ def test_junit_has_a_case_per_gate_per_run_and_per_objective_and_parses(report):
 
 def test_markdown_opens_with_the_verdict_and_says_how_the_score_is_made(report):
     text = to_markdown(report)
-    assert text.startswith(f"# Drill quarterly: FAILED, score {report.score:g}, grade {report.grade}")
+    assert text.startswith("# Drill quarterly: INCOMPLETE")
+    assert f"**Platform: score {report.score:g}, grade {report.grade}: " in text
+    assert "**Evidence: incomplete: 2 of 2 experiments run, 1 of them judged in full" in text
     assert "sandbox run: not evidence about production" in text and "What to fix:" in text
-    assert f"Score {report.score:g} = 100 − " in text
+    assert f"Platform score {report.score:g} = 100 − " in text
 
 
 def test_aborted_drill_is_never_passed(tmp_path):
@@ -192,7 +198,7 @@ def test_aborted_drill_is_never_passed(tmp_path):
     write_all(report, tmp_path)
     html = (tmp_path / "report.html").read_text()
     assert "ABORTED" in first_screen(html) and "interrupted by SIGTERM" in first_screen(html)
-    assert "26.5 s [25.0, 28.0]" in html, "an aborted run still shows what it measured"
+    assert "[25.0, 28.0] s" in html, "an aborted run still shows what it measured"
     assert json.loads((tmp_path / "report.json").read_text())["status"] == "aborted"
 
 

@@ -58,10 +58,10 @@ def test_the_encryption_rule_is_said_on_its_own_line(report, render):
 @pytest.mark.parametrize("render", [backups_html, backups_md])
 def test_each_restore_shows_its_rto_rpo_against_the_objective_phases_and_checks(report, render):
     section = render(report)
-    assert "96.2 s [95.0, 97.5]" in section                  # the RTO with its bounds
+    assert "[95.0, 97.5] s" in section                  # the RTO with its bounds
     assert "0.4 s (0 acknowledged writes lost)" in section   # the RPO
     assert "objective 60.0 s at this time scale" in section
-    assert "base backup restored" in section and "30.5 s [30.0, 31.0]" in section
+    assert "base backup restored" in section and "[30.0, 31.0] s" in section
     assert "pg_verifybackup" in section and "every file matches the backup manifest" in section
     assert "12 writes after the recovery target absent, 0 present" in section
     assert "the newest acknowledged write in the copy is 0.4 s older than T0" in section
@@ -105,7 +105,7 @@ def test_the_restore_chart_draws_each_phase_between_its_bounds():
 def test_the_experiments_table_names_each_restores_rto_and_rpo(report):
     md = to_markdown(report)
     row = next(line for line in md.splitlines() if line.startswith("| bad-migration-restore |"))
-    assert "bad-migration-restore 96.2 s [95.0, 97.5]" in row
+    assert "bad-migration-restore [95.0, 97.5] s" in row
     assert "restore-from-incremental not measured" in row
     assert "bad-migration-restore 0.4 s" in row
 

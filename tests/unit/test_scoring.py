@@ -7,7 +7,7 @@ import pytest
 from drillkit.model.measurements import Bounds, Budget, Span, SplitBrain
 from drillkit.model.objectives import Objectives
 from drillkit.score import score
-from drillkit.score.deductions import LOSS_CAP, RTO_CAP
+from drillkit.score.deductions import LOSS_CAP
 from tests.unit.drill_runs import (
     baseline,
     drill_run,
@@ -87,15 +87,15 @@ def test_five_hundred_lost_writes_cost_more_than_five():
     assert lost_points(10**9) == LOSS_CAP
 
 
-def test_not_measured_rto_fails_its_gate_and_earns_nothing():
+def test_not_measured_rto_fails_its_gate_and_lowers_the_evidence_not_the_platform():
     unmeasured = timeline(status="not measured", reason="no samples after T0", rto=None)
     report = scored(record(measurements=measurements(timelines=[unmeasured])))
     assert gate(report, "rto").verdict == "not measured"
     assert "no samples after T0" in gate(report, "rto").reason
-    rto = next(d for d in run_of(report).deductions if d.reason.startswith("RTO"))
-    assert rto.points == RTO_CAP and rto.harm is None
+    assert not any(d.reason.startswith(("RTO", "gate rto")) for d in run_of(report).deductions)
+    assert any("RTO: not measured" in why for why in run_of(report).unjudged)
     assert row(report, "RTO").verdict == "not measured"
-    assert report.status == "failed"
+    assert report.status == "incomplete" and report.evidence.verdict == "incomplete" and not report.passed
 
 
 def test_a_run_that_measured_nothing_fails_every_gate_but_rollbacks_as_not_measured():
@@ -103,7 +103,8 @@ def test_a_run_that_measured_nothing_fails_every_gate_but_rollbacks_as_not_measu
     verdicts = {g.name: g.verdict for g in run_of(report).gates}
     assert verdicts.pop("rollbacks") == "met"
     assert set(verdicts.values()) == {"not measured"}
-    assert run_of(report).score == 0
+    assert report.experiments[0].score is None and report.experiments[0].status == "incomplete"
+    assert report.score is None and report.grade is None and report.evidence.coverage == 0
     assert {r.verdict for r in report.objectives} == {"not measured"}
 
 
@@ -180,13 +181,14 @@ def test_error_rate_and_availability_are_distinct_rows():
     availability, errors = row(report, "availability"), row(report, "error rate")
     assert availability.value == pytest.approx(95 / 120)   # seconds
     assert errors.value == pytest.approx(12 / 1200)        # requests
-    assert "seconds" in availability.measured and "requests" in errors.measured
+    assert "seconds" in availability.context and "requests" in errors.context
 
 
-def test_a_budget_not_measured_makes_the_row_not_measured_and_charges_the_cap():
+def test_a_budget_not_measured_makes_the_row_not_measured_and_is_a_gap_in_the_evidence():
     report = scored(record(measurements=measurements(budget=Budget(availability=None, errors=0.0, latency=0.0))))
     assert row(report, "availability").verdict == "not measured"
-    assert any(d.harm is None and d.points == d.cap for d in run_of(report).deductions)
+    assert not any(d.harm is None for d in run_of(report).deductions)
+    assert any("error budget consumed: not measured" in why for why in run_of(report).unjudged)
 
 
 def test_a_run_whose_user_path_was_not_measured_makes_the_slo_rows_not_measured():
@@ -245,8 +247,8 @@ def test_a_baseline_that_already_breaches_an_slo_makes_the_run_invalid():
 
 
 def test_a_sandbox_run_is_marked_as_no_evidence_about_production():
-    assert scored().evidence == "sandbox run: not evidence about production"
-    assert scored(target_kind="production").evidence == ""
+    assert scored().scope_note == "sandbox run: not evidence about production"
+    assert scored(target_kind="production").scope_note == ""
 
 
 def test_a_lower_score_or_a_worse_rto_than_last_time_is_a_regression():

@@ -8,9 +8,19 @@ from drillkit.model.backup import RestoreCheck
 from drillkit.model.measurements import Bounds
 from drillkit.model.objectives import Objectives
 from drillkit.score import score
-from drillkit.score.backups import POLICY, POLICY_CAP
-from drillkit.score.deductions import LOSS_CAP, RTO_CAP
-from tests.unit.drill_runs import drill_run, failed_item, measurements, policy_check, record, restore, rpo
+from drillkit.score.backups import POLICY
+from drillkit.score.deductions import RTO_CAP
+from tests.unit.drill_runs import (
+    drill_run,
+    failed_item,
+    incident,
+    measurements,
+    policy_check,
+    record,
+    restore,
+    rpo,
+    timeline,
+)
 
 OBJECTIVES = Objectives()
 
@@ -41,7 +51,7 @@ def test_a_restore_that_served_within_the_objective_and_proved_itself_passes_eve
     report = restore_drill()
     assert report.status == "passed", report.status_reason
     assert gate(report, "restore_checks").verdict == "met"
-    assert "bad-migration-restore" in row(report, "RTO").measured
+    assert "bad-migration-restore" in row(report, "RTO (restores)").measured
     assert report.backups.policy == "met"
     assert [r.rto for r in report.backups.restores] == ["met"]
 
@@ -50,8 +60,8 @@ def test_a_restore_slower_than_the_rto_objective_fails_the_rto_gate_and_row_nami
     report = restore_drill(restore(rto=Bounds(lower=15000.0, upper=15100.0)))
     assert gate(report, "rto").verdict == "not met"
     assert "bad-migration-restore: restore RTO" in gate(report, "rto").reason
-    assert row(report, "RTO").verdict == "not met"
-    assert row(report, "RTO").value == 15100.0
+    assert row(report, "RTO (restores)").verdict == "not met"
+    assert row(report, "RTO (restores)").value == 15100.0
     assert report.status == "failed"
 
 
@@ -59,20 +69,23 @@ def test_a_restored_copy_that_never_served_fails_the_rto_gate_and_costs_the_rto_
     report = restore_drill(restore(rto=None, phases=restore().phases[:2]))
     assert gate(report, "rto").verdict == "not met"
     assert "never served (last phase reached: base backup restored)" in gate(report, "rto").reason
-    assert row(report, "RTO").verdict == "not met"
+    assert row(report, "RTO (restores)").verdict == "not met"
     assert deduction(report, "a restored copy never served").points == RTO_CAP
 
 
-def test_a_restore_not_measured_makes_rto_rpo_and_checks_not_measured_and_charges_the_caps():
+def test_a_restore_not_measured_makes_rto_rpo_and_checks_not_measured_and_gaps_in_the_evidence():
     report = restore_drill(restore(status="not measured", reason="restore.json was never written", rto=None,
                                    rpo=None, checks=[]))
     for name in ("rto", "rpo", "restore_checks"):
         assert gate(report, name).verdict == "not measured", name
         assert "bad-migration-restore" in gate(report, name).reason
-    assert row(report, "RTO").verdict == "not measured"
-    assert row(report, "RPO").verdict == "not measured"
-    assert deduction(report, "RTO: not measured").points == RTO_CAP
-    assert deduction(report, "lost acknowledged writes: not measured").points == LOSS_CAP
+    assert row(report, "RTO (restores)").verdict == "not measured"
+    assert row(report, "RPO (restores)").verdict == "not measured"
+    assert deduction(report, "RTO: not measured") is None
+    assert deduction(report, "lost acknowledged writes: not measured") is None
+    unjudged = report.experiments[0].runs[0].unjudged
+    assert "RTO: not measured" in unjudged and "lost acknowledged writes: not measured" in unjudged
+    assert report.status == "incomplete" and report.evidence.verdict == "incomplete"
 
 
 def test_a_restores_rpo_is_judged_against_the_objective_at_the_backups_time_scale():
@@ -81,8 +94,8 @@ def test_a_restores_rpo_is_judged_against_the_objective_at_the_backups_time_scal
     assert gate(scaled, "rpo").verdict == "not met"
     assert "bad-migration-restore: restore RPO 75.0 s" in gate(scaled, "rpo").reason
     assert "1 h (60.0 s at time scale 60)" in gate(scaled, "rpo").reason
-    assert row(scaled, "RPO").verdict == "not met"
-    assert row(scaled, "RPO").value == 75.0
+    assert row(scaled, "RPO (restores)").verdict == "not met"
+    assert row(scaled, "RPO (restores)").value == 75.0
     real_time = restore_drill(slow, backup_check=policy_check(time_scale=1.0), backup_time_scale=1.0)
     assert gate(real_time, "rpo").verdict == "met"
 
@@ -98,8 +111,8 @@ def test_a_restore_drill_without_a_ledger_of_its_own_takes_its_rpo_from_the_rest
         restore(activity="restore-from-incremental", mode="backups only", rpo=rpo(seconds=41.0))]))
     report = score(drill_run(run, backup_check=policy_check(), backup_time_scale=60.0), OBJECTIVES, [])
     assert gate(report, "rpo").verdict == "met"
-    assert row(report, "RPO").verdict == "met"
-    assert row(report, "RPO").measured.startswith("41.0 s (restore-from-incremental")
+    assert row(report, "RPO (restores)").verdict == "met"
+    assert row(report, "RPO (restores)").measured.startswith("41.0 s (restore-from-incremental")
 
 
 def test_a_failed_restore_check_fails_the_restore_checks_gate_with_the_check_named():
@@ -147,11 +160,11 @@ def test_a_backup_policy_that_did_not_hold_costs_five_points_a_rule_and_fails_th
     assert "WAL continuity: gap after" in finding.cause
 
 
-def test_a_backup_policy_that_could_not_be_checked_is_not_measured_and_charged_the_cap():
+def test_a_backup_policy_that_could_not_be_checked_is_a_gap_in_the_evidence_not_a_deduction():
     report = restore_drill(backup_check=None, backup_check_error="barman: connection refused on 127.0.30.1")
-    policy = next(d for d in report.deductions if d.experiment == POLICY)
-    assert policy.points == POLICY_CAP
-    assert report.status == "failed"
+    assert all(d.experiment != POLICY for d in report.deductions)
+    assert report.status == "incomplete"
+    assert any(g.what == "backup policy" and "connection refused" in g.reason for g in report.evidence.gaps)
     assert report.backups.policy == "not measured"
     assert "connection refused" in report.backups.reason
     assert any(f.severity == "not measured" and "backup policy" in f.text for f in report.findings)
@@ -160,7 +173,7 @@ def test_a_backup_policy_that_could_not_be_checked_is_not_measured_and_charged_t
 def test_a_target_with_backups_and_no_check_recorded_is_not_measured():
     report = restore_drill(backup_check=None, backup_check_error=None, backup_time_scale=60.0)
     assert report.backups.policy == "not measured"
-    assert report.status == "failed"
+    assert report.status == "incomplete"
 
 
 def test_a_target_without_backups_owes_no_policy():
@@ -174,10 +187,13 @@ def test_the_time_scale_is_said_plainly():
 
 
 def test_the_drill_score_never_falls_below_zero():
-    broken = record("bad-migration-restore", measurements=None, status="interrupted", rollbacks_ok=False)
-    report = score(drill_run(broken, backup_check=None, backup_check_error="unreachable", backup_time_scale=60.0),
-                   OBJECTIVES, [])
-    assert report.score == 0
+    failing = [rpo(seconds=900.0, lost=5000)]
+    broken = [record(f"exp-{n}", measurements=measurements(timelines=[timeline(status="not recovered", rto=Bounds(
+        lower=300, upper=None))], rpo=failing[0], incidents=[incident(end=None, flaps=9)]), rollbacks_ok=False)
+        for n in range(2)]
+    report = score(drill_run(*broken), OBJECTIVES, [])
+    assert sum(d.points for d in report.experiments[0].runs[0].deductions) > 100
+    assert report.score == 0 and report.experiments[0].score == 0
 
 
 def test_the_rpo_row_says_a_restores_rpo_was_judged_at_the_backups_time_scale():
@@ -186,5 +202,5 @@ def test_the_rpo_row_says_a_restores_rpo_was_judged_at_the_backups_time_scale():
     run = record("restore-from-incremental", measurements=measurements(rpo=None, restores=[
         restore(activity="restore-from-incremental", mode="backups only", rpo=rpo(seconds=41.0))]))
     report = score(drill_run(run, backup_check=policy_check(), backup_time_scale=60.0), OBJECTIVES, [])
-    shown = row(report, "RPO")
+    shown = row(report, "RPO (restores)")
     assert "scale 60" in shown.measured or "scale 60" in shown.target

@@ -26,6 +26,7 @@ from drillkit.model.measurements import (
     Incident,
     Instrument,
     Measurements,
+    Rpo,
     SecondPoint,
     Sli,
     Span,
@@ -72,6 +73,7 @@ def analyze(
                                settings.min_coverage)
     lines = timeline.timelines(faults, context)
     rate = slo.Rate(sum(not c.late for c in user), ended - origin)
+    restored = restore.restores(restore_records, writes, faults)
     return Measurements(
         origin_utc=clock.utc_of(origin).isoformat(), origin_monotonic=origin, duration_s=round(ended - origin, 3),
         stopped=stopped, settings={**asdict(settings), "latency_threshold_s": threshold},
@@ -80,14 +82,14 @@ def analyze(
         instrument=_instrument(checked, writes, settings, origin, ended),
         user_path=_user_sli(user, threshold),
         endpoints={name: _sli(rows, threshold) for name, rows in sorted(checked.items())},
-        budget=slo.budget(bad_seconds=sum(s.state == "bad" for s in judged),
+        budget=slo.budget(bad_seconds=sum(s.state == "bad" for s in judged) + sum(f.unobserved_seconds for f in found),
                           failed=sum(not c.sample.succeeded for c in user if not c.late),
                           not_fast=sum(not c.sample.good(threshold) for c in user if not c.late),
                           rate=rate, objectives=objectives),
         incidents=[_incident(f, faults, rollbacks, settings, objectives, rate, origin) for f in found],
         timelines=lines,
-        rpo=ledger.rpo(writes, stored, t0=_rpo_t0(faults, lines), reconcile_error=reconcile_error, lags=lags),
-        restores=restore.restores(restore_records, writes, faults),
+        rpo=_session_rpo(writes, stored, faults, reconcile_error, lags, restoring=bool(restored)),
+        restores=restored,
         series=[_point(s, threshold) for s in judged],
     )
 
@@ -191,6 +193,7 @@ def _incident(found: incidents.Found, faults: list[FaultEvent], rollbacks: Rollb
         start=rel(found.detect), end=rel(found.recovery_upper),
         recovery=Bounds(lower=rel(found.recovery_lower), upper=rel(found.recovery_upper)),
         first_ok=rel(found.first_ok), bad_requests=found.bad_requests, flaps=found.flaps,
+        unobserved_s=found.unobserved_seconds,
         phase=_phase(found.detect, faults, rollbacks),
         attributed_to=None if owner is None else (owner.activity or owner.fault), attribution=why,
         budget=slo.budget(bad_seconds=found.bad_seconds, failed=found.failed, not_fast=found.bad_requests,
@@ -213,12 +216,24 @@ def _rollbacks(rollbacks: Rollbacks, origin: float, ended: float) -> Span | None
     return Span(start=round(started - origin, 3), end=round(done - origin, 3))
 
 
-def _rpo_t0(faults: list[FaultEvent], lines: list) -> ledger.T0 | None:
-    """The RPO is read against the fault whose incident the headline RTO is: the first fault with an
-    attributed incident, else the first one injected."""
-    injected = [(ledger.T0(f.issued, f.confirmed), line) for f, line in zip(faults, lines, strict=True)
-                if f.confirmed is not None]
-    return next((t0 for t0, line in injected if line.incident is not None), injected[0][0] if injected else None)
+def _rpo_t0(faults: list[FaultEvent]) -> ledger.T0 | None:
+    """Data loss is read against the first fault injected: a write acknowledged after the platform was first
+    faulted and then lost is a split-brain loss, whichever later fault the outage is attributed to (reading
+    it against a later fault would turn it into ordinary RPO loss and pass the split-brain gate)."""
+    return next((ledger.T0(f.issued, f.confirmed) for f in faults if f.confirmed is not None), None)
+
+
+def _session_rpo(writes: list[ledger.Write], stored: dict[str, set[int]] | None, faults: list[FaultEvent],
+                 reconcile_error: str | None, lags: list[int], restoring: bool) -> Rpo | None:
+    """The session ledger's RPO; in a restore drill it is vacuous (the rollback puts the deleted rows back, or
+    the loss is only declared, so it reads 0 by construction): "not measured", the restores' RPO stands."""
+    found = ledger.rpo(writes, stored, t0=_rpo_t0(faults), reconcile_error=reconcile_error, lags=lags)
+    if found is None or not restoring:
+        return found
+    return found.model_copy(update={
+        "status": "not measured", "seconds": None,
+        "reason": "a restore drill's own ledger proves nothing: its rollback puts the rows back, or the loss is "
+                  "only declared; the restored copy's RPO is this run's RPO"})
 
 
 def _point(second: seconds.Second, threshold: float) -> SecondPoint:

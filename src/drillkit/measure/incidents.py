@@ -9,6 +9,10 @@ observations:
     R_upper  the answer time of the first good request sent after it: a good answer at c proves the
              service was back by c.
 A gap in observations therefore widens [R_lower, R_upper]; nothing clamps it.
+
+Seconds inside an incident (from its first bad second to its last) that the instrument could not judge
+(degraded or thin) are charged as bad: the outage's RTO spans them, and leaving them out would make the same
+outage cheaper whenever the instrument stalled in it.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ class Found:
     first_ok: float | None         # first good answer after T_detect
     bad_requests: int
     failed: int                    # bad requests that failed (not merely slow)
-    bad_seconds: int
+    bad_seconds: int               # judged bad, plus the unobserved ones inside the incident
+    unobserved_seconds: int        # not judged (degraded or thin) between its first and last bad second
     flaps: int                     # came back for at least a second, then bad again
 
 
@@ -84,12 +89,19 @@ def _incident(seconds: list[Second], start: int, stable: int | None, window: int
     good = [s for second in after for s in second.good_requests(threshold)]
     upper = None if stable is None else min(s.completed for s in good if s.left_at >= lower)
     first_ok = min((s.completed for s in good if s.completed > detect), default=None)
+    unobserved = _unobserved(during)
     return Found(
         detect=detect, first_second=seconds[start].t, stable_second=None if stable is None else seconds[stable].t,
         recovery_lower=lower, recovery_upper=upper, first_ok=first_ok, bad_requests=len(bad),
-        failed=sum(not s.succeeded for s in bad), bad_seconds=sum(s.state == "bad" for s in during),
-        flaps=_flaps(during),
+        failed=sum(not s.succeeded for s in bad), bad_seconds=sum(s.state == "bad" for s in during) + unobserved,
+        unobserved_seconds=unobserved, flaps=_flaps(during),
     )
+
+
+def _unobserved(during: list[Second]) -> int:
+    """Seconds up to the last bad one that were neither good nor bad."""
+    last_bad = max(index for index, second in enumerate(during) if second.state == "bad")
+    return sum(second.state in ("degraded", "thin") for second in during[:last_bad])
 
 
 def _flaps(during: list[Second]) -> int:

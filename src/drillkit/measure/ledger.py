@@ -17,6 +17,11 @@ The loss is reported in two parts around the fault's T0 = [issued, confirmed]:
                  the RPO is "at least" T0_issued − the first write's intended time.
     split brain  acknowledged after T0's upper end, then lost (a partitioned primary kept acknowledging):
                  a count and the span from the first to the last such acknowledgement.
+
+Both parts are figures about the instants around T0, so both need observations there: the RPO is "not
+measured" when no write was acknowledged within NEAR_S before T0's lower end (a loss in that gap could
+not be seen: six writes in the first 0.3 s, then only refusals, prove nothing about T0), and the split
+brain is "not measured" when no write was sent within NEAR_S after T0's upper end.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dataclasses import dataclass, fields
 from drillkit.model.measurements import Rpo, SplitBrain
 
 LOST_SAMPLE = 100
+NEAR_S = 1.0  # the widest gap, next to T0, that a loss could hide in and still be called measured
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ class T0:
 
 def rpo(
     writes: list[Write], stored: dict[str, set[int]] | None, *, t0: T0 | None,
-    reconcile_error: str | None = None, lags: list[int] | None = None,
+    reconcile_error: str | None = None, lags: list[int] | None = None, near_s: float = NEAR_S,
 ) -> Rpo | None:
     """The RPO in parts; None when the session wrote no ledger (a baseline), "not measured" when it could
     not (RECONCILE_ERROR says why) or when no write was acknowledged (a refusing ledger proves nothing).
@@ -83,7 +89,29 @@ def rpo(
     if not counts["acknowledged"]:  # nothing acknowledged, nothing that could be lost: no figure, the counts kept
         return classified.model_copy(update={"status": "not measured", "seconds": None,
                                              "reason": f"no ledger write was acknowledged ({_why_not(writes)})"})
-    return classified
+    gap = _gap_before(writes, t0)
+    if gap > near_s:
+        return classified.model_copy(update={
+            "status": "not measured", "seconds": None,
+            "reason": f"no write was acknowledged in the {near_s:g} s before the fault (the last one "
+                      f"{gap:.1f} s before it): a loss near the fault could not have been seen"})
+    return classified.model_copy(update={"split_brain": _split_brain_observed(classified.split_brain, writes,
+                                                                               t0, near_s)})
+
+
+def _gap_before(writes: list[Write], t0: T0) -> float:
+    """Seconds from the newest write acknowledged by T0's upper end back to T0's lower end (inf: none)."""
+    acked = [w.acked_at for w in writes if w.acked_at is not None and w.acked_at <= t0.confirmed]
+    return max(0.0, t0.issued - max(acked)) if acked else float("inf")
+
+
+def _split_brain_observed(found: SplitBrain, writes: list[Write], t0: T0, near_s: float) -> SplitBrain:
+    """A split brain of 0 is a figure only when writes were still sent right after the fault."""
+    if found.count or any(w.sent is not None and t0.confirmed < w.sent <= t0.confirmed + near_s for w in writes):
+        return found
+    return found.model_copy(update={"status": "not measured",
+                                    "reason": f"no write was sent in the {near_s:g} s after the fault: a write "
+                                              "acknowledged after it and then lost could not have been seen"})
 
 
 def _why_not(writes: list[Write]) -> str:

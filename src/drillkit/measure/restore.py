@@ -51,6 +51,7 @@ def measured(record: RestoreRecord, writes: list[ledger.Write]) -> Restore:
     phases = [RestorePhase(name=p.name, after_t0=_after_t0(p.lower, p.upper, t0)) for p in record.phases]
     serving = next((p for p in record.phases if p.name == "serving"), None)
     common = dict(activity=record.activity, mode=record.mode, recovery_target=record.recovery_target,
+                  loss_placement=record.loss_placement,
                   backup_chain=list(record.backup_chain), phases=phases, checks=list(record.checks),
                   restored_bytes=record.restored_bytes,
                   rto=None if serving is None else _after_t0(serving.lower, serving.upper, t0))

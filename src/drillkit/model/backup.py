@@ -155,6 +155,7 @@ class RestoreRecord(_Strict):
     t0_confirmed: float            # ... and confirmed committed
     t0_utc: str
     recovery_target: str           # an ISO time, or "end of the newest backup"
+    loss_placement: str = ""       # where a declared loss was placed against the backup schedule
     backup_id: str = ""
     backup_chain: list[str] = Field(default_factory=list)  # full first, then its incrementals
     backup_begin_utc: str | None = None  # every write committed before it is certainly in the backup

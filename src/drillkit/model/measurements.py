@@ -106,6 +106,7 @@ class Incident(Frozen):
     recovery: Bounds                # R: [last bad request's send, answer of the first good one sent after it]
     first_ok: float | None          # first good answer after start
     bad_requests: int
+    unobserved_s: int = 0           # seconds inside it the instrument could not judge, charged as bad
     flaps: int = 0
     phase: str = ""                 # "baseline", "steady state", "method", "rollbacks", "after rollbacks"
     attributed_to: str | None = None  # the fault's activity (or fault) name
@@ -131,6 +132,8 @@ class FaultTimeline(Frozen):
 
 
 class SplitBrain(Frozen):
+    status: FigureStatus = "measured"  # "not measured": no write was sent right after T0
+    reason: str = ""
     count: int = 0                  # writes acknowledged after T0, then lost
     span_s: float | None = None
     first_after_t0: float | None = None
@@ -174,6 +177,7 @@ class Restore(Frozen):
     status: FigureStatus
     reason: str = ""
     recovery_target: str = ""
+    loss_placement: str = ""        # where a declared loss was placed against the backup schedule
     backup_chain: list[str] = Field(default_factory=list)
     rto: Bounds | None = None       # None: never serving
     phases: list[RestorePhase] = Field(default_factory=list)

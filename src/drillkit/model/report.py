@@ -17,11 +17,12 @@ from drillkit.model.measurements import FaultTimeline, Incident, Restore, Rpo, S
 from drillkit.model.objectives import Objectives
 from drillkit.model.stop import StopFiring
 
-SCHEMA = "drillkit.report/2"
+SCHEMA = "drillkit.report/3"
 SANDBOX_NOTE = "sandbox run: not evidence about production"
 
 Grade = Literal["A", "B", "C", "D", "F"]
-Status = Literal["passed", "failed", "aborted", "invalid"]
+Status = Literal["passed", "failed", "incomplete", "aborted", "invalid"]
+ExperimentStatus = Literal["passed", "failed", "incomplete", "not run"]
 Verdict = Literal["met", "not met", "not measured"]
 GateName = Literal["rto", "rpo", "split_brain", "unexpected_rows", "restore_checks", "rollbacks", "steady_state",
                    "instrument"]
@@ -49,8 +50,9 @@ class Deduction(Frozen):
     points: float
     cap: float
     reason: str
-    harm: float | None = None       # None: not measured, charged the cap
+    harm: float | None = None       # None: not measured, or unbounded (a fault that never recovered)
     unit: str = ""
+    measured: bool = True           # False: the harm could not be seen; 0 points, a gap in the evidence
 
 
 class ChartPoint(Frozen):
@@ -104,9 +106,12 @@ class RunReport(Frozen):
     duration_s: float | None = None
     timeout_s: float | None = None  # the probers' request timeout: a timeout reads "≥ timeout_s"
     gates: list[Gate]
-    deductions: list[Deduction]
-    score: float                    # max(0, 100 − sum of the deductions' points)
-    passed: bool
+    deductions: list[Deduction]     # the platform's: observed harm only
+    unjudged: list[str] = Field(default_factory=list)  # gates and harms the run could not judge: evidence
+    score: float                    # the platform's: max(0, 100 − sum of the deductions' points)
+    coverage: float = 1.0           # share of the platform's gates that were judged
+    platform_failed: bool = False   # a platform gate observed "not met"
+    passed: bool                    # every gate met: the platform held and the evidence is complete
     recoveries: list[FaultTimeline] = Field(default_factory=list)
     rpo: Rpo | None = None
     restores: list[Restore] = Field(default_factory=list)  # restore drills: shown in the Backups section
@@ -119,14 +124,17 @@ class RunReport(Frozen):
 
 
 class ExperimentReport(Frozen):
-    """An experiment is scored by its worst repetition: the score shown and the deductions listed
-    are that run's, so they always add up."""
+    """An experiment is scored by its worst judged repetition: the score shown and the deductions listed
+    are that run's, so they always add up. One never run (or never judged) has no platform score."""
 
     name: str
     weight: float
-    score: float
+    score: float | None             # None: no run of it was judged
     scored_repetition: int
     deductions: list[Deduction]     # the scored run's
+    status: ExperimentStatus = "passed"
+    reason: str = ""                # why it is not "passed"
+    coverage: float = 1.0           # its worst run's share of gates judged (0: not run)
     passed: bool
     runs: list[RunReport]
 
@@ -139,13 +147,20 @@ class DrillDeduction(Frozen):
     reason: str
 
 
-class ObjectiveRow(Frozen):
-    """One objective: what the drill measured, the error budget it consumed, and the policy's verdict."""
+RowName = Literal["RTO", "RPO", "RTO (restores)", "RPO (restores)", "availability", "error rate", "latency"]
 
-    name: Literal["RTO", "RPO", "availability", "error rate", "latency"]
+
+class ObjectiveRow(Frozen):
+    """One objective: the objective as the policy states it, what the drill measured against it, and the
+    verdict. An SLO row's objective is its error-budget policy; the raw SLI is `context`, never the row's
+    figure, so no row says "met" beside a number that breaks the target it shows."""
+
+    name: RowName
     target: str
-    measured: str                   # as shown: "27.3 s [26.1, 28.4]", "99.2 % of seconds good", "—"
-    value: float | None             # the worst figure (seconds, or a ratio)
+    measured: str                   # as shown: "[26.1, 28.4] s", "1.1 % of the month's budget", "—"
+    context: str = ""               # the raw figure behind a budget: "80.505 % of seconds good (55 s bad …)"
+    value: float | None             # the worst figure (seconds, or a ratio); None: not measured, or unbounded
+    unbounded: bool = False         # the worst never ended within the wait (a fault never recovered)
     unit: Literal["s", "ratio"]
     budget_consumed: float | None = None        # the drill's share of the month's error budget
     worst_incident_budget: float | None = None  # the largest share one incident consumed
@@ -197,7 +212,8 @@ class BackupsReport(Frozen):
 
 
 class HistoryEntry(Frozen):
-    """One line of reports/history.jsonl."""
+    """One line of reports/history.jsonl. Figures of a drill whose evidence was incomplete are None: the
+    worst of the experiments that happened to run is not the drill's worst."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -206,18 +222,51 @@ class HistoryEntry(Frozen):
     started_utc: str
     run_dir: str = ""
     status: str = ""
-    score: float
+    score: float | None = None      # the platform's
     grade: str = ""
+    evidence: str = ""              # "complete", "incomplete"; "" in entries written before it was kept
+    coverage: float | None = None
     target_kind: str = ""
     target: str = ""  # the target's name: runs against other targets are not this run's trend
-    worst_rto_s: float | None = None
+    worst_rto_s: float | None = None          # failover; with worst_rto_unbounded, a lower bound
+    worst_rto_unbounded: bool = False         # a fault never recovered within the wait
     worst_rpo_s: float | None = None
-    lost_writes: int | None = None
+    worst_restore_rto_s: float | None = None
+    worst_restore_rpo_s: float | None = None
+    lost_writes: int | None = None            # failover and restore losses alike
+
+    @property
+    def comparable(self) -> bool:
+        """A trend's regression compares complete drills only: an aborted or partial one scored what happened
+        to run."""
+        return self.evidence == "complete" and self.status in ("passed", "failed") and self.score is not None
 
 
 class Trend(Frozen):
     runs: list[HistoryEntry]        # earlier runs of this drill, oldest first, then this one
     regressions: list[str] = Field(default_factory=list)
+    note: str = ""                  # why no comparison was made
+
+
+class EvidenceGap(Frozen):
+    """One thing the drill could not judge: an experiment not run, a figure not measured, a check not made."""
+
+    experiment: str                 # "" for the drill's own (the backup policy, an objective row)
+    what: str
+    reason: str
+
+
+class Evidence(Frozen):
+    """The evidence's verdict: what was run and measured, apart from what the platform did. What the tool
+    could not see lowers this, never the platform's grade."""
+
+    verdict: Literal["complete", "incomplete"]
+    coverage: float                 # weighted share of the planned experiments' platform gates judged
+    planned: int                    # experiments the drill planned
+    run: int                        # of them, run
+    judged: int                     # of them, with every gate judged
+    summary: str
+    gaps: list[EvidenceGap] = Field(default_factory=list)
 
 
 class Report(Frozen):
@@ -227,7 +276,7 @@ class Report(Frozen):
     target: str
     target_name: str = ""
     target_kind: str = ""
-    evidence: str = ""              # SANDBOX_NOTE for a sandbox run
+    scope_note: str = ""            # SANDBOX_NOTE for a sandbox run
     run_dir: str
     run_id: str = ""                # the drill's run id (its experiments' are <run_id>/<experiment>-<n>)
     started_utc: str
@@ -235,10 +284,12 @@ class Report(Frozen):
     status: Status
     status_reason: str = ""
     stopped_by: StopFiring | None = None  # the stop condition that aborted the drill
-    score: float
-    grade: Grade
-    grade_from_score: Grade
+    platform: str = ""              # the platform's verdict in one sentence
+    score: float | None             # the platform's, on what was judged; None: nothing was judged
+    grade: Grade | None
+    grade_from_score: Grade | None
     grade_cap: str = ""             # why the grade is lower than the score's letter
+    evidence: Evidence
     deductions: list[DrillDeduction]
     objectives: list[ObjectiveRow]
     objectives_config: Objectives   # what the drill was judged against, the SLO rows' policy included
@@ -256,8 +307,9 @@ class Report(Frozen):
         return self.status == "passed"
 
     def exit_code(self) -> int:
-        """0 passed, 1 an objective breached, 3 aborted or invalid (never a pass)."""
-        return {"passed": EXIT_PASS, "failed": EXIT_BREACHED}.get(self.status, EXIT_ABORTED)
+        """0 passed, 1 an objective breached or not measured (incomplete), 3 aborted or invalid (never a pass)."""
+        return {"passed": EXIT_PASS, "failed": EXIT_BREACHED, "incomplete": EXIT_BREACHED}.get(self.status,
+                                                                                               EXIT_ABORTED)
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, indent=2) + "\n"

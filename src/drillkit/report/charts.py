@@ -193,14 +193,17 @@ def restore_chart(restore: Restore) -> str:
 
 
 TREND_W, TREND_H, TREND_PAD = 360, 120, 40
-TREND_SERIES = (("score", "score", ""), ("worst_rto_s", "worst RTO", " s"), ("worst_rpo_s", "worst RPO", " s"))
+TREND_SERIES = (("score", "platform score", ""), ("worst_rto_s", "worst failover RTO", " s"),
+                ("worst_rpo_s", "worst failover RPO", " s"), ("worst_restore_rto_s", "worst restore RTO", " s"),
+                ("worst_restore_rpo_s", "worst restore RPO", " s"))
 
 
 def trend_chart(runs: Sequence[HistoryEntry]) -> str:
     """Score, worst RTO and worst RPO per run, oldest first: one small chart each, with axes and values."""
     if len(runs) < 2:
         return '<p class="muted">the trend starts with the next run of this drill</p>'
-    return "".join(_trend_series(runs, field, title, unit) for field, title, unit in TREND_SERIES)
+    return "".join(_trend_series(runs, field, title, unit) for field, title, unit in TREND_SERIES
+                   if any(getattr(run, field) is not None for run in runs))
 
 
 def _trend_series(runs: Sequence[HistoryEntry], field: str, title: str, unit: str) -> str:

@@ -93,7 +93,8 @@ def ended_message(run: DrillRun, error: BaseException | None = None) -> dict[str
     figures = ""
     if scored is not None:
         fields.update(score=scored.score, grade=scored.grade)
-        figures = f", score {scored.score:g}, grade {scored.grade}"
+        figures = (f", platform score {scored.score:g}, grade {scored.grade}" if scored.score is not None
+                   else ", platform not judged") + f", evidence {scored.evidence.verdict}"
     fields["text"] = (f"drillkit: drill {fields['drill']} {status.upper()} against {_against(run)}, "
                       f"run {run.run_id}{figures}: {reason}")
     return fields

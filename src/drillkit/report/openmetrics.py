@@ -100,10 +100,17 @@ def _drill_labels(report: Report) -> dict[str, str]:
 
 def _drill_series(report: Report, families: _Families) -> None:
     labels = _drill_labels(report)
-    families.add("drillkit_drill_score", "the drill's score, 0 to 100", labels, report.score)
+    if families.measured(labels, "drill_score", report.score) and report.score is not None:
+        families.add("drillkit_drill_score", "the platform's score, 0 to 100, on what was judged", labels,
+                     report.score)
     families.add("drillkit_drill_passed", "1 when the drill passed", labels, 1 if report.passed else 0)
+    families.add("drillkit_drill_evidence_complete", "1 when every planned check was judged", labels,
+                 1 if report.evidence.verdict == "complete" else 0)
+    families.add("drillkit_drill_evidence_coverage_ratio", "the weighted share of the planned checks judged",
+                 labels, report.evidence.coverage, unit="ratio")
     families.add("drillkit_drill_info", "the drill's grade, status and target kind (always 1)",
-                 {**labels, "grade": report.grade, "status": report.status, "target_kind": report.target_kind}, 1)
+                 {**labels, "grade": report.grade or "", "status": report.status,
+                  "target_kind": report.target_kind}, 1)
     finished = _timestamp(report.finished_utc)
     if finished is not None:
         families.add("drillkit_drill_finished_timestamp_seconds", "when the drill ended (Unix time)",
@@ -120,8 +127,9 @@ def _drill_series(report: Report, families: _Families) -> None:
 
 def _experiment_series(report: Report, experiment: ExperimentReport, families: _Families) -> None:
     labels = {**_drill_labels(report), "experiment": experiment.name}
-    families.add("drillkit_experiment_score", "the experiment's score (its worst repetition's), 0 to 100",
-                 labels, experiment.score)
+    if families.measured(labels, "experiment_score", experiment.score) and experiment.score is not None:
+        families.add("drillkit_experiment_score", "the experiment's platform score (its worst judged repetition's), "
+                     "0 to 100", labels, experiment.score)
     families.add("drillkit_experiment_passed", "1 when every repetition of the experiment passed",
                  labels, 1 if experiment.passed else 0)
     for run in experiment.runs:

@@ -37,18 +37,39 @@ def stop_lines(report: Report) -> list[str]:
                 "The rollbacks were played and the measurements up to then are kept below."]
 
 
+def platform_line(report: Report) -> str:
+    """The platform's verdict: what was observed about it, whatever the evidence."""
+    if report.score is None:
+        return f"Platform: not judged. {report.platform}"
+    return f"Platform: score {report.score:g}, grade {report.grade}: {report.platform}"
+
+
+def evidence_line(report: Report) -> str:
+    """The evidence's verdict: what was run and judged; a gap lowers this, never the platform's grade."""
+    return f"Evidence: {report.evidence.verdict}: {report.evidence.summary}"
+
+
+def evidence_gaps(report: Report) -> list[str]:
+    return [f"{g.experiment}: {g.what}: {g.reason}" if g.experiment else f"{g.what}: {g.reason}"
+            for g in report.evidence.gaps]
+
+
 def to_markdown(report: Report) -> str:
-    lines = [f"# Drill {report.drill}: {report.status.upper()}, score {report.score:g}, grade {report.grade}", "",
-             f"{report.started_utc[:16].replace('T', ' ')} UTC against {headline_target(report)}."]
-    if report.evidence:
-        lines += ["", f"**{report.evidence}**"]
+    lines = [f"# Drill {report.drill}: {report.status.upper()}", "",
+             f"{report.started_utc[:16].replace('T', ' ')} UTC against {headline_target(report)}.", "",
+             f"- **{platform_line(report)}**", f"- **{evidence_line(report)}**"]
+    if report.scope_note:
+        lines += ["", f"**{report.scope_note}**"]
     lines += ["", f"{report.status_reason}"]
     lines += stop_lines(report)
     if report.grade_cap:
         lines += ["", f"Grade {report.grade}: {report.grade_cap} (the score alone reads {report.grade_from_score})."]
-    lines += ["", "| objective | target | measured in the drill | budget consumed | verdict |", "|---|---|---|---|---|"]
-    lines += [f"| {o.name} | {o.target} | {o.measured} | {text.share(o.budget_consumed)} | "
-              f"{VERDICT_MARK[o.verdict]} |" for o in report.objectives]
+    lines += ["", "| objective | target | measured | verdict | context |", "|---|---|---|---|---|"]
+    lines += [f"| {o.name} | {o.target} | {o.measured} | {VERDICT_MARK[o.verdict]} | {o.context} |"
+              for o in report.objectives]
+    if report.evidence.gaps:
+        lines += ["", "Not judged (gaps in the evidence, not charged to the platform):",
+                  *[f"- {gap}" for gap in evidence_gaps(report)]]
     if report.findings:
         lines += ["", "Findings:"]
         lines += [f"- {f.text}" + (f": {f.cause}" if f.cause else "") for f in report.findings]
@@ -57,18 +78,23 @@ def to_markdown(report: Report) -> str:
     lines += ["", "| experiment | score | RTO | RPO | lost writes | availability | p95 |", "|---" * 7 + "|"]
     for e in report.experiments:
         run = scored_run(e)
-        lines.append(f"| {e.name} | {e.score:g} | {run_rto(run)} | {run_rpo(run)} | {lost(run)} | "
+        if run is None:
+            lines.append(f"| {e.name} | not run | — | — | — | — | — |")
+            continue
+        lines.append(f"| {e.name} | {experiment_score(e)} | {run_rto(run)} | {run_rpo(run)} | {lost(run)} | "
                      f"{text.share(run.user_path.availability if run.user_path else None)} | "
                      f"{p95(run)} |")
     lines += [f"- {e.name}: the user path was {run.user_path.note}" for e in report.experiments
-              if (run := scored_run(e)).user_path and run.user_path.note]
+              if (run := scored_run(e)) is not None and run.user_path and run.user_path.note]
     lines += backups_markdown(report.backups)
-    if report.deductions:
+    if report.deductions and report.score is not None:
         floored = ", floored at 0" if sum(d.points for d in report.deductions) > 100 else ""
-        lines += ["", f"Score {report.score:g} = 100 − " + " − ".join(f"{d.points:g} ({d.experiment})"
-                                                                     for d in report.deductions) + floored]
+        lines += ["", f"Platform score {report.score:g} = 100 − " + " − ".join(
+            f"{d.points:g} ({d.experiment})" for d in report.deductions) + floored]
     if report.trend.regressions:
-        lines += ["", "Regressions since the previous run:", *[f"- {r}" for r in report.trend.regressions]]
+        lines += ["", "Regressions since the last complete drill:", *[f"- {r}" for r in report.trend.regressions]]
+    if report.trend.note:
+        lines += ["", f"Trend: {report.trend.note}."]
     return "\n".join(lines) + "\n"
 
 
@@ -85,7 +111,8 @@ def backups_markdown(backups: BackupsReport | None) -> list[str]:
     for shown in backups.restores:
         r = shown.restore
         lines += ["", f"### {r.activity} (run {shown.repetition} of {shown.experiment}): {r.mode}", "",
-                  f"- recovery target {r.recovery_target or '—'}; backups {' + '.join(r.backup_chain) or '—'}",
+                  f"- recovery target {r.recovery_target or '—'}; backups {' + '.join(r.backup_chain) or '—'}"
+                  + (f"; {r.loss_placement}" if r.loss_placement else ""),
                   f"- RTO {restore_rto(r)}: {VERDICT_MARK[shown.rto]}",
                   f"- RPO {restore_rpo(r)} (objective {text.seconds(shown.rpo_objective_s)} at this time scale): "
                   f"{VERDICT_MARK[shown.rpo]}",
@@ -162,6 +189,8 @@ def to_junit(report: Report) -> str:
     cases = [junit.Case(f"{drill}.{e.name}", f"{gate.name}#{run.repetition}",
                         failure=None if gate.passed else f"{gate.verdict}: {gate.reason}", detail=gate.reason)
              for e in report.experiments for run in e.runs for gate in run.gates]
+    cases += [junit.Case(f"{drill}.{e.name}", "run", failure=f"not run: {e.reason}", detail=e.reason)
+              for e in report.experiments if not e.runs]
     cases += [junit.Case(f"{drill}.objectives", row.name, detail=row.reason,
                          failure=None if row.verdict == "met" else f"{row.verdict}: {row.reason}")
               for row in report.objectives]
@@ -189,7 +218,9 @@ def _templates() -> Environment:
                                encryption=encryption, policy_line=policy_line,
                                mark=mark, policy_words=POLICY_WORDS, failing_reasons=failing_reasons,
                                headline_target=headline_target, run_rto=run_rto, run_rpo=run_rpo, lost=lost,
-                               p95=p95, latency=latency, timeouts=timeouts, scored_run=scored_run)
+                               p95=p95, latency=latency, timeouts=timeouts, scored_run=scored_run,
+                               platform_line=platform_line, evidence_line=evidence_line, evidence_gaps=evidence_gaps,
+                               experiment_score=experiment_score)
     return environment
 
 
@@ -216,8 +247,13 @@ def headline_target(report: Report) -> str:
     return f"{name} ({report.target_kind or 'kind unknown'})"
 
 
-def scored_run(e) -> RunReport:
-    return next(r for r in e.runs if r.repetition == e.scored_repetition)
+def scored_run(e) -> RunReport | None:
+    """The run an experiment is scored by (its worst judged one); None when it never ran."""
+    return next((r for r in e.runs if r.repetition == e.scored_repetition), e.runs[0] if e.runs else None)
+
+
+def experiment_score(e) -> str:
+    return "not judged" if e.score is None else f"{e.score:g}"
 
 
 def run_rto(run: RunReport) -> str:
@@ -238,7 +274,7 @@ def run_rpo(run: RunReport) -> str:
     """The ledger's RPO (when a ledger ran), then each restore's (named)."""
     restores = [f"{r.activity} {restore_rpo(r)}" for r in run.restores]
     r = run.rpo
-    if r is None and restores:
+    if restores:  # a restore drill's own ledger is vacuous: its restores are its RPO
         return "; ".join(restores)
     if r is None or r.status != "measured" or r.seconds is None:
         return "; ".join(["not measured", *restores])
@@ -246,6 +282,12 @@ def run_rpo(run: RunReport) -> str:
 
 
 def lost(run: RunReport) -> str:
+    """Acknowledged writes lost: at failover (and after the fault), or missing from a restored copy."""
+    if run.restores:
+        figures = [restore.rpo for restore in run.restores]
+        if any(f is None or f.status != "measured" for f in figures):
+            return "not measured"
+        return f"{sum(f.lost for f in figures if f is not None)} (missing from the restored copy)"
     r = run.rpo
     if r is None or r.status != "measured":
         return "not measured"

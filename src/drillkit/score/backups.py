@@ -43,15 +43,16 @@ def policy_verdict(run: DrillRun) -> tuple[Verdict, str] | None:
 
 
 def policy_deduction(run: DrillRun) -> DrillDeduction | None:
-    """5 points per rule that did not hold, at most 20; a policy that was not checked costs the 20."""
+    """5 points per rule that did not hold, at most 20. A policy that was not checked costs the platform
+    nothing: it is a gap in the evidence (score/evidence.py)."""
     judged = policy_verdict(run)
-    if judged is None or judged[0] == "met":
+    if judged is None or judged[0] != "not met":
         return None
     verdict, why = judged
     failed = sum(1 for item in run.backup_check.items if not item.ok) if run.backup_check is not None else 0
-    points = POLICY_CAP if verdict == "not measured" else min(POLICY_CAP, POLICY_ITEM_POINTS * failed)
-    charged = "charged the cap" if verdict == "not measured" else f"{failed} rules at {POLICY_ITEM_POINTS:g} each"
-    return DrillDeduction(experiment=POLICY, points=points, reason=f"{POLICY} {verdict}: {why} ({charged})")
+    points = min(POLICY_CAP, POLICY_ITEM_POINTS * failed)
+    return DrillDeduction(experiment=POLICY, points=points,
+                          reason=f"{POLICY} {verdict}: {why} ({failed} rules at {POLICY_ITEM_POINTS:g} each)")
 
 
 def policy_finding(run: DrillRun) -> Finding | None:

@@ -1,6 +1,7 @@
-"""What one run's harm costs, in points (docs/scoring.md). Each deduction grows with the size of the
-harm up to a documented cap; a harm that was not measured is charged its cap: missing data never
-earns points."""
+"""What one run's observed harm costs the platform, in points (docs/scoring.md). Each deduction grows
+with the size of the harm up to a documented cap. A harm that was not measured costs the platform
+nothing and earns nothing: it is listed as unjudged, and lowers the evidence instead (score/evidence.py).
+The instrument's own lag is never the platform's: it is evidence only."""
 
 from __future__ import annotations
 
@@ -16,16 +17,28 @@ BUDGET_CAP = 20.0      # 1 point per 1 % of the period's error budget
 LOSS_CAP = 20.0        # 5 × log10(1 + writes): 5 writes 3.9, 50 writes 8.5, 500 writes 13.5
 RTO_CAP = 10.0         # 10 × worst RTO upper bound / RTO objective
 FLAP_POINTS, FLAP_CAP = 2.0, 10.0
-DEGRADED_CAP = 5.0     # 1 point per 1 % of the run's seconds the instrument lagged
+EVIDENCE_GATES = ("instrument",)  # gates about the tool, not the platform
 
 
 def run_deductions(m: Measurements | None, gates: list[Gate], objectives: Objectives) -> list[Deduction]:
+    """Every deduction of the run, the unjudged ones (not measured, 0 points) included: `platform` and
+    `unjudged` split them."""
     found = [Deduction(points=GATE_POINTS, cap=GATE_POINTS, harm=1, unit="gate",
-                       reason=f"gate {g.name} {g.verdict}: {g.reason}") for g in gates if not g.passed]
+                       reason=f"gate {g.name} {g.verdict}: {g.reason}")
+             for g in gates if g.verdict == "not met" and g.name not in EVIDENCE_GATES]
     if m is None:
         return found + [_unmeasured(cap, what) for cap, what in UNMEASURED_ALL]
-    found += [budget(m), lost_writes(m), split_brain_writes(m), rto(m, objectives), flaps(m), degraded(m)]
-    return [d for d in found if d.points > 0]
+    return found + [budget(m), lost_writes(m), split_brain_writes(m), rto(m, objectives), flaps(m)]
+
+
+def platform(deductions: list[Deduction]) -> list[Deduction]:
+    """What the platform was charged for: observed harm only."""
+    return [d for d in deductions if d.measured and d.points > 0]
+
+
+def unjudged(deductions: list[Deduction]) -> list[str]:
+    """What could not be judged, in the deductions' words."""
+    return [d.reason for d in deductions if not d.measured]
 
 
 def budget(m: Measurements) -> Deduction:
@@ -41,7 +54,7 @@ def budget(m: Measurements) -> Deduction:
 def lost_writes(m: Measurements) -> Deduction:
     """Acknowledged writes lost before the fault, and those before a restore's recovery target that the
     restored copy lacks: one count, one deduction."""
-    figures = ([m.rpo] if m.rpo is not None or not m.restores else []) + [r.rpo for r in m.restores]
+    figures = ([m.rpo] if not m.restores else []) + [r.rpo for r in m.restores]  # a restore's own ledger is vacuous
     if any(f is None or f.status != "measured" for f in figures):
         return _unmeasured(LOSS_CAP, "lost acknowledged writes")
     lost = sum(f.lost for f in figures if f is not None)
@@ -50,7 +63,9 @@ def lost_writes(m: Measurements) -> Deduction:
 
 
 def split_brain_writes(m: Measurements) -> Deduction:
-    if m.rpo is None or m.rpo.status != "measured":
+    if m.restores:
+        return _capped(0, LOSS_CAP, 0, "writes", "a restore drill has no failover to lose writes after")
+    if m.rpo is None or m.rpo.status != "measured" or m.rpo.split_brain.status != "measured":
         return _unmeasured(LOSS_CAP, "split-brain loss")
     count = m.rpo.split_brain.count
     return _capped(_log_points(count), LOSS_CAP, count, "writes",
@@ -81,14 +96,6 @@ def flaps(m: Measurements) -> Deduction:
     return _capped(FLAP_POINTS * count, FLAP_CAP, count, "flaps", f"recovery flapped {count} times")
 
 
-def degraded(m: Measurements) -> Deduction:
-    seconds = m.instrument.degraded_s
-    share = seconds / m.duration_s if m.duration_s > 0 else 1.0
-    return _capped(100 * share, DEGRADED_CAP, seconds, "s",
-                   f"the instrument lagged its schedule for {text.seconds(seconds)} ({text.share(share, 1)} of "
-                   "the run): those seconds say nothing about the platform")
-
-
 def _log_points(count: int) -> float:
     return 5 * math.log10(1 + count)
 
@@ -98,7 +105,7 @@ def _capped(points: float, cap: float, harm: float | None, unit: str, reason: st
 
 
 def _unmeasured(cap: float, what: str) -> Deduction:
-    return Deduction(points=cap, cap=cap, harm=None, reason=f"{what}: not measured, charged the cap")
+    return Deduction(points=0.0, cap=cap, harm=None, measured=False, reason=f"{what}: not measured")
 
 
 UNMEASURED_ALL = [(BUDGET_CAP, "error budget consumed"), (LOSS_CAP, "lost acknowledged writes"),

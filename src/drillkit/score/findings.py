@@ -3,7 +3,7 @@ Never gate names: a reader should not need docs/scoring.md to understand the fir
 
 from __future__ import annotations
 
-from drillkit.model.report import Finding, Gate, ObjectiveRow, RunReport
+from drillkit.model.report import ExperimentReport, Finding, Gate, ObjectiveRow, RunReport
 from drillkit.model.result import RunStatus
 
 SAY = {  # gate -> (what a failure means to a reader, what to fix)
@@ -52,9 +52,18 @@ def run_findings(run: RunReport) -> list[Finding]:
     return found + _warnings(run)
 
 
+def not_run(e: ExperimentReport) -> Finding:
+    """An experiment the drill planned and never ran (it stopped before it)."""
+    return Finding(experiment=e.name, severity="not measured", text=f"{e.name}: not run", cause=e.reason,
+                   fix="run the drill to its end: an experiment not run is a gap in the evidence")
+
+
 ROW_FIX = {
     "RTO": "shorten the slowest recovery until every fault recovers within the RTO objective",
     "RPO": "reduce the data lost at failover until the worst RPO is within the objective",
+    "RTO (restores)": "shorten the slowest restore (copy, replay, verification) until it serves within the RTO",
+    "RPO (restores)": "take backups (or archive WAL) often enough that a loss just before the next backup stays "
+                      "within the RPO",
     "availability": "shorten the worst outage: under the policy one incident may cost at most its share of "
                     "the month's downtime",
     "error rate": "fail fewer requests during failover (retries, connection draining) to stay within the "

@@ -21,9 +21,11 @@ def run_gates(record: RunRecord, objectives: Objectives, time_scale: float = 1.0
     if m is None:
         why = f"the run left no measurements ({record.status})"
         return [Gate(name=name, verdict=NOT_MEASURED, reason=why) for name in GATES] + gates
-    gates += [_steady_state(record, m), rpo(m, objectives, time_scale), *[check(m, objectives) for check in CHECKS]]
-    if m.restores:  # only a restore drill has something to prove about a restored copy
+    gates += [_steady_state(record, m), rpo(m, objectives, time_scale), rto(m, objectives), instrument(m, objectives)]
+    if m.restores:  # a restore drill proves a restored copy; its own ledger is vacuous (no failover to lose after)
         gates.append(restore_checks(m))
+    else:
+        gates += [split_brain(m, objectives), unexpected_rows(m, objectives)]
     return sorted(gates, key=lambda gate: ORDER.index(gate.name))
 
 
@@ -76,9 +78,8 @@ _RTO_VERDICTS: dict[RtoStatus, Callable[[str, FaultTimeline, Measurements, Objec
 
 
 def rpo(m: Measurements, objectives: Objectives, time_scale: float = 1.0) -> Gate:
-    """The ledger's RPO (when a ledger ran, or when nothing else could give one) and every restore's;
-    the worst wins."""
-    parts = [ledger_rpo_verdict(m, objectives)] if m.rpo is not None or not m.restores else []
+    """The ledger's RPO, or in a restore drill every restore's (its own ledger is vacuous); the worst wins."""
+    parts = [ledger_rpo_verdict(m, objectives)] if not m.restores else []
     return combine("rpo", parts + [restores.rpo_verdict(r, objectives, time_scale) for r in m.restores])
 
 
@@ -103,6 +104,8 @@ def split_brain(m: Measurements, objectives: Objectives) -> Gate:
     if m.rpo is None or m.rpo.status != "measured":
         return Gate(name="split_brain", verdict=NOT_MEASURED, reason=_no_rpo(m))
     loss = m.rpo.split_brain
+    if loss.status != "measured":
+        return Gate(name="split_brain", verdict=NOT_MEASURED, reason=loss.reason)
     if loss.count:
         return Gate(name="split_brain", verdict="not met",
                     reason=f"{loss.count} writes acknowledged after the fault were lost, over "
@@ -161,7 +164,6 @@ def _no_rpo(m: Measurements) -> str:
     return f"the ledger was not reconciled: {m.rpo.reason or 'no reason recorded'}"
 
 
-CHECKS: list[Callable[[Measurements, Objectives], Gate]] = [rto, split_brain, unexpected_rows, instrument]
 ORDER: list[GateName] = ["rto", "rpo", "split_brain", "unexpected_rows", "restore_checks", "rollbacks",
                          "steady_state", "instrument"]
 GATES: list[GateName] = [g for g in ORDER if g not in ("rollbacks", "restore_checks")]

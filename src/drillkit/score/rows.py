@@ -1,6 +1,8 @@
-"""The objective rows of the summary. RTO and RPO show the worst run; the SLO rows show what the
-drill measured and the error budget it consumed, judged by the policy in probes/objectives.yaml.
-"not measured" anywhere makes a row "not measured", which is never "met"."""
+"""The objective rows of the summary. RTO and RPO show the worst run as bounds, the failovers' apart from
+the restores' (a restore's "serving" is a verified copy taking a write, not the users' path); the SLO
+rows state the objective as the policy does (the error budget per incident and per drill) and show the
+raw SLI only as context. "not measured" anywhere makes a row "not measured", which is never "met", and
+then the row shows no worst figure: the one it could not see may be worse."""
 
 from __future__ import annotations
 
@@ -21,65 +23,49 @@ def objective_rows(records: list[RunRecord], objectives: Objectives, time_scale:
     A run recorded as not run sent no traffic and met no fault: the rows describe what ran (its
     experiment earns nothing and fails the drill on its own)."""
     measured = [r.measurements for r in records if r.status != RunStatus.NOT_RUN]
-    return [rto_row(measured, objectives), rpo_row(measured, objectives, time_scale),
-            availability_row(measured, objectives),
-            error_rate_row(measured, objectives), latency_row(measured, objectives)]
+    failovers = [m for m in measured if m is None or not m.restores]
+    restoring = [m for m in measured if m is not None and m.restores]
+    rows = [rto_row(failovers, objectives), rpo_row(failovers, objectives, time_scale)] \
+        if failovers or not restoring else []
+    if restoring:
+        rows += [restore_rto_row(restoring, objectives), restore_rpo_row(restoring, objectives, time_scale)]
+    return rows + [availability_row(measured, objectives), error_rate_row(measured, objectives),
+                   latency_row(measured, objectives)]
 
 
 def rto_row(runs: list[Measurements | None], objectives: Objectives) -> ObjectiveRow:
+    """Every injected fault's RTO, as bounds; the worst upper bound is the row's figure."""
     target = f"< {text.seconds(objectives.rto_seconds)}"
     verdicts: list[Verdict] = []
     worst, shown, reasons = None, "—", []
     for m in runs:
-        if m is None or (not m.timelines and not m.restores):
+        if m is None or not m.timelines:
             verdicts.append("not measured")
             reasons.append("a run recorded no fault timeline")
             continue
         for t in m.timelines:
             upper = _rto_upper(t)
+            name = t.fault.activity or t.fault.fault
             if t.fault.confirmed is None or t.status == "not measured":
                 verdicts.append("not measured")
-                reasons.append(f"{t.fault.activity or t.fault.fault}: {t.fault.error or t.reason or 'not measured'}")
+                reasons.append(f"{name}: {t.fault.error or t.reason or 'not measured'}")
             elif upper is None:
                 verdicts.append("not met")
                 worst, shown = float("inf"), text.bounds(t.rto)
-                reasons.append(f"{t.fault.activity or t.fault.fault} never recovered within the wait")
+                reasons.append(f"{name} never recovered within the wait")
             else:
                 verdicts.append("met" if upper <= objectives.rto_seconds else "not met")
-                if worst is None or upper > worst:
+                if worst != float("inf") and (worst is None or upper > worst):
                     worst, shown = upper, "no impact" if t.status == "no impact" else text.bounds(t.rto)
-        for r in m.restores:
-            verdict, why = restores.rto_verdict(r, objectives)
-            verdicts.append(verdict)
-            if verdict != "met":
-                reasons.append(why)
-            upper = r.rto.upper if r.rto is not None else None
-            if verdict == "not met" and upper is None:
-                worst, shown = float("inf"), f"{text.bounds(r.rto)} ({r.activity})"
-            elif upper is not None and (worst is None or upper > worst):
-                worst, shown = upper, f"{text.bounds(r.rto)} ({r.activity})"
-    value = None if worst in (None, float("inf")) else worst
-    return _row("RTO", target, shown, value, "s", verdicts, reasons or [f"worst RTO upper bound {shown}"])
+    return _row("RTO", target, shown, worst, "s", verdicts, reasons or [f"worst RTO {shown}"])
 
 
 def rpo_row(runs: list[Measurements | None], objectives: Objectives, time_scale: float = 1.0) -> ObjectiveRow:
+    """The failovers' RPO from the ledger: acknowledged data lost before the fault."""
     target = f"< {text.seconds(objectives.rpo_seconds)}"
     verdicts: list[Verdict] = []
     worst, shown, reasons = None, "—", []
     for m in runs:
-        for restore in m.restores if m is not None else []:
-            verdict, why = restores.rpo_verdict(restore, objectives, time_scale)
-            verdicts.append(verdict)
-            if verdict != "met":
-                reasons.append(why)
-            seconds = restore.rpo.seconds if restore.rpo is not None and verdict != "not measured" else None
-            if seconds is not None and (worst is None or seconds > worst):
-                at_least = "≥ " if restore.rpo is not None and restore.rpo.at_least else ""
-                bound = text.seconds(restores.rpo_bound(objectives, time_scale))
-                scale = "" if time_scale == 1 else f"; judged against {bound}, the objective at scale {time_scale:g}"
-                worst, shown = seconds, f"{at_least}{text.seconds(seconds)} ({restore.activity}{scale})"
-        if m is not None and m.restores and m.rpo is None:
-            continue  # a restore drill without a ledger of its own: its restores are its RPO
         r = m.rpo if m is not None else None
         if r is None or r.status != "measured" or r.seconds is None:
             verdicts.append("not measured")
@@ -93,14 +79,52 @@ def rpo_row(runs: list[Measurements | None], objectives: Objectives, time_scale:
     return _row("RPO", target, shown, worst, "s", verdicts, reasons or [f"worst RPO {shown}"])
 
 
+def restore_rto_row(runs: list[Measurements], objectives: Objectives) -> ObjectiveRow:
+    """T0 to a restored copy that is verified and takes a write: the restore's own work, not the users' path."""
+    target = f"< {text.seconds(objectives.rto_seconds)} to a verified copy taking writes"
+    verdicts: list[Verdict] = []
+    worst, shown, reasons = None, "—", []
+    for r in (restore for m in runs for restore in m.restores):
+        verdict, why = restores.rto_verdict(r, objectives)
+        verdicts.append(verdict)
+        if verdict != "met":
+            reasons.append(why)
+        upper = r.rto.upper if r.rto is not None else None
+        if verdict == "not met" and upper is None:
+            worst, shown = float("inf"), f"{text.bounds(r.rto)} ({r.activity})"
+        elif upper is not None and worst != float("inf") and (worst is None or upper > worst):
+            worst, shown = upper, f"{text.bounds(r.rto)} ({r.activity})"
+    return _row("RTO (restores)", target, shown, worst, "s", verdicts, reasons or [f"worst restore RTO {shown}"])
+
+
+def restore_rpo_row(runs: list[Measurements], objectives: Objectives, time_scale: float = 1.0) -> ObjectiveRow:
+    """Acknowledged writes before the loss that the restored copy lacks, judged at the backups' time scale."""
+    target = f"< {restores.objective_words(objectives.rpo_seconds, time_scale)}"
+    verdicts: list[Verdict] = []
+    worst, shown, reasons = None, "—", []
+    for restore in (restore for m in runs for restore in m.restores):
+        verdict, why = restores.rpo_verdict(restore, objectives, time_scale)
+        verdicts.append(verdict)
+        if verdict != "met":
+            reasons.append(why)
+        seconds = restore.rpo.seconds if restore.rpo is not None and verdict != "not measured" else None
+        if seconds is not None and (worst is None or seconds > worst):
+            at_least = "≥ " if restore.rpo is not None and restore.rpo.at_least else ""
+            placed = f"; {restore.loss_placement}" if restore.loss_placement else ""
+            worst, shown = seconds, f"{at_least}{text.seconds(seconds)} ({restore.activity}{placed})"
+    return _row("RPO (restores)", target, shown, worst, "s", verdicts, reasons or [f"worst restore RPO {shown}"])
+
+
 def availability_row(runs: list[Measurements | None], objectives: Objectives) -> ObjectiveRow:
-    """Time-based: bad seconds against the period's allowed downtime."""
+    """Time-based: bad seconds (an outage's unobserved seconds charged as bad) against the allowed downtime."""
     good = sum(1 for m in runs if m for p in m.series if p.state == "good")
-    bad = sum(1 for m in runs if m for p in m.series if p.state == "bad")
+    unobserved = sum(i.unobserved_s for m in runs if m for i in m.incidents)
+    bad = sum(1 for m in runs if m for p in m.series if p.state == "bad") + unobserved
     value = good / (good + bad) if good + bad else None
-    shown = f"{text.share(value, 3)} of seconds good ({bad} s bad of {good + bad} s observed)"
-    return _slo_row("availability", f"≥ {text.share(objectives.availability, 1)} of a month's seconds", shown,
-                    value, runs, "availability", objectives)
+    charged = f", {unobserved} s of them inside an outage the instrument could not observe" if unobserved else ""
+    context = (f"during the drill {text.share(value, 3)} of observed seconds were good ({bad} s bad of "
+               f"{good + bad} s{charged}; the month's objective is ≥ {text.share(objectives.availability, 1)})")
+    return _slo_row("availability", context, value, runs, "availability", objectives)
 
 
 def error_rate_row(runs: list[Measurements | None], objectives: Objectives) -> ObjectiveRow:
@@ -108,31 +132,34 @@ def error_rate_row(runs: list[Measurements | None], objectives: Objectives) -> O
     requests = sum(m.user_path.requests for m in runs if m)
     failed = sum(m.user_path.requests - m.user_path.succeeded for m in runs if m)
     value = failed / requests if requests else None
-    shown = f"{text.share(value, 3)} of requests failed ({failed} of {requests})"
-    return _slo_row("error rate", f"< {text.share(objectives.error_rate, 1)} of a month's requests", shown,
-                    value, runs, "errors", objectives)
+    context = (f"during the drill {text.share(value, 3)} of requests failed ({failed} of {requests}; the month's "
+               f"objective is < {text.share(objectives.error_rate, 1)})")
+    return _slo_row("error rate", context, value, runs, "errors", objectives)
 
 
 def latency_row(runs: list[Measurements | None], objectives: Objectives) -> ObjectiveRow:
     requests = sum(m.user_path.requests for m in runs if m)
     fast = sum(m.user_path.fast for m in runs if m)
     value = fast / requests if requests else None
-    shown = f"{text.share(value, 2)} of requests within {objectives.latency_threshold_ms:.0f} ms"
-    return _slo_row("latency", f"{text.share(objectives.latency_target, 0)} within "
-                    f"{objectives.latency_threshold_ms:.0f} ms", shown, value, runs, "latency", objectives)
+    context = (f"during the drill {text.share(value, 2)} of requests were answered well within "
+               f"{objectives.latency_threshold_ms:.0f} ms (the month's objective is "
+               f"{text.share(objectives.latency_target, 0)})")
+    return _slo_row("latency", context, value, runs, "latency", objectives)
 
 
-def _slo_row(name, target: str, shown: str, value: float | None, runs: list[Measurements | None],
-             kind: BudgetKind, objectives: Objectives) -> ObjectiveRow:
-    """Met when the drill consumed no more of the month's budget than the policy allows, in all and
-    in any one incident."""
+def _slo_row(name, context: str, value: float | None, runs: list[Measurements | None], kind: BudgetKind,
+             objectives: Objectives) -> ObjectiveRow:
+    """The objective is the policy: the drill may consume at most its share of the month's budget, in all and
+    in any one incident. The row's figure is the budget consumed; the raw SLI is context."""
     policy = objectives.policy
+    target = (f"≤ {text.share(policy.incident_budget_share, 0)} of the month's {kind} budget per incident, "
+              f"≤ {text.share(policy.drill_budget_share, 0)} per drill")
     used = [_share(m.budget if m else None, kind) for m in runs]
     incidents = [_share(i.budget, kind) for m in runs if m for i in m.incidents]
     missing = _missing(runs, value, kind, used, incidents)
     if missing:
-        return ObjectiveRow(name=name, target=target, measured=shown if value is not None else "—", value=value,
-                            unit="ratio", verdict="not measured", reason=missing)
+        return ObjectiveRow(name=name, target=target, measured="not measured", context=context if value is not None
+                            else "", value=value, unit="ratio", verdict="not measured", reason=missing)
     total = sum(u for u in used if u is not None)
     worst = max((i for i in incidents if i is not None), default=0.0)
     reasons = []
@@ -142,9 +169,10 @@ def _slo_row(name, target: str, shown: str, value: float | None, runs: list[Meas
     if worst > policy.incident_budget_share:
         reasons.append(f"one incident consumed {text.share(worst)} of the month's {kind} budget; the policy "
                        f"allows {text.share(policy.incident_budget_share, 0)} per incident")
-    reason = "; ".join(reasons) or (f"the drill consumed {text.share(total)} of the month's {kind} budget, the "
-                                    f"worst incident {text.share(worst)}: within the policy")
-    return ObjectiveRow(name=name, target=target, measured=shown, value=value, unit="ratio", budget_consumed=total,
+    reason = "; ".join(reasons) or "within the policy"
+    return ObjectiveRow(name=name, target=target,
+                        measured=f"{text.share(total)} of the month's budget (worst incident {text.share(worst)})",
+                        context=context, value=value, unit="ratio", budget_consumed=total,
                         worst_incident_budget=worst, verdict="not met" if reasons else "met", reason=reason)
 
 
@@ -173,12 +201,15 @@ def _rto_upper(t) -> float | None:
     return t.rto.upper if t.rto is not None else None
 
 
-def _row(name, target: str, shown: str, value: float | None, unit, verdicts: list[Verdict],
+def _row(name, target: str, shown: str, worst: float | None, unit, verdicts: list[Verdict],
          reasons: list[str]) -> ObjectiveRow:
+    """A row "not measured" shows no worst figure: the one nobody saw may be worse than those shown."""
     verdict: Verdict = max(verdicts, key=RANK.__getitem__, default="not measured")
     if not verdicts:
         reasons = ["no run was measured"]
-    return ObjectiveRow(name=name, target=target, measured=shown, value=value, unit=unit, verdict=verdict,
-                        reason="; ".join(dict.fromkeys(reasons)))
-
-
+    if verdict == "not measured":
+        seen = f" (of the runs measured, the worst: {shown})" if shown != "—" else ""
+        shown, worst = f"not measured{seen}", None
+    value = None if worst == float("inf") else worst
+    return ObjectiveRow(name=name, target=target, measured=shown, value=value, unbounded=worst == float("inf"),
+                        unit=unit, verdict=verdict, reason="; ".join(dict.fromkeys(reasons)))

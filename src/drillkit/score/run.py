@@ -1,4 +1,5 @@
-"""One run scored: its gates, its deductions and the figures the report shows for it."""
+"""One run scored: its gates, the platform's deductions (observed harm only), what could not be judged,
+and the figures the report shows for it."""
 
 from __future__ import annotations
 
@@ -6,22 +7,31 @@ from drillkit.model.measurements import Measurements
 from drillkit.model.objectives import Objectives
 from drillkit.model.report import InstrumentFigures, ProberFigures, RunReport
 from drillkit.model.result import RunRecord
+from drillkit.score import deductions as charge
 from drillkit.score.chart import chart
-from drillkit.score.deductions import run_deductions
 from drillkit.score.gates import run_gates
 
 
 def score_run(record: RunRecord, objectives: Objectives, time_scale: float = 1.0) -> RunReport:
     m = record.measurements
     gates = run_gates(record, objectives, time_scale)
-    deductions = run_deductions(m, gates, objectives)
-    score = round(max(0.0, 100.0 - sum(d.points for d in deductions)), 2)
+    every = charge.run_deductions(m, gates, objectives)
+    charged = charge.platform(every)
+    score = round(max(0.0, 100.0 - sum(d.points for d in charged)), 2)
     figures = _figures(m) if m is not None else {}
+    judged = [g for g in gates if g.verdict != "not measured"]
+    unjudged = [f"gate {g.name} not measured: {g.reason}" for g in gates if g.verdict == "not measured"]
+    unjudged += [f"gate {g.name} not met: {g.reason}" for g in gates
+                 if g.verdict == "not met" and g.name in charge.EVIDENCE_GATES]
     return RunReport(experiment=record.experiment, repetition=record.repetition, run_id=record.run_id,
                      run_dir=record.run_dir, status=record.status, causes=record.causes, measured=m is not None,
                      stopped_by=record.stopped_by,
-                     gates=gates, deductions=deductions, score=score, passed=all(g.passed for g in gates),
-                     **figures)
+                     gates=gates, deductions=charged, unjudged=unjudged + charge.unjudged(every), score=score,
+                     coverage=round(len([g for g in judged if g.name not in charge.EVIDENCE_GATES])
+                                    / max(1, len([g for g in gates if g.name not in charge.EVIDENCE_GATES])), 4),
+                     platform_failed=any(g.verdict == "not met" and g.name not in charge.EVIDENCE_GATES
+                                         for g in gates),
+                     passed=all(g.passed for g in gates), **figures)
 
 
 def _figures(m: Measurements) -> dict:

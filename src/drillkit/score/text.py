@@ -18,11 +18,12 @@ def share(value: float | None, digits: int = 2) -> str:
 
 
 def bounds(rto: Bounds | None) -> str:
+    """An RTO as what was observed: its bounds, never a midpoint nobody observed."""
     if rto is None:
         return "—"
     if rto.upper is None:
         return f"≥ {rto.lower:.1f} s (not recovered)"
-    return f"{(rto.lower + rto.upper) / 2:.1f} s [{rto.lower:.1f}, {rto.upper:.1f}]"
+    return f"[{rto.lower:.1f}, {rto.upper:.1f}] s"
 
 
 def timeout(ms: float | None, timeout_ms: float | None) -> str:

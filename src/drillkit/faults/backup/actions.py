@@ -29,6 +29,7 @@ from psycopg import sql
 from drillkit import clock, durable
 from drillkit.backup import restore
 from drillkit.backup.barman import Barman
+from drillkit.backup.scheduler import MARGIN as SCHEDULE_MARGIN
 from drillkit.faults.boundary import activity
 from drillkit.faults.environment import Environment, environment, heal, inject
 from drillkit.measure.probe_process import CONFIG_FILE
@@ -131,9 +132,10 @@ def restore_from_backups(
     its incrementals are restored alone (no WAL past each backup's own), verified, compared with the
     ledger, and the copy takes writes ("serving"). A marker row is written, the next backup taken after
     it is awaited (BACKUP_WAIT_S at most; two incremental intervals by default), and the loss is declared
-    LOSS_AFTER_BACKUP_S after that backup ended (half an incremental interval by default: a loss
-    halfway between two backups). The RPO is then the age of the newest backup. The restore gives up
-    TIMEOUT_S after the loss."""
+    LOSS_AFTER_BACKUP_S after that backup ended: by default the worst case the objective is about, just
+    before the next backup is due (the loss that leaves the oldest newest backup). The record says where
+    the loss was placed. The RPO is then the age of the newest backup. The restore gives up TIMEOUT_S
+    after the loss."""
     env = environment(configuration)
     with _recorded_if_failed(env, "restore_from_backups", "backups only"):
         return _restore_from_backups(env, loss_after_backup_s, backup_wait_s, timeout_s)
@@ -148,8 +150,8 @@ def _restore_from_backups(env: Environment, loss_after_backup_s: float | None, b
     marker = f"{_MARKER_PREFIX}{uuid.uuid4().hex[:8]}"
     _write_marker(dsn, marker, 1)
     newest = _await_backup_after(barman, clock.now().utc, backup_wait_s or 2 * interval + 60)
-    _sleep_until(datetime.fromisoformat(newest.end_utc).timestamp() + (
-        interval / 2 if loss_after_backup_s is None else loss_after_backup_s))
+    after, placement = _loss_placement(interval, loss_after_backup_s)
+    _sleep_until(datetime.fromisoformat(newest.end_utc).timestamp() + after)
     issued = clock.now()
     _write_marker(dsn, marker, 2)  # the lost primary's last write: no backup holds it
     confirmed = clock.now()
@@ -159,7 +161,7 @@ def _restore_from_backups(env: Environment, loss_after_backup_s: float | None, b
                         timeout_s=timeout_s)
     record = RestoreRecord(activity="restore_from_backups", mode="backups only", t0_issued=issued.monotonic,
                            t0_confirmed=confirmed.monotonic, t0_utc=issued.utc.isoformat(),
-                           recovery_target="end of the newest backup")
+                           recovery_target="end of the newest backup", loss_placement=placement)
     return _restore(env, settings, record, plan, dsn)
 
 
@@ -216,6 +218,17 @@ def _settings(env: Environment) -> BackupSettings:
 
 def _barman(settings: BackupSettings) -> Barman:
     return Barman.of(settings)
+
+
+def _loss_placement(interval: float, chosen: float | None) -> tuple[float, str]:
+    """Seconds after the newest backup's end to declare the loss at, and where that is, in words. The
+    default is the worst case that can be declared for sure: just before the next backup is due (the
+    scheduler takes it once the newest is SCHEDULE_MARGIN × the interval old)."""
+    due = SCHEDULE_MARGIN * interval
+    after = max(0.0, due - max(1.0, 0.05 * interval)) if chosen is None else chosen
+    where = "the worst case, just before the next backup was due" if chosen is None else "as the experiment chose"
+    return after, (f"loss declared {after:.1f} s after the newest backup ended, {due - after:.1f} s before the next "
+                   f"was due ({where})")
 
 
 def _incremental_every(settings: BackupSettings) -> float:
