@@ -102,8 +102,11 @@ def test_load_spike_runs_locust_and_stops_it(sandbox, target_file, tmp_path):
     assert journal["exit_code"] == 0, journal["stderr"]
     summary = outputs(journal)["the-spike-runs-its-course"]
     assert summary["requests"] > 50
-    stages = outputs(journal)["start-the-spike"]["stages"]
+    spike = outputs(journal)["start-the-spike"]
+    stages = spike["stages"]
     assert stages[1]["users"] == 8 * stages[0]["users"]
+    # T0 is the spike as Locust reported it running, not a declared offset after the launch
+    assert spike["spike_users"] == stages[1]["users"] and spike["injected_monotonic"] >= spike["issued_monotonic"]
     assert_left_clean(sandbox)
 
 

@@ -4,6 +4,14 @@ hand-built input (tests/unit/synthetic.py for raw samples, tests/unit/drill_runs
 
 from __future__ import annotations
 
+import json
+import threading
+
+import pytest
+from chaoslib.exceptions import ActivityFailed
+
+from drillkit import clock
+from drillkit.faults.load.actions import _await_users
 from drillkit.measure import ledger
 from drillkit.measure import restore as restore_measure
 from drillkit.measure.ledger import Write
@@ -217,6 +225,25 @@ def test_an_rto_row_not_measured_shows_no_worst_figure():
                                                                                          rto=None)]))
     shown = row(score(drill_run(record(), unmeasured), OBJECTIVES, []), "RTO")
     assert shown.verdict == "not measured" and shown.value is None and shown.measured.startswith("not measured")
+
+
+# -- 11. a load spike's T0 is observed, not declared --------------------------------------------------------
+
+
+def test_a_load_spike_is_confirmed_by_locusts_own_report_of_its_users(tmp_path):
+    progress = tmp_path / "progress.json"
+    progress.write_text(json.dumps({"users": 5}))
+    threading.Timer(0.4, lambda: progress.write_text(json.dumps({"users": 40}))).start()
+    started = clock.now().monotonic
+    seen = _await_users(progress, 40, deadline=started + 5)
+    assert seen - started >= 0.35 and json.loads(progress.read_text())["users"] == 40
+
+
+def test_a_load_spike_never_observed_is_not_injected(tmp_path):
+    progress = tmp_path / "progress.json"
+    progress.write_text(json.dumps({"users": 5}))
+    with pytest.raises(ActivityFailed, match="never observed"):
+        _await_users(progress, 40, deadline=clock.now().monotonic + 0.3)
 
 
 # -- the two verdicts ----------------------------------------------------------------------------------------

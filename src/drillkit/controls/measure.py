@@ -166,9 +166,9 @@ def out_dir(configuration: dict | None, run_id: str) -> Path:
 
 
 def fault_of_output(output: dict[str, Any], activity: str) -> FaultEvent:
-    delay = float(output.get("effective_after_s", 0))  # a fault that bites some time after its action
-    confirmed = float(output["injected_monotonic"]) + delay
-    issued = float(output.get("issued_monotonic", output["injected_monotonic"])) + delay
+    # T0 as the activity observed it: never a declared offset (a fault that bites later confirms it by observation)
+    confirmed = float(output["injected_monotonic"])
+    issued = float(output.get("issued_monotonic", output["injected_monotonic"]))
     return FaultEvent(fault=str(output.get("fault") or activity), activity=activity, issued=issued,
                  confirmed=confirmed)
 

@@ -37,7 +37,7 @@ def _on_init(environment: Any, **kwargs: Any) -> None:
     global _is_worker
     _is_worker = isinstance(environment.runner, WorkerRunner)
     if not _is_worker and PROGRESS:
-        threading.Thread(target=_write_progress_forever, args=(PROGRESS,), daemon=True).start()
+        threading.Thread(target=_write_progress_forever, args=(PROGRESS, environment), daemon=True).start()
 
 
 @events.request.add_listener
@@ -68,11 +68,12 @@ def _on_quitting(environment: Any, **kwargs: Any) -> None:
     _write(RESULTS, result)
 
 
-def _write_progress_forever(path: str) -> None:
+def _write_progress_forever(path: str, environment: Any) -> None:
+    """Every half second: the running totals and the users running now (a load spike is confirmed by them)."""
     while True:
-        time.sleep(2)
+        time.sleep(0.5)
         merged.merge(unsent.drain())
-        _write(path, {"at": time.time(), **merged.totals()})
+        _write(path, {"at": time.time(), "users": environment.runner.user_count, **merged.totals()})
 
 
 def _write(path: str, data: dict) -> None:
