@@ -43,7 +43,7 @@ def start_load_spike(
         launch = locust.launch(host=str(env.target.endpoint).rstrip("/"), stages=stages,
                                locustfile=Path(locustfile), out_dir=load_dir(env.target))
         tracked = processes.start(launch, pid_file(env.target))
-        users = stages[1]["users"]
+        users = round(base_users * multiplier)
         seen = _await_users(progress, users, deadline=launched + baseline_s + spike_s)
         return {"pid": tracked.pid, "issued_monotonic": launched + baseline_s, "injected_monotonic": seen,
                 "spike_users": users}
