@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from drillkit.model.report import ExperimentReport, Finding, Gate, ObjectiveRow, RunReport
 from drillkit.model.result import RunStatus
+from drillkit.score.deductions import EVIDENCE_GATES
 
 SAY = {  # gate -> (what a failure means to a reader, what to fix)
     "rto": ("users were not served well again in time", "shorten recovery: check failover detection and "
@@ -102,7 +103,8 @@ def _gate_finding(run: RunReport, gate: Gate) -> Finding:
                        text=f"{run.experiment}: not measured, so not passed: {gate.name.replace('_', ' ')}",
                        cause=gate.reason, fix=NOT_MEASURED_FIX)
     cause = gate.reason if gate.name != "rollbacks" else (_causes(run) or gate.reason)
-    return Finding(experiment=run.experiment, severity="failed", text=f"{run.experiment}: {meaning}",
+    severity = "not measured" if gate.name in EVIDENCE_GATES else "failed"  # the tool's, not the platform's
+    return Finding(experiment=run.experiment, severity=severity, text=f"{run.experiment}: {meaning}",
                    cause=cause, fix=fix)
 
 
