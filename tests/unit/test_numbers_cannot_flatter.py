@@ -86,7 +86,7 @@ def test_the_declared_loss_is_placed_just_before_the_next_backup_is_due_and_says
 
     after, placement = _loss_placement(60.0, None)
     assert 0.8 * 60 <= after < 0.9 * 60      # the scheduler takes the next one at 0.9 × the interval
-    assert "worst case, just before the next backup was due" in placement and f"{after:.1f} s" in placement
+    assert "before the next was due (the worst case)" in placement and f"{after:.1f} s" in placement
     chosen_after, chosen = _loss_placement(60.0, 30.0)
     assert chosen_after == 30.0 and "as the experiment chose" in chosen
 

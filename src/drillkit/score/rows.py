@@ -16,6 +16,8 @@ from drillkit.score import restores, text
 from drillkit.score.gates import RANK
 
 BudgetKind = Literal["availability", "errors", "latency"]
+BUDGET_WORDS: dict[BudgetKind, str] = {"availability": "availability budget", "errors": "error budget",
+                                       "latency": "latency budget"}
 
 
 def objective_rows(records: list[RunRecord], objectives: Objectives, time_scale: float = 1.0) -> list[ObjectiveRow]:
@@ -152,7 +154,8 @@ def _slo_row(name, context: str, value: float | None, runs: list[Measurements | 
     """The objective is the policy: the drill may consume at most its share of the month's budget, in all and
     in any one incident. The row's figure is the budget consumed; the raw SLI is context."""
     policy = objectives.policy
-    target = (f"≤ {text.share(policy.incident_budget_share, 0)} of the month's {kind} budget per incident, "
+    budget = BUDGET_WORDS[kind]
+    target = (f"≤ {text.share(policy.incident_budget_share, 0)} of the month's {budget} per incident, "
               f"≤ {text.share(policy.drill_budget_share, 0)} per drill")
     used = [_share(m.budget if m else None, kind) for m in runs]
     incidents = [_share(i.budget, kind) for m in runs if m for i in m.incidents]
@@ -164,10 +167,10 @@ def _slo_row(name, context: str, value: float | None, runs: list[Measurements | 
     worst = max((i for i in incidents if i is not None), default=0.0)
     reasons = []
     if total > policy.drill_budget_share:
-        reasons.append(f"the drill consumed {text.share(total)} of the month's {kind} budget; the policy allows "
+        reasons.append(f"the drill consumed {text.share(total)} of the month's {budget}; the policy allows "
                        f"{text.share(policy.drill_budget_share, 0)}")
     if worst > policy.incident_budget_share:
-        reasons.append(f"one incident consumed {text.share(worst)} of the month's {kind} budget; the policy "
+        reasons.append(f"one incident consumed {text.share(worst)} of the month's {budget}; the policy "
                        f"allows {text.share(policy.incident_budget_share, 0)} per incident")
     reason = "; ".join(reasons) or "within the policy"
     return ObjectiveRow(name=name, target=target,

@@ -226,7 +226,7 @@ def _loss_placement(interval: float, chosen: float | None) -> tuple[float, str]:
     scheduler takes it once the newest is SCHEDULE_MARGIN × the interval old)."""
     due = SCHEDULE_MARGIN * interval
     after = max(0.0, due - max(1.0, 0.05 * interval)) if chosen is None else chosen
-    where = "the worst case, just before the next backup was due" if chosen is None else "as the experiment chose"
+    where = "the worst case" if chosen is None else "as the experiment chose"
     return after, (f"loss declared {after:.1f} s after the newest backup ended, {due - after:.1f} s before the next "
                    f"was due ({where})")
 
