@@ -227,8 +227,9 @@ def _trend_series(runs: Sequence[HistoryEntry], field: str, title: str, unit: st
     for i, (run, value) in enumerate(zip(runs, values, strict=True)):
         px = TREND_PAD + i * step
         svg.append(f'<text class="tick" x="{px:.1f}" y="{TREND_H - 8}">{escape(run.quarter)}</text>')
-        if value is None:
-            svg.append(f'<text class="tick" x="{px:.1f}" y="{TREND_H - 30}">n/m</text>')
+        if value is None:  # not measured, or a fault that never recovered (no upper bound to draw)
+            unbounded = field == "worst_rto_s" and run.worst_rto_unbounded
+            svg.append(f'<text class="tick" x="{px:.1f}" y="{TREND_H - 30}">{"never" if unbounded else "n/m"}</text>')
             continue
         svg.append(f'<circle cx="{px:.1f}" cy="{y(value):.1f}" r="3"><title>{escape(run.started_utc[:10])}: '
                    f'{value:g}{unit}</title></circle>')
