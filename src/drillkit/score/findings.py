@@ -13,7 +13,8 @@ SAY = {  # gate -> (what a failure means to a reader, what to fix)
     "rpo": ("acknowledged data was lost beyond the RPO", "reduce replication lag or make replication "
             "synchronous for this failure"),
     "split_brain": ("writes confirmed to users after the fault were later lost (split brain)",
-                    "fence the old primary before promoting a new one"),
+                    "stop a primary cut off from its replica from confirming writes: fence it before promoting "
+                    "a new one, or replicate synchronously"),
     "unexpected_rows": ("rows appeared that no writer sent", "find what wrote them: the ledger table must "
                         "only hold drillkit's writes"),
     "restore_checks": ("a restored copy did not prove itself whole", "fix the backup or the restore procedure "

@@ -176,7 +176,8 @@ def _experiment(name: str, weight: float, records: list[RunRecord], objectives: 
     judged = [r for r in runs if r.status != RunStatus.NOT_RUN and r.measured and r.coverage > 0]
     if not judged:
         ran = any(r.status != RunStatus.NOT_RUN for r in runs)
-        why = ("; ".join(c for r in runs for c in r.causes) or "no run of it was measured") if runs else \
+        why = ("; ".join(c.removeprefix("not run: ") for r in runs for c in r.causes) or "no run of it was measured") \
+            if runs else \
             (f"the drill stopped before it: {aborted}" if aborted else "no run of it was recorded")
         return ExperimentReport(name=name, weight=weight, score=None, scored_repetition=runs[0].repetition if runs
                                 else 0, deductions=[], status="incomplete" if ran else "not run",
