@@ -78,8 +78,8 @@ def to_markdown(report: Report) -> str:
     lines += ["", "| experiment | score | RTO | RPO | lost writes | availability | p95 |", "|---" * 7 + "|"]
     for e in report.experiments:
         run = scored_run(e)
-        if run is None:
-            lines.append(f"| {e.name} | not run | — | — | — | — | — |")
+        if run is None or e.status == "not run":
+            lines.append(f"| {e.name} | not run: {e.reason} | — | — | — | — | — |")
             continue
         lines.append(f"| {e.name} | {experiment_score(e)} | {run_rto(run)} | {run_rpo(run)} | {lost(run)} | "
                      f"{text.share(run.user_path.availability if run.user_path else None)} | "
