@@ -17,6 +17,8 @@ from drillkit.measure import restore as restore_measure
 from drillkit.measure.ledger import Write
 from drillkit.model.measurements import Bounds, Budget, Span
 from drillkit.model.objectives import Objectives
+from drillkit.report import openmetrics
+from drillkit.report.render import to_markdown
 from drillkit.score import score
 from drillkit.score.rows import availability_row
 from tests.unit import synthetic as raw
@@ -26,6 +28,7 @@ from tests.unit.drill_runs import (
     incident,
     instrument,
     measurements,
+    policy_check,
     record,
     restore,
     rpo,
@@ -105,8 +108,10 @@ def test_the_restore_rpo_row_says_where_the_loss_was_placed():
 def test_writes_missing_from_a_restored_copy_count_as_lost_in_the_history():
     lossy = restore(rpo=rpo(seconds=40.0, lost=37))
     run = record("restore-from-incremental", measurements=measurements(restores=[lossy], rpo=rpo(lost=0)))
-    entry = score(drill_run(run), OBJECTIVES, []).trend.runs[-1]
-    assert entry.lost_writes == 37
+    report = score(drill_run(run, backup_time_scale=60.0, backup_check=policy_check()), OBJECTIVES, [])
+    assert report.trend.runs[-1].lost_writes == 37
+    assert "37 (missing from the restored copy)" in to_markdown(report)
+    assert 'drillkit_restore_lost_writes{' in openmetrics.render(report) and "} 37.0" in openmetrics.render(report)
 
 
 def test_a_restore_drills_own_ledger_is_not_measured_and_never_meets_the_rpo_gate_by_itself():

@@ -140,7 +140,8 @@ def _run_series(labels: dict[str, str], run: RunReport, families: _Families) -> 
     families.add("drillkit_run_score", "one repetition's score, 0 to 100", labels, run.score)
     for fault, timeline in _unique_faults(run.recoveries):
         _rto_series({**labels, "fault": fault}, timeline, families)
-    rpo = run.rpo if run.rpo is not None and run.rpo.status == "measured" else None
+    # a restore drill's own ledger is vacuous: its losses are the restored copy's (drillkit_restore_lost_writes)
+    rpo = run.rpo if run.rpo is not None and run.rpo.status == "measured" and not run.restores else None
     seconds = rpo.seconds if rpo is not None else None
     if families.measured(labels, "rpo", seconds) and seconds is not None:
         families.add("drillkit_rpo_seconds", "span of acknowledged writes lost before T0 (a lower bound "
@@ -211,6 +212,8 @@ def _restore_series(labels: dict[str, str], shown: RestoreReport, families: _Fam
     if families.measured(labels, "restore_rpo", rpo) and rpo is not None:
         families.add("drillkit_restore_rpo_seconds", "T0 minus the newest acknowledged write the restored copy "
                      "holds, counted from the ledger (a lower bound when at least)", labels, rpo, unit="seconds")
+        families.add("drillkit_restore_lost_writes", "acknowledged writes before the loss that the restored copy "
+                     "lacks", labels, r.rpo.lost if r.rpo is not None else 0)
     ok = None if shown.checks == "not measured" else (1 if shown.checks == "met" else 0)
     if families.measured(labels, "restore_checks", ok) and ok is not None:
         families.add("drillkit_restore_checks_passed", "1 when every check of the restored copy passed",
