@@ -267,7 +267,7 @@ def test_an_instrument_that_lagged_everywhere_leaves_the_platform_grade_and_make
 def test_a_drill_that_measured_nothing_has_no_platform_grade():
     report = score(drill_run(record(measurements=None, status="activity failed")), OBJECTIVES, [])
     assert report.score is None and report.grade is None and report.evidence.coverage == 0
-    assert report.platform.startswith("nothing was judged")
+    assert report.platform.startswith("no experiment produced a figure about the platform")
 
 
 def test_observed_harm_still_fails_the_platform_whatever_the_evidence():
@@ -277,3 +277,75 @@ def test_observed_harm_still_fails_the_platform_whatever_the_evidence():
     report = score(drill_run(lost, unmeasured), OBJECTIVES, [])
     assert report.status == "failed" and report.grade in ("C", "D", "F")
     assert report.evidence.verdict == "incomplete"
+
+
+# -- a gap never hides an observed failure, and the instrument's blindness is never the platform's ----------
+
+
+def _full_ledger(seconds: int):
+    writes = [Write("w0", n, raw.at(n * 0.1), raw.at(n * 0.1), raw.at(n * 0.1 + 0.01)) for n in range(seconds * 10)]
+    return writes, {"w0": set(range(seconds * 10))}
+
+
+def test_an_rto_beyond_the_objective_is_not_hidden_by_a_fault_not_measured_beside_it():
+    slow = timeline(rto=Bounds(lower=14500.0, upper=15000.0))
+    blind = timeline(fault=slow.fault.model_copy(update={"activity": "isolate-replica"}), status="not measured",
+                     rto=None, incident=None)
+    report = score(drill_run(record(measurements=measurements(timelines=[slow, blind]))), OBJECTIVES, [])
+    run = report.experiments[0].runs[0]
+    assert gate(run, "rto").verdict == "not met" and report.status == "failed"
+    assert any(d.reason.startswith("worst RTO upper bound") and d.points == 10 for d in run.deductions)
+    assert row(report, "RTO").verdict == "not met"
+    assert any("beside its failure, not measured" in why for why in run.unjudged)
+
+
+def test_a_restore_refused_by_its_own_checks_is_a_platform_failure_not_a_gap():
+    from drillkit.model.backup import PhaseMark, RestoreCheck, RestoreRecord
+
+    record_ = RestoreRecord(
+        activity="restore_point_in_time", mode="point in time", t0_issued=raw.at(20.0), t0_confirmed=raw.at(20.1),
+        t0_utc="2026-11-20T10:00:20+00:00", recovery_target="2026-11-20T10:00:20+00:00",
+        phases=[PhaseMark(name="restore started", lower=raw.at(20.2), upper=raw.at(20.3))],
+        checks=[RestoreCheck(name="WAL chain continuous", ok=False, detail="gap at 000000010000000000000007")],
+        finished=True, error="BackupError: the restored copy failed its checks: it is not put in service")
+    refused = restore_measure.measured(record_, [])
+    assert refused.status == "measured" and refused.rto is None
+    report = score(drill_run(record("restore", measurements=measurements(restores=[refused], rpo=None))),
+                   OBJECTIVES, [])
+    run = report.experiments[0].runs[0]
+    assert gate(run, "restore_checks").verdict == "not met" and gate(run, "rto").verdict == "not met"
+    assert report.status == "failed"
+
+
+def test_an_incident_the_instrument_never_saw_end_is_not_a_platform_failure():
+    writes, stored = _full_ledger(140)
+    blind = raw.run(raw.user_path(0, 60) + raw.user_path(60, 80, ok=False), faults=[raw.fault(60)], ended=140,
+                    writes=writes, stored=stored, rollbacks=(100, 101))
+    report = score(drill_run(record(measurements=blind)), OBJECTIVES, [])
+    assert gate(report.experiments[0].runs[0], "steady_state").verdict == "not measured"
+    assert report.status == "incomplete"
+
+
+def test_an_incident_right_after_a_blind_stretch_at_the_fault_is_not_called_unexplained():
+    writes, stored = _full_ledger(160)
+    blind = raw.run(raw.user_path(0, 60) + raw.user_path(95, 105, ok=False) + raw.user_path(105, 160),
+                    faults=[raw.fault(60)], ended=160, writes=writes, stored=stored, rollbacks=(130, 131))
+    assert blind.incidents[0].attributed_to is None
+    steady = gate(score(drill_run(record(measurements=blind)), OBJECTIVES, []).experiments[0].runs[0], "steady_state")
+    assert steady.verdict == "not measured" and "observed nothing from 60.0 s" in steady.reason
+
+
+def test_an_invalid_baseline_is_a_gap_in_the_evidence():
+    short = baseline(duration_s=15.0, series=series(bad=(), seconds=12))
+    report = score(drill_run(record(), baseline=short), OBJECTIVES, [])
+    assert report.status == "invalid" and report.evidence.verdict == "incomplete"
+    assert report.evidence.gaps[0].what == "baseline"
+
+
+def test_a_failed_backup_policy_is_said_even_when_no_experiment_was_judged():
+    from tests.unit.drill_runs import failed_item
+
+    run = drill_run(record(measurements=None, status="activity failed"), backup_time_scale=60.0,
+                    backup_check=failed_item("encryption at rest", "plaintext"))
+    report = score(run, OBJECTIVES, [])
+    assert report.status == "failed" and report.score is None and "backup policy" in report.platform

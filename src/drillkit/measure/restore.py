@@ -17,7 +17,9 @@ writes become a `Restore`.
              (the restore overshot), each missing is counted as expected
 
 A record that is missing, invalid or unfinished, or holds no ledger rows, is "not measured" with the
-reason; the phases it reached are kept.
+reason; the phases it reached are kept. One whose procedure stopped because a check of the copy failed is
+measured: the copy never served (its RTO is unbounded) and its checks say why; its RPO, never compared, is
+not measured.
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ def measured(record: RestoreRecord, writes: list[ledger.Write]) -> Restore:
                   backup_chain=list(record.backup_chain), phases=phases, checks=list(record.checks),
                   restored_bytes=record.restored_bytes,
                   rto=None if serving is None else _after_t0(serving.lower, serving.upper, t0))
+    failed = [c for c in record.checks if not c.ok]
+    if record.error and failed:  # the copy was refused for what its checks saw: that is what happened
+        return Restore(status="measured", reason=f"the restored copy failed its checks: {record.error}",
+                       **{**common, "rto": None})
     reason = _unmeasurable(record) or _unread_writers(record, writes)
     if reason:
         return Restore(status="not measured", reason=reason, **common)

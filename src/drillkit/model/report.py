@@ -38,6 +38,7 @@ class Gate(Frozen):
     name: GateName
     verdict: Verdict
     reason: str
+    unjudged: list[str] = Field(default_factory=list)  # parts not measured beside a failure that was observed
 
     @property
     def passed(self) -> bool:

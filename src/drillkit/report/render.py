@@ -40,7 +40,7 @@ def stop_lines(report: Report) -> list[str]:
 def platform_line(report: Report) -> str:
     """The platform's verdict: what was observed about it, whatever the evidence."""
     if report.score is None:
-        return f"Platform: not judged. {report.platform}"
+        return f"Platform: no score: {report.platform}"
     return f"Platform: score {report.score:g}, grade {report.grade}: {report.platform}"
 
 

@@ -53,11 +53,13 @@ def budget(m: Measurements) -> Deduction:
 
 def lost_writes(m: Measurements) -> Deduction:
     """Acknowledged writes lost before the fault, and those before a restore's recovery target that the
-    restored copy lacks: one count, one deduction."""
+    restored copy lacks: one count, one deduction, over every figure that was measured (a gap beside them is
+    the evidence's, and never hides the loss that was seen)."""
     figures = ([m.rpo] if not m.restores else []) + [r.rpo for r in m.restores]  # a restore's own ledger is vacuous
-    if any(f is None or f.status != "measured" for f in figures):
+    seen = [f for f in figures if f is not None and f.status == "measured"]
+    if not seen:
         return _unmeasured(LOSS_CAP, "lost acknowledged writes")
-    lost = sum(f.lost for f in figures if f is not None)
+    lost = sum(f.lost for f in seen)
     where = "before the fault" + (" or missing from a restored copy" if m.restores else "")
     return _capped(_log_points(lost), LOSS_CAP, lost, "writes", f"{lost} acknowledged writes lost {where}")
 
@@ -73,18 +75,18 @@ def split_brain_writes(m: Measurements) -> Deduction:
 
 
 def rto(m: Measurements, objectives: Objectives) -> Deduction:
-    """The worst RTO upper bound (a fault's recovery or a restore's time to serving) against the objective.
-    No impact costs nothing."""
-    injected = [t for t in m.timelines if t.fault.confirmed is not None]
-    if (not injected and not m.restores) or any(t.status == "not measured" for t in injected) \
-            or any(r.status != "measured" for r in m.restores):
+    """The worst RTO upper bound (a fault's recovery or a restore's time to serving) against the objective,
+    over what was measured; no impact costs nothing. Only when nothing was measured is it unjudged."""
+    injected = [t for t in m.timelines if t.fault.confirmed is not None and t.status != "not measured"]
+    restored = [r for r in m.restores if r.status == "measured"]
+    if not injected and not restored:
         return _unmeasured(RTO_CAP, "RTO")
     if any(t.status == "not recovered" or (t.rto and t.rto.upper is None) for t in injected):
         return _capped(RTO_CAP, RTO_CAP, None, "s", "users were not served well again within the wait")
-    if any(r.rto is None or r.rto.upper is None for r in m.restores):
+    if any(r.rto is None or r.rto.upper is None for r in restored):
         return _capped(RTO_CAP, RTO_CAP, None, "s", "a restored copy never served")
     uppers = [t.rto.upper for t in injected if t.rto is not None and t.rto.upper is not None]
-    uppers += [r.rto.upper for r in m.restores if r.rto is not None and r.rto.upper is not None]
+    uppers += [r.rto.upper for r in restored if r.rto is not None and r.rto.upper is not None]
     worst = max(uppers, default=0.0)
     return _capped(10 * worst / objectives.rto_seconds, RTO_CAP, worst, "s",
                    f"worst RTO upper bound {text.seconds(worst)} used {text.share(worst / objectives.rto_seconds)} "

@@ -6,14 +6,17 @@ gap makes the drill "incomplete"; it never costs the platform a point (docs/scor
 
 from __future__ import annotations
 
-from drillkit.model.report import Evidence, EvidenceGap, ExperimentReport, ObjectiveRow
+from drillkit.model.report import Baseline, Evidence, EvidenceGap, ExperimentReport, ObjectiveRow
 from drillkit.score import text
 
 
 def evidence(experiments: list[ExperimentReport], rows: list[ObjectiveRow],
-             policy: tuple[str, str] | None) -> Evidence:
-    """POLICY: the backup policy's verdict and reason (None: the target has no backups)."""
-    gaps = [gap for e in experiments for gap in _experiment_gaps(e)]
+             policy: tuple[str, str] | None, baseline: Baseline | None = None) -> Evidence:
+    """POLICY: the backup policy's verdict and reason (None: the target has no backups). A BASELINE that is
+    not valid leaves nothing to judge the faults against: a gap too."""
+    gaps = [EvidenceGap(experiment="", what="baseline", reason=baseline.reason)] \
+        if baseline is not None and not baseline.valid else []
+    gaps += [gap for e in experiments for gap in _experiment_gaps(e)]
     gaps += [EvidenceGap(experiment="", what=f"{row.name} objective", reason=row.reason)
              for row in rows if row.verdict == "not measured"]
     if policy is not None and policy[0] == "not measured":

@@ -76,7 +76,8 @@ ROW_FIX = {
 
 def row_findings(rows: list[ObjectiveRow]) -> list[Finding]:
     return [Finding(experiment="", severity="failed" if row.verdict == "not met" else "not measured",
-                    text=f"{row.name} objective {row.verdict}: {row.measured}", cause=row.reason,
+                    text=f"{row.name} objective not met: {row.measured}" if row.verdict == "not met"
+                    else f"{row.name} objective not measured", cause=row.reason,
                     fix=ROW_FIX[row.name] if row.verdict == "not met" else NOT_MEASURED_FIX)
             for row in rows if row.verdict != "met"]
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from drillkit.model.measurements import FaultTimeline, Measurements, RtoStatus
+from drillkit.model.measurements import FaultTimeline, Incident, Measurements, RtoStatus
 from drillkit.model.objectives import Objectives
 from drillkit.model.report import Gate, GateName, Verdict
 from drillkit.model.result import RunRecord
 from drillkit.score import restores, text
 
 NOT_MEASURED: Verdict = "not measured"
-RANK: dict[Verdict, int] = {"met": 0, "not met": 1, "not measured": 2}
+# an observed failure is never hidden by a gap beside it: "not met" wins, then "not measured"
+RANK: dict[Verdict, int] = {"met": 0, "not measured": 1, "not met": 2}
 
 
 def run_gates(record: RunRecord, objectives: Objectives, time_scale: float = 1.0) -> list[Gate]:
@@ -30,10 +31,13 @@ def run_gates(record: RunRecord, objectives: Objectives, time_scale: float = 1.0
 
 
 def combine(name: GateName, parts: list[tuple[Verdict, str]]) -> Gate:
-    """"not measured" anywhere wins, then "not met"; the reasons of every failing part are kept."""
+    """"not met" anywhere wins, then "not measured"; the reasons of every failing part are kept, and the parts
+    not measured beside an observed failure stay listed as unjudged."""
     verdict = max((v for v, _ in parts), key=RANK.__getitem__, default=NOT_MEASURED)
     failing = [why for v, why in parts if v != "met"]
-    return Gate(name=name, verdict=verdict, reason="; ".join(failing or [why for _, why in parts]))
+    unjudged = [why for v, why in parts if v == NOT_MEASURED] if verdict == "not met" else []
+    return Gate(name=name, verdict=verdict, reason="; ".join(failing or [why for _, why in parts]),
+                unjudged=unjudged)
 
 
 def rto(m: Measurements, objectives: Objectives) -> Gate:
@@ -133,22 +137,56 @@ def instrument(m: Measurements, objectives: Objectives) -> Gate:
 
 
 def _steady_state(record: RunRecord, m: Measurements) -> Gate:
+    """The hypothesis held, every incident is a fault's, and every one ended. Where the instrument was blind
+    (before an incident it cannot attribute, or after one it never saw end) the verdict is the evidence's:
+    "not measured", never a platform failure."""
     parts: list[tuple[Verdict, str]] = []
     if not record.steady_state_ok:
         parts.append(("not met", "the steady-state hypothesis did not hold after the method"))
     for incident in m.incidents:
         if incident.attributed_to is None:
-            why = f": {incident.attribution}" if incident.attribution else ""
-            parts.append(("not met", f"users saw {incident.bad_requests} bad requests from "
-                          f"{incident.start:.1f} s ({incident.phase or 'unknown phase'}) that no injected fault "
-                          f"explains{why}"))
+            parts.append(_unexplained(incident, m))
         if incident.end is None:
-            parts.append(("not met", f"an incident from {incident.start:.1f} s was not over when measurement "
-                          f"stopped ({m.stopped})"))
+            parts.append(_still_open(incident, m))
     if not parts:
         return Gate(name="steady_state", verdict="met",
                     reason="the hypothesis held and every incident was a fault's and ended")
     return combine("steady_state", parts)
+
+
+def _unexplained(incident: Incident, m: Measurements) -> tuple[Verdict, str]:
+    why = f": {incident.attribution}" if incident.attribution else ""
+    said = (f"users saw {incident.bad_requests} bad requests from {incident.start:.1f} s "
+            f"({incident.phase or 'unknown phase'}) that no injected fault explains{why}")
+    earliest = _blind_since(incident, m)
+    within = float(m.settings.get("impact_within_s", 20.0))
+    owner = next((f for f in m.faults if f.confirmed is not None and f.issued <= incident.start
+                  and earliest <= f.confirmed + within), None)
+    if earliest < incident.start and owner is not None:
+        return NOT_MEASURED, (f"{said}; but the instrument observed nothing from {earliest:.1f} s until it: it may "
+                              f"have begun within {owner.activity or owner.fault}'s impact window")
+    return "not met", said
+
+
+def _still_open(incident: Incident, m: Measurements) -> tuple[Verdict, str]:
+    said = f"an incident from {incident.start:.1f} s was not over when measurement stopped ({m.stopped})"
+    after = [p for p in m.series if p.t > incident.recovery.lower]
+    judged = sum(p.state in ("good", "bad") for p in after)
+    if judged < float(m.settings.get("min_coverage", 0.9)) * len(after):
+        return NOT_MEASURED, f"{said}; the instrument judged only {judged} of the {len(after)} s after its last " \
+                             "bad request: whether it ended was not seen"
+    return "not met", said
+
+
+def _blind_since(incident: Incident, m: Measurements) -> float:
+    """The start of the unobserved seconds (degraded or thin) just before INCIDENT's first bad second: the
+    earliest it may really have begun."""
+    first = int(incident.start)
+    states = {p.t: p.state for p in m.series}
+    second = first - 1
+    while states.get(second) in ("degraded", "thin"):
+        second -= 1
+    return float(second + 1) if second + 1 < first else incident.start
 
 
 def _rollbacks(record: RunRecord) -> Gate:

@@ -13,7 +13,7 @@ from drillkit.model.objectives import Objectives
 from drillkit.model.report import ObjectiveRow, Verdict
 from drillkit.model.result import RunRecord, RunStatus
 from drillkit.score import restores, text
-from drillkit.score.gates import RANK
+from drillkit.score.gates import RANK, timeline_verdict
 
 BudgetKind = Literal["availability", "errors", "latency"]
 BUDGET_WORDS: dict[BudgetKind, str] = {"availability": "availability budget", "errors": "error budget",
@@ -36,7 +36,8 @@ def objective_rows(records: list[RunRecord], objectives: Objectives, time_scale:
 
 
 def rto_row(runs: list[Measurements | None], objectives: Objectives) -> ObjectiveRow:
-    """Every injected fault's RTO, as bounds; the worst upper bound is the row's figure."""
+    """Every injected fault's RTO, judged as its gate judges it, shown as bounds; the worst upper bound is
+    the row's figure."""
     target = f"< {text.seconds(objectives.rto_seconds)}"
     verdicts: list[Verdict] = []
     worst, shown, reasons = None, "—", []
@@ -46,19 +47,17 @@ def rto_row(runs: list[Measurements | None], objectives: Objectives) -> Objectiv
             reasons.append("a run recorded no fault timeline")
             continue
         for t in m.timelines:
+            verdict, why = timeline_verdict(t, m, objectives)
+            verdicts.append(verdict)
+            if verdict != "met":
+                reasons.append(why)
+            if verdict == "not measured":
+                continue
             upper = _rto_upper(t)
-            name = t.fault.activity or t.fault.fault
-            if t.fault.confirmed is None or t.status == "not measured":
-                verdicts.append("not measured")
-                reasons.append(f"{name}: {t.fault.error or t.reason or 'not measured'}")
-            elif upper is None:
-                verdicts.append("not met")
+            if upper is None:
                 worst, shown = float("inf"), text.bounds(t.rto)
-                reasons.append(f"{name} never recovered within the wait")
-            else:
-                verdicts.append("met" if upper <= objectives.rto_seconds else "not met")
-                if worst != float("inf") and (worst is None or upper > worst):
-                    worst, shown = upper, "no impact" if t.status == "no impact" else text.bounds(t.rto)
+            elif worst != float("inf") and (worst is None or upper > worst):
+                worst, shown = upper, "no impact" if t.status == "no impact" else text.bounds(t.rto)
     return _row("RTO", target, shown, worst, "s", verdicts, reasons or [f"worst RTO {shown}"])
 
 

@@ -23,6 +23,7 @@ def score_run(record: RunRecord, objectives: Objectives, time_scale: float = 1.0
     unjudged = [f"gate {g.name} not measured: {g.reason}" for g in gates if g.verdict == "not measured"]
     unjudged += [f"gate {g.name} not met: {g.reason}" for g in gates
                  if g.verdict == "not met" and g.name in charge.EVIDENCE_GATES]
+    unjudged += [f"gate {g.name}, beside its failure, not measured: {why}" for g in gates for why in g.unjudged]
     return RunReport(experiment=record.experiment, repetition=record.repetition, run_id=record.run_id,
                      run_dir=record.run_dir, status=record.status, causes=record.causes, measured=m is not None,
                      stopped_by=record.stopped_by,

@@ -44,8 +44,8 @@ def score(run: DrillRun, objectives: Objectives, history: Sequence[HistoryEntry]
     deductions = drill_deductions(judged) + [d for d in [backups.policy_deduction(run)] if d is not None]
     total = round(max(0.0, 100.0 - sum(d.points for d in deductions)), 2) if judged else None
     rows = objective_rows(run.runs, objectives, scale)
-    found_evidence = evidence(experiments, rows, policy)
     baseline = judge_baseline(run.baseline, objectives)
+    found_evidence = evidence(experiments, rows, policy, baseline)
     status, why = verdict(run, experiments, rows, baseline)
     letter, cap = capped_grade(total, status)
     found = [f for e in experiments for r in e.runs for f in say.run_findings(r)] + say.row_findings(rows)
@@ -72,13 +72,14 @@ def score(run: DrillRun, objectives: Objectives, history: Sequence[HistoryEntry]
 def platform_sentence(experiments: list[ExperimentReport], rows: list[ObjectiveRow],
                       policy: tuple[str, str] | None, total: float | None) -> str:
     """What was observed about the platform, in one sentence, whatever the evidence."""
-    if total is None:
-        return "nothing was judged: no experiment produced a figure about the platform"
     failed = [e.name for e in experiments if e.status == "failed"]
     failed += [f"the {row.name} objective" for row in rows if row.verdict == "not met"]
     if policy is not None and policy[0] == "not met":
         failed.append(backups.POLICY)
     judged = sum(e.score is not None for e in experiments)
+    if total is None:
+        return "no experiment produced a figure about the platform" + (
+            f"; what was judged failed: {', '.join(failed)}" if failed else "")
     if failed:
         return f"failed on what was judged ({judged} of {len(experiments)} experiments): {', '.join(failed)}"
     return f"held on everything judged ({judged} of {len(experiments)} experiments)"
