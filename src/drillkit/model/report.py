@@ -229,7 +229,7 @@ class HistoryEntry(Frozen):
     coverage: float | None = None
     target_kind: str = ""
     target: str = ""  # the target's name: runs against other targets are not this run's trend
-    worst_rto_s: float | None = None          # failover; with worst_rto_unbounded, a lower bound
+    worst_rto_s: float | None = None          # failover; None when not measured or unbounded
     worst_rto_unbounded: bool = False         # a fault never recovered within the wait
     worst_rpo_s: float | None = None
     worst_restore_rto_s: float | None = None

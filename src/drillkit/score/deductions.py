@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from drillkit.model.measurements import Measurements
+from drillkit.model.measurements import Measurements, Rpo
 from drillkit.model.objectives import Objectives
 from drillkit.model.report import Deduction, Gate
 from drillkit.score import text
@@ -55,13 +55,18 @@ def lost_writes(m: Measurements) -> Deduction:
     """Acknowledged writes lost before the fault, and those before a restore's recovery target that the
     restored copy lacks: one count, one deduction, over every figure that was measured (a gap beside them is
     the evidence's, and never hides the loss that was seen)."""
-    figures = ([m.rpo] if not m.restores else []) + [r.rpo for r in m.restores]  # a restore's own ledger is vacuous
-    seen = [f for f in figures if f is not None and f.status == "measured"]
+    seen = [f for f in loss_figures(m) if f is not None and f.status == "measured"]
     if not seen:
         return _unmeasured(LOSS_CAP, "lost acknowledged writes")
     lost = sum(f.lost for f in seen)
     where = "before the fault" + (" or missing from a restored copy" if m.restores else "")
     return _capped(_log_points(lost), LOSS_CAP, lost, "writes", f"{lost} acknowledged writes lost {where}")
+
+
+def loss_figures(m: Measurements) -> list[Rpo | None]:
+    """The ledger figures a run's lost writes are counted from: a restore drill's restored copies (its own
+    ledger is vacuous: the rollback puts the rows back, or the loss is only declared), else its own ledger."""
+    return [r.rpo for r in m.restores] if m.restores else [m.rpo]
 
 
 def split_brain_writes(m: Measurements) -> Deduction:

@@ -27,7 +27,7 @@ def objective_rows(records: list[RunRecord], objectives: Objectives, time_scale:
     measured = [r.measurements for r in records if r.status != RunStatus.NOT_RUN]
     failovers = [m for m in measured if m is None or not m.restores]
     restoring = [m for m in measured if m is not None and m.restores]
-    rows = [rto_row(failovers, objectives), rpo_row(failovers, objectives, time_scale)] \
+    rows = [rto_row(failovers, objectives), rpo_row(failovers, objectives)] \
         if failovers or not restoring else []
     if restoring:
         rows += [restore_rto_row(restoring, objectives), restore_rpo_row(restoring, objectives, time_scale)]
@@ -61,7 +61,7 @@ def rto_row(runs: list[Measurements | None], objectives: Objectives) -> Objectiv
     return _row("RTO", target, shown, worst, "s", verdicts, reasons or [f"worst RTO {shown}"])
 
 
-def rpo_row(runs: list[Measurements | None], objectives: Objectives, time_scale: float = 1.0) -> ObjectiveRow:
+def rpo_row(runs: list[Measurements | None], objectives: Objectives) -> ObjectiveRow:
     """The failovers' RPO from the ledger: acknowledged data lost before the fault."""
     target = f"< {text.seconds(objectives.rpo_seconds)}"
     verdicts: list[Verdict] = []

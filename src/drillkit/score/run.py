@@ -19,19 +19,18 @@ def score_run(record: RunRecord, objectives: Objectives, time_scale: float = 1.0
     charged = charge.platform(every)
     score = round(max(0.0, 100.0 - sum(d.points for d in charged)), 2)
     figures = _figures(m) if m is not None else {}
-    judged = [g for g in gates if g.verdict != "not measured"]
+    platform_gates = [g for g in gates if g.name not in charge.EVIDENCE_GATES]
     unjudged = [f"gate {g.name} not measured: {g.reason}" for g in gates if g.verdict == "not measured"]
     unjudged += [f"gate {g.name} not met: {g.reason}" for g in gates
                  if g.verdict == "not met" and g.name in charge.EVIDENCE_GATES]
     unjudged += [f"gate {g.name}, beside its failure, not measured: {why}" for g in gates for why in g.unjudged]
+    judged = sum(g.verdict != "not measured" for g in platform_gates)
     return RunReport(experiment=record.experiment, repetition=record.repetition, run_id=record.run_id,
                      run_dir=record.run_dir, status=record.status, causes=record.causes, measured=m is not None,
                      stopped_by=record.stopped_by,
                      gates=gates, deductions=charged, unjudged=unjudged + charge.unjudged(every), score=score,
-                     coverage=round(len([g for g in judged if g.name not in charge.EVIDENCE_GATES])
-                                    / max(1, len([g for g in gates if g.name not in charge.EVIDENCE_GATES])), 4),
-                     platform_failed=any(g.verdict == "not met" and g.name not in charge.EVIDENCE_GATES
-                                         for g in gates),
+                     coverage=round(judged / max(1, len(platform_gates)), 4),
+                     platform_failed=any(g.verdict == "not met" for g in platform_gates),
                      passed=all(g.passed for g in gates), **figures)
 
 

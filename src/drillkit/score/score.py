@@ -25,6 +25,7 @@ from drillkit.model.result import DrillRun, RunRecord, RunStatus
 from drillkit.model.sli_verdict import SliVerdict, sli_verdicts
 from drillkit.score import backups, text, trend
 from drillkit.score import findings as say
+from drillkit.score.deductions import loss_figures
 from drillkit.score.evidence import evidence
 from drillkit.score.rows import objective_rows
 from drillkit.score.run import score_run
@@ -214,15 +215,8 @@ def _grouped(run: DrillRun) -> list[tuple[str, float, list[RunRecord]]]:
 def _lost_writes(records: list[RunRecord]) -> int | None:
     """Acknowledged writes lost anywhere: at failover (before and after the fault) and missing from a restored
     copy. None when any of them was not measured."""
-    figures = []
-    for r in records:
-        m = r.measurements
-        if m is None or r.status == RunStatus.NOT_RUN:
-            continue
-        if m.restores:
-            figures += [restore.rpo for restore in m.restores]
-        else:
-            figures.append(m.rpo)
+    figures = [f for r in records if r.measurements is not None and r.status != RunStatus.NOT_RUN
+               for f in loss_figures(r.measurements)]
     if not figures or any(f is None or f.status != "measured" for f in figures):
         return None
     return sum(f.lost + f.split_brain.count for f in figures if f is not None)
