@@ -1,16 +1,17 @@
 """Prober capacity: the highest scheduled rate the real probe process sustains on one core with a
-p99 send lag under 5 ms, CSV logging on, against the running sandbox under load.
+p99 send lag under 5 ms, CSV logging on, against the running sandbox under load; and the CPU one
+request costs with the instrument's client (drillkit.measure.http1) beside httpx, the client it replaced.
 
 The probe process (drillkit.measure.probe_process, fresh connection per request, as in a drill) runs
 pinned to one core with taskset, one prober on the global endpoint at rising rates; a load generator
 pinned to another core writes through the same endpoint meanwhile. For each rate it prints the
 requests scheduled, how many left, the send lag (sent − intended) p50/p99/max and the answers' errors;
-a slot that never left counts as infinitely late. Then the highest rate whose p99 stayed under 5 ms.
+a slot that never left counts as infinitely late; the probe process's own CPU (of its core) and the
+machine's idle share say whether the prober or the machine ran out. Then the highest rate whose p99
+stayed under 5 ms.
 
-Measured on this project's 2-core machine (2026-11-26, sandbox up, 100 writes/s of load): 200
-requests/s (p99 2.7 ms); 300/s p99 7.1 ms; 400/s p99 11.4 ms; at 600/s the prober falls behind for
-good. httpx costs about 0.9 ms of CPU per request here (a bare asyncio request: 0.23 ms), which is
-what stands between this figure and the goal of 1,000/s.
+Before the instrument's own client (2026-11-26, httpx, same machine and load): 200 requests/s at p99
+2.7 ms; 300/s p99 7.1 ms; 400/s p99 11.4 ms; at 600/s the prober fell behind for good.
 
 Needs the sandbox up, and the sandbox lock like everything that touches it:
     flock /tmp/drillkit-sandbox.lock env PYTHONPATH=$PWD/src .venv/bin/python bench/prober_capacity.py
@@ -29,10 +30,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psutil
 
-RATES = (50, 100, 150, 200, 300, 400, 600, 800, 1000)
+RATES = (50, 100, 150, 200, 300, 400, 600, 800, 1000, 1200, 1500, 2000)
+CPU_REQUESTS = 500  # sequential requests per client for the CPU-per-request comparison
 BEHIND_S = 1.0  # a p99 this late: the prober has fallen behind for good, higher rates say no more
 P99_LIMIT_S = 0.005
 WARMUP_S = 1.0
@@ -59,10 +63,21 @@ def run_rate(endpoint: str, rate: float, seconds: float, core: int, kind: str) -
         Path(out, "probe-config.json").write_text(json.dumps(config))
         process = subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-m",
                                     "drillkit.measure.probe_process", out], stderr=subprocess.DEVNULL)
-        time.sleep(seconds + WARMUP_S)
+        time.sleep(WARMUP_S)
+        before = psutil.cpu_times()
+        time.sleep(seconds)
+        idle = idle_share(before, psutil.cpu_times())
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
-        return lag_figures(Path(out, "samples.csv"))
+        own = json.loads(Path(out, "probe.json").read_text())["process"]
+        return {**lag_figures(Path(out, "samples.csv")), "probe_cpu": own["cpu_s"] / own["measured_s"],
+                "machine_idle": idle}
+
+
+def idle_share(before: Any, after: Any) -> float:
+    """The machine's idle share of all its cores between two psutil.cpu_times() readings."""
+    total = sum(after) - sum(before)
+    return (after.idle - before.idle) / total if total > 0 else 0.0
 
 
 def lag_figures(path: Path) -> dict[str, float]:
@@ -74,6 +89,32 @@ def lag_figures(path: Path) -> dict[str, float]:
     errors = sum(bool(r["error"]) for r in rows)
     return {"scheduled": len(rows), "sent": sum(math.isfinite(x) for x in lags), "errors": errors,
             "p50": lags[len(lags) // 2], "p99": lags[min(len(lags) - 1, int(0.99 * len(lags)))], "max": lags[-1]}
+
+
+CPU_PER_REQUEST = """
+import asyncio, sys, time, httpx
+from drillkit.measure import http1
+url, n = sys.argv[1] + "/api/feed?limit=5", int(sys.argv[2])
+async def lean():
+    for _ in range(n):
+        assert (await http1.request("GET", url)).status == 200
+async def old():  # as the probers used it: no pool, a connection per request
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
+    async with httpx.AsyncClient(limits=limits, timeout=2.0, headers={"connection": "close"}) as http:
+        for _ in range(n):
+            assert (await http.get(url)).status_code == 200
+for name, run in (("httpx", old), ("drillkit.measure.http1", lean)):
+    started = time.process_time()
+    asyncio.run(run())
+    print(f"{name}: {(time.process_time() - started) / n * 1000:.3f} ms of CPU per request")
+"""
+
+
+def cpu_per_request(endpoint: str, core: int) -> str:
+    """Each client's CPU per request, sequential, in a process pinned to CORE."""
+    done = subprocess.run(["taskset", "-c", str(core), sys.executable, "-c", CPU_PER_REQUEST, endpoint,
+                           str(CPU_REQUESTS)], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
 
 
 def rate_before(rate: float) -> float:
@@ -100,12 +141,15 @@ def main() -> None:
                              str(args.load_rate)], stderr=subprocess.DEVNULL)
     best = 0.0
     try:
+        print(f"CPU per request ({CPU_REQUESTS} sequential reads each, load on):")
+        print("  " + cpu_per_request(args.endpoint, args.core).replace("\n", "\n  "), flush=True)
         print(f"probe process on core {args.core}, {args.kind} via {args.endpoint}; "
               f"load {args.load_rate:.0f} writes/s on core {other}")
         for rate in RATES:
             f = run_rate(args.endpoint, rate, args.seconds, args.core, args.kind)
             print(f"{rate:6d}/s: {f['scheduled']:6d} scheduled, {f['sent']:6d} sent, {f['errors']:5d} errors; "
-                  f"send lag ms p50 {ms(f['p50'])} p99 {ms(f['p99'])} max {ms(f['max'])}", flush=True)
+                  f"send lag ms p50 {ms(f['p50'])} p99 {ms(f['p99'])} max {ms(f['max'])}; "
+                  f"probe CPU {f['probe_cpu']:.0%} of its core, machine idle {f['machine_idle']:.0%}", flush=True)
             if f["p99"] < P99_LIMIT_S and best == rate_before(rate):
                 best = rate
             if f["p99"] >= BEHIND_S:

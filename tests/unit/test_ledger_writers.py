@@ -5,40 +5,36 @@ from __future__ import annotations
 import asyncio
 import time
 
-import httpx
 import pytest
 
 from drillkit.measure import writers
 from drillkit.measure.raw import WRITE_COLUMNS, sample_of, sample_row, write_of, write_row
+from tests.unit.local_http import Asked, serving
 
 
 def write_with(answer, timeout: float = 1.0):
-    async def handler(request: httpx.Request) -> httpx.Response:
-        await request.extensions["trace"]("http11.send_request_headers.started", {})
-        return await answer(request)
-
     async def run():
-        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-            return await writers.write_once(http, "http://lb.test", "w0", 3, time.monotonic(), timeout)
+        async with serving(answer) as url:
+            return await writers.write_once(url, "w0", 3, time.monotonic(), timeout)
 
     return asyncio.run(run())
 
 
-async def created(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(201, json={"ok": True})
+async def created(asked: Asked) -> tuple[int, object]:
+    return 201, {"ok": True}
 
 
-async def unavailable(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(503)
+async def unavailable(asked: Asked) -> tuple[int, object]:
+    return 503, None
 
 
-async def frozen(request: httpx.Request) -> httpx.Response:
+async def frozen(asked: Asked) -> bytes:
     await asyncio.sleep(10)
     raise AssertionError("unreachable")
 
 
-async def reset(request: httpx.Request) -> httpx.Response:
-    raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+async def reset(asked: Asked) -> bytes:
+    return b""  # the connection closes without an answer
 
 
 def test_a_write_answered_201_is_acknowledged_when_the_answer_came():
@@ -69,16 +65,26 @@ def test_rows_survive_the_csv_round_trip_with_their_empty_cells():
 def test_the_http_ledger_posts_to_the_targets_path_with_its_headers_and_reads_back_from_there():
     seen = []
 
-    async def handler(request: httpx.Request) -> httpx.Response:
-        seen.append((request.method, request.url.path, request.headers.get("authorization")))
-        return httpx.Response(201) if request.method == "POST" else httpx.Response(200, json={"seqs": [3, 1]})
+    async def answer(asked: Asked) -> tuple[int, object]:
+        seen.append((asked.method, asked.path, asked.headers.get("authorization")))
+        return (201, None) if asked.method == "POST" else (200, {"seqs": [3, 1]})
 
     async def run():
-        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        async with serving(answer) as url:
             headers = {"authorization": "Bearer tok-1a2b3c"}
-            done = await writers.write_once(http, "http://lb.test", "w0", 3, time.monotonic(), 1.0, "/rpo", headers)
-            return done, await writers.read_back(http, "http://lb.test", ["w0"], 1.0, "/rpo", headers)
+            done = await writers.write_once(url, "w0", 3, time.monotonic(), 1.0, "/rpo", headers)
+            return done, await writers.read_back(url, ["w0"], 1.0, "/rpo", headers)
 
     done, stored = asyncio.run(run())
     assert done.acknowledged and stored == {"w0": [1, 3]}
     assert seen == [("POST", "/rpo", "Bearer tok-1a2b3c"), ("GET", "/rpo/w0", "Bearer tok-1a2b3c")]
+
+
+def test_a_refused_write_is_indeterminate_and_says_connect():
+    async def run():
+        async with serving(created) as url:
+            pass
+        return await writers.write_once(url, "w0", 3, time.monotonic(), 1.0)
+
+    write = asyncio.run(run())
+    assert (write.acked_at, write.note) == (None, "connect")

@@ -26,6 +26,7 @@ from drillkit.model.measurements import (
     Incident,
     Instrument,
     Measurements,
+    ProcessUse,
     Rpo,
     SecondPoint,
     Sli,
@@ -60,9 +61,11 @@ def analyze(
     reconcile_error: str | None, faults: list[FaultEvent], rollbacks: Rollbacks,
     leaders: list[tuple[float, str]], lags: list[int], settings: AnalysisSettings, objectives: Objectives,
     origin: float, ended: float, stopped: str, restore_records: Sequence[restore.Found] = (),
+    process: ProcessUse | None = None,
 ) -> Measurements:
     """The Measurements of one session; every monotonic time becomes seconds since ORIGIN. RESTORE_RECORDS:
-    what the run's restore procedures recorded (measure/restore.py reads them from the run folder)."""
+    what the run's restore procedures recorded (measure/restore.py reads them from the run folder). PROCESS:
+    what the probe process said of its own CPU and priority (replay.process_use reads it)."""
     threshold = objectives.latency_threshold_ms / 1000
     checked = _checked_by_prober(samples, settings.interval_s, ended, threshold)
     user = _user_rows(checked)
@@ -79,7 +82,7 @@ def analyze(
         stopped=stopped, settings={**asdict(settings), "latency_threshold_s": threshold},
         faults=[timeline.mark_of(f, origin) for f in faults], rollbacks=_rollbacks(rollbacks, origin, ended),
         leaders=[(round(at - origin, 3), name) for at, name in leaders],
-        instrument=_instrument(checked, writes, settings, origin, ended),
+        instrument=_instrument(checked, writes, settings, origin, ended, process),
         user_path=_user_sli(user, threshold),
         endpoints={name: _sli(rows, threshold) for name, rows in sorted(checked.items())},
         budget=slo.budget(bad_seconds=sum(s.state == "bad" for s in judged) + sum(f.unobserved_seconds for f in found),
@@ -165,7 +168,7 @@ def _sli(rows: list[Checked], threshold: float) -> Sli:
 
 
 def _instrument(checked: dict[str, list[Checked]], writes: list[ledger.Write], settings: AnalysisSettings,
-                origin: float, ended: float) -> Instrument:
+                origin: float, ended: float, process: ProcessUse | None) -> Instrument:
     by_writer: dict[str, list[ledger.Write]] = defaultdict(list)
     for write in writes:
         by_writer[write.writer].append(write)
@@ -179,7 +182,8 @@ def _instrument(checked: dict[str, list[Checked]], writes: list[ledger.Write], s
                   for s in instrument.writer_degraded(rows, settings.write_interval_s, ended)]
     stretches = instrument.merge(stretches)
     spans = [Span(start=round(s.start - origin, 3), end=round(s.end - origin, 3), reason=s.reason) for s in stretches]
-    return Instrument(probers=probers, degraded=spans, degraded_s=round(sum(s.end - s.start for s in stretches), 3))
+    return Instrument(probers=probers, degraded=spans, degraded_s=round(sum(s.end - s.start for s in stretches), 3),
+                      process=process)
 
 
 def _incident(found: incidents.Found, faults: list[FaultEvent], rollbacks: Rollbacks, settings: AnalysisSettings,

@@ -7,10 +7,11 @@ that could not be sent because its write failed ("not_sent", a failed user reque
 that raised ("instrument", the instrument's fault, logged and counted). A gap in a prober's slots
 therefore always means the instrument itself stalled or died.
 
-`sent` is when the request left the instrument: the moment its connection started to connect, or,
-on a connection that was already open, when its headers started to go out (httpx trace events). A
-request still waiting inside the client has not been sent. Each request gets a connection of its
-own (see `client()`): a freeze must not leave later requests hostage to a pooled connection.
+`sent` is when the request left the instrument: the moment its connection started to connect. Each
+request gets a connection of its own (measure/http1.py): a freeze must not leave later requests hostage
+to a pooled connection. With httpx's keep-alive pool, a 3 s freeze of the apps left the probers timing
+out for 6.5-11 s after the resume while a prober opening a connection per request was answered from
++0.2 s: 331 of the 356 requests that failed after the resume had never left the client.
 """
 
 from __future__ import annotations
@@ -20,17 +21,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
-import httpx
-
+from drillkit.measure import http1
 from drillkit.measure.samples import NOT_SENT, Sample
 
 logger = logging.getLogger("drillkit")
-# The first trace event that proves the request left the client: a new connection starting, or the
-# request's headers starting to go out on a connection already open.
-SENT_EVENTS = ("connection.connect_tcp.started", "http11.send_request_headers.started",
-               "http2.send_request_headers.started")
 
 
 ProbeKind = Literal["read", "write_read", "live"]
@@ -78,18 +74,6 @@ class ProbeTarget:
         return f"{self.endpoint}/{self.kind}"
 
 
-def client(timeout: float) -> httpx.AsyncClient:
-    """A client that opens a fresh connection for every request and never queues one.
-
-    With httpx's keep-alive pool, a 3 s freeze of the apps left the probers timing out for 6.5-11 s
-    after the resume (30-40 timeouts a second) while a prober opening a connection per request was
-    answered from +0.2 s. 331 of the 356 requests that failed after the resume never left the
-    client (no connect, no header sent: they sat in the pool), and the tail ended as the burst's idle
-    keep-alive connections expired (5 s). No reuse and no limit: nothing waits inside the client."""
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
-    return httpx.AsyncClient(limits=limits, timeout=timeout, headers={"connection": "close"})
-
-
 async def on_schedule(
     interval: float, stop: asyncio.Event, send: Callable[[float], Awaitable[None]],
     failed: Callable[[float, BaseException], None], start: float | None = None,
@@ -131,9 +115,8 @@ def instrument_rows(target: ProbeTarget, intended: float, asks: Requests | None 
                    "instrument") for kind in kinds]
 
 
-async def probe_once(
-    http: httpx.AsyncClient, target: ProbeTarget, intended: float, timeout: float, asks: Requests | None = None,
-) -> list[Sample]:
+async def probe_once(target: ProbeTarget, intended: float, timeout: float, asks: Requests | None = None,
+                     ) -> list[Sample]:
     """One scheduled slot: a read, or a write and its read-back (always two rows). The read-back is a
     request of its own, due when the write answered: its latency runs from then, so the latency SLI
     judges each request, as the objective does. One that could not be sent keeps the slot's times.
@@ -142,17 +125,17 @@ async def probe_once(
     read_path = {"read": asks.read, "live": asks.live}.get(target.kind, asks.read)
     if target.kind != "write_read" or asks.write is None:
         kind = "read" if target.kind == "write_read" else target.kind
-        read = await _timed(http, "GET", f"{target.base_url}{read_path}", None, target, kind, intended, timeout,
+        read = await _timed("GET", f"{target.base_url}{read_path}", None, target, kind, intended, timeout,
                             asks.headers)
         return [read.sample]
-    write = await _timed(http, "POST", f"{target.base_url}{asks.write}", asks.write_body, target, "write",
+    write = await _timed("POST", f"{target.base_url}{asks.write}", asks.write_body, target, "write",
                          intended, timeout, asks.headers)
     if write.sample.status != 201 or write.item_id is None:
         # The user's read-back of this slot failed with its write: same slot, same instants, never sent.
         unsent = Sample(target.name, target.endpoint, "read_back", intended, None, write.sample.latency, 0, NOT_SENT)
         return [write.sample, unsent]
     read_back_path = asks.read_back.replace("{id}", str(write.item_id))
-    read_back = await _timed(http, "GET", f"{target.base_url}{read_back_path}", None, target,
+    read_back = await _timed("GET", f"{target.base_url}{read_back_path}", None, target,
                              "read_back", write.sample.completed, timeout, asks.headers)
     return [write.sample, read_back.sample]
 
@@ -163,35 +146,31 @@ class _Answer:
     item_id: int | None = None
 
 
-class SendClock:
-    """Notes when the request left the client, from httpx's trace events."""
-
-    def __init__(self) -> None:
-        self.sent: float | None = None
-
-    async def __call__(self, event: str, info: dict[str, Any]) -> None:
-        if self.sent is None and event in SENT_EVENTS:
-            self.sent = time.monotonic()
-
-
 async def _timed(
-    http: httpx.AsyncClient, method: str, url: str, body: dict | None, target: ProbeTarget, kind: str,
-    intended: float, timeout: float, headers: dict[str, str] | None = None,
+    method: str, url: str, body: dict | None, target: ProbeTarget, kind: str, intended: float, timeout: float,
+    headers: dict[str, str] | None = None,
 ) -> _Answer:
-    clock = SendClock()
+    clock = http1.SendClock()
     status, error, item_id = 0, "", None
     try:
         async with asyncio.timeout(max(intended + timeout - time.monotonic(), 0.001)):
-            response = await http.request(method, url, json=body, headers=headers, extensions={"trace": clock})
-        status = response.status_code
+            response = await http1.request(method, url, json=body, headers=headers, clock=clock)
+        status = response.status
         error = "" if status < 400 else "http"
         if kind == "write" and status == 201:
-            item_id = response.json().get("id")
+            item_id = _item_id(response)
     except TimeoutError:
         error = "timeout"
-    except httpx.ConnectError:
+    except http1.ConnectError:
         error = "connect"
-    except (httpx.HTTPError, ValueError):
+    except (http1.ProtocolError, ValueError):
         error = "other"
     latency = timeout if error == "timeout" else time.monotonic() - intended
     return _Answer(Sample(target.name, target.endpoint, kind, intended, clock.sent, latency, status, error), item_id)
+
+
+def _item_id(response: http1.Response) -> int | None:
+    answer = response.json()
+    if not isinstance(answer, dict):
+        raise ValueError("the created item's answer is not a JSON object")
+    return answer.get("id")

@@ -18,7 +18,7 @@ from drillkit.errors import InvalidInput
 from drillkit.measure import analysis, restore
 from drillkit.measure.raw import LedgerFormatError, SamplesFormatError, read_samples, read_writes
 from drillkit.measure.samples import FaultEvent
-from drillkit.model.measurements import Measurements
+from drillkit.model.measurements import Measurements, ProcessUse
 from drillkit.model.objectives import Objectives
 
 RECORD_FILE = "session.json"
@@ -57,7 +57,7 @@ def reanalyze(directory: Path, objectives: Objectives) -> Measurements:
         leaders=leader_changes(leaders), lags=lags,
         settings=analysis.AnalysisSettings(**{k: v for k, v in facts["settings"].items() if k in wanted}),
         objectives=objectives, origin=facts["origin"], ended=facts["ended"], stopped=facts["stopped"],
-        restore_records=restore.read_records(directory),
+        restore_records=restore.read_records(directory), process=process_use(directory),
     )
     # UTC comes from each process's own clock anchor: keep the one the run wrote
     return measured.model_copy(update={"origin_utc": facts.get("origin_utc", measured.origin_utc)})
@@ -95,3 +95,13 @@ def leader_changes(leaders: list[tuple[float, str]]) -> list[tuple[float, str]]:
         if not changes or changes[-1][1] != name:
             changes.append((at, name))
     return changes
+
+
+def process_use(directory: Path) -> ProcessUse | None:
+    """The probe process's own CPU and priority, from the probe.json it left in DIRECTORY; None when it
+    did not record them (it died before its schedules ended)."""
+    try:
+        status = json.loads((directory / "probe.json").read_text())
+        return ProcessUse(**status["process"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -248,6 +248,7 @@ class MeasurementSession:
             rollbacks=self.rollbacks, leaders=replay.leader_changes(self.leaders), lags=list(self.lags),
             settings=self.analysis_settings(), objectives=self.objectives, origin=self.origin,
             ended=ended, stopped=reason, restore_records=restore.read_records(self.out_dir),
+            process=replay.process_use(self.out_dir),
         )
         facts = replay.record(origin=self.origin, ended=ended, stopped=reason, faults=list(self.faults),
                               rollbacks=self.rollbacks, settings=self.analysis_settings(), writers=self.writer_ids)

@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-import httpx
-
-from drillkit.measure.prober import SendClock
+from drillkit.measure import http1
 from drillkit.measure.raw import Write
 
 ACKNOWLEDGED = (200, 201)
@@ -22,25 +20,25 @@ DEFAULT_PATH = "/api/ledger"
 
 
 async def write_once(
-    http: httpx.AsyncClient, base_url: str, writer: str, seq: int, intended: float, timeout: float,
-    path: str = DEFAULT_PATH, headers: dict[str, str] | None = None,
+    base_url: str, writer: str, seq: int, intended: float, timeout: float, path: str = DEFAULT_PATH,
+    headers: dict[str, str] | None = None,
 ) -> Write:
-    clock = SendClock()
+    clock = http1.SendClock()
     acked_at, note = None, ""
     try:
         async with asyncio.timeout(max(intended + timeout - time.monotonic(), 0.001)):
-            response = await http.post(f"{base_url}{path}", json={"writer": writer, "seq": seq},
-                                       headers=headers, extensions={"trace": clock})
-        if response.status_code in ACKNOWLEDGED:
+            response = await http1.request("POST", f"{base_url}{path}", json={"writer": writer, "seq": seq},
+                                           headers=headers, clock=clock)
+        if response.status in ACKNOWLEDGED:
             acked_at = time.monotonic()
         else:
-            note = f"http {response.status_code}"
+            note = f"http {response.status}"
     except TimeoutError:
         note = "timeout"
-    except httpx.ConnectError:
+    except http1.ConnectError:
         note = "connect"
-    except httpx.HTTPError as exc:
-        note = "reset" if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError) else type(exc).__name__
+    except http1.ProtocolError:
+        note = "reset"
     return Write(writer, seq, intended, clock.sent, acked_at, note)
 
 
@@ -50,7 +48,7 @@ def died(writer: str, seq: int, intended: float) -> Write:
 
 
 async def read_back(
-    http: httpx.AsyncClient, base_url: str, writers: list[str], timeout_s: float, path: str = DEFAULT_PATH,
+    base_url: str, writers: list[str], timeout_s: float, path: str = DEFAULT_PATH,
     headers: dict[str, str] | None = None,
 ) -> dict[str, list[int]]:
     """Each writer's stored seqs, read through the global endpoint (so from the current primary);
@@ -60,11 +58,12 @@ async def read_back(
     for writer in writers:
         while writer not in stored:
             try:
-                response = await http.get(f"{base_url}{path}/{writer}", headers=headers, timeout=5.0)
-                if response.status_code == 200:
+                async with asyncio.timeout(5.0):
+                    response = await http1.request("GET", f"{base_url}{path}/{writer}", headers=headers)
+                if response.status == 200:
                     stored[writer] = sorted(response.json()["seqs"])
                     continue
-            except (httpx.HTTPError, ValueError, KeyError):
+            except (TimeoutError, OSError, ValueError, KeyError, TypeError):
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the ledger of {writer} could not be read back within {timeout_s:.0f} s")

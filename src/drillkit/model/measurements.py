@@ -63,10 +63,25 @@ class ProberHealth(Frozen):
     lag_max_ms: float | None = None
 
 
+class ProcessUse(Frozen):
+    """What the probe process itself consumed while it measured, and the priority it ran at."""
+
+    cpu_s: float                    # CPU seconds, user and system
+    measured_s: float               # wall seconds from its first slot to its last
+    nice: int                       # its scheduling niceness (0: the default; lower runs first)
+    priority: str                   # "raised", or why it was not ("not raised: …")
+
+    @property
+    def cpu_share(self) -> float:
+        """Of one core, on average."""
+        return self.cpu_s / self.measured_s if self.measured_s > 0 else 0.0
+
+
 class Instrument(Frozen):
     probers: list[ProberHealth]
     degraded: list[Span] = Field(default_factory=list)  # the instrument did not send on schedule
     degraded_s: float = 0.0
+    process: ProcessUse | None = None  # None: the probe process did not say (it died, or an older run)
 
 
 class Sli(Frozen):

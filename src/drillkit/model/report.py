@@ -90,6 +90,8 @@ class InstrumentFigures(Frozen):
     degraded: list[Span] = Field(default_factory=list)
     probers: list[ProberFigures] = Field(default_factory=list)
     send_lag_p99_ms: float | None = None   # the worst prober's
+    cpu_share: float | None = None         # the probe process's CPU, of one core on average; None: not said
+    priority: str = ""                     # "nice -10", or "nice 0 (not raised: …)"
 
 
 class RunReport(Frozen):

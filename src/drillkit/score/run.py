@@ -50,8 +50,11 @@ def _instrument(m: Measurements) -> InstrumentFigures:
                              send_errors=p.send_errors, lag_p99_ms=p.lag_p99_ms, lag_max_ms=p.lag_max_ms)
                for p in m.instrument.probers]
     lags = [p.lag_p99_ms for p in probers if p.lag_p99_ms is not None]
+    use = m.instrument.process
+    priority = "" if use is None else f"nice {use.nice}" + ("" if use.priority == "raised" else f" ({use.priority})")
     return InstrumentFigures(degraded_s=m.instrument.degraded_s, degraded=m.instrument.degraded, probers=probers,
-                             send_lag_p99_ms=max(lags) if lags else None)
+                             send_lag_p99_ms=max(lags) if lags else None,
+                             cpu_share=None if use is None else round(use.cpu_share, 3), priority=priority)
 
 
 def _timeout(m: Measurements) -> float | None:
