@@ -206,3 +206,67 @@ def _postmaster_runs(home: Path) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except (OSError, ValueError, IndexError, psutil.Error):
         return False
+
+
+def _phased_experiment(tmp_path: Path, phase: str) -> Path:
+    """app-a frozen with the measure control on, and a marker file written as the run enters PHASE."""
+    def shell(name: str, script: str, kind: str = "action") -> dict:
+        return {"type": kind, "name": name, "provider": {"type": "process", "path": "sh", "arguments": ["-c", script]}}
+
+    marker = tmp_path / f"in-{phase}"
+    probes = [{"type": "probe", "name": "healthz", "tolerance": 200,
+               "provider": {"type": "http", "url": "${endpoint}/healthz", "timeout": 3}}]
+    if phase == "steady state":
+        probes.append({**shell("wait here", f"touch '{marker}'; sleep 20", "probe"), "tolerance": 0})
+    method = [shell("mark", f"touch '{marker}'"), PAUSE] if phase == "method" else [PAUSE]
+    rollbacks = [{"type": "action", "name": "resume app-a", "provider": {
+        "type": "python", "module": "drillkit.faults.app.actions", "func": "resume_app",
+        "arguments": {"region": "region-a"}}}]
+    if phase == "rollbacks":
+        rollbacks.append(shell("a slow rollback", f"touch '{marker}'; sleep 5"))
+    rollbacks.append(shell("done", f"touch '{tmp_path / 'rolled-back'}'"
+                           + (f"; touch '{marker}'" if phase == "measuring after the rollbacks" else "")))
+    path = tmp_path / "phased.yaml"
+    path.write_text(yaml.safe_dump({
+        "title": "app-a frozen, measured", "description": "a signal in one phase of the run", "tags": ["test"],
+        "configuration": {"fault_duration": 60 if phase == "method" else 1, "endpoint": APP_B},
+        "controls": [{"name": "measure", "provider": {"type": "python", "module": "drillkit.controls.measure",
+                                                      "arguments": {"stable_window_s": "30", "max_recovery_s": "90"}}}],
+        "steady-state-hypothesis": {"title": "region-b answers", "probes": probes},
+        "method": method, "rollbacks": rollbacks,
+    }, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("phase", ["steady state", "method", "rollbacks", "measuring after the rollbacks"])
+def test_sigterm_in_any_phase_keeps_the_measurements_plays_the_rollbacks_and_exits_3_within_30_s(
+        sandbox, target_file, tmp_path, phase):
+    import time
+
+    target = load_target(target_file)
+    faults = FaultLog(target.fault_log)
+    run = subprocess.Popen([sys.executable, "-m", "drillkit", "run", str(_phased_experiment(tmp_path, phase)),
+                            "--target", str(target_file), "--out", str(tmp_path / "out")],
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: (tmp_path / f"in-{phase}").exists() or run.poll() is not None, 120,
+                   f"the run to reach {phase}")
+        assert run.poll() is None, run.communicate()
+        time.sleep(1.0)
+        signalled = time.monotonic()
+        run.send_signal(signal.SIGTERM)
+        stdout, stderr = run.communicate(timeout=60)
+        took = time.monotonic() - signalled
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 3, stderr
+    assert took < 30, f"exited {took:.1f} s after the signal"
+    journal = json.loads((tmp_path / "out" / "journal.json").read_text())
+    assert journal["status"] == "interrupted"
+    assert journal["rollbacks"] and all(r["status"] == "succeeded" for r in journal["rollbacks"])
+    assert (tmp_path / "rolled-back").exists()  # every rollback played, the slow one too
+    measured = json.loads((tmp_path / "out" / "measurements.json").read_text())
+    assert measured["stopped"] == "interrupted" and measured["user_path"]["requests"] > 0
+    assert faults.open_faults() == [] and holder_of(target) is None
+    _healthy_again(sandbox)

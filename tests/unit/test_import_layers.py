@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     {"measure", "score"},
     {"model", "feedhub"},
     {"faultlog", "processes", "patroni_api", "kustomize", "kubeclient"},
-    {"clock", "durable", "errors", "histograms"},
+    {"clock", "durable", "errors", "histograms", "interrupts"},
     {"redaction"},
 ]
 FLOOR = {name: floor for floor, names in enumerate(LAYERS) for name in names}

@@ -39,11 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from chaoslib import substitute
+from chaoslib.exceptions import InterruptExecution
 
-from drillkit import durable
+from drillkit import durable, interrupts
 from drillkit.faults.environment import RUN_ID_ENV, RUN_ID_KEY, environment, new_run_id
 from drillkit.measure.samples import FaultEvent
-from drillkit.measure.session import MeasurementSession, MeasureSettings
+from drillkit.measure.session import STOP_WHEN_INTERRUPTED_S, MeasurementSession, MeasureSettings
 from drillkit.model import paths
 from drillkit.model.objectives import Objectives, load_objectives
 from drillkit.model.result import RunStatus
@@ -129,10 +130,16 @@ def after_experiment_control(context: dict, state: dict, **arguments: Any) -> No
     global _run
     if _run is None:
         return
-    run, _run = _run, None
-    measurements = _finish(run, interrupted=isinstance(state, dict) and state.get("status") == RunStatus.INTERRUPTED)
+    run = _run
+    try:
+        measurements, interrupted = _finish(
+            run, interrupted=isinstance(state, dict) and state.get("status") == RunStatus.INTERRUPTED)
+    finally:
+        _run = None
     if isinstance(state, dict):
         state["measurements"] = measurements
+        if interrupted:  # a signal while measuring after the rollbacks: the run is interrupted, not completed
+            state["status"] = RunStatus.INTERRUPTED.value
 
 
 @_loud
@@ -200,21 +207,27 @@ def _marks(run: _Run) -> list[dict[str, Any]]:
         return []
 
 
-def _finish(run: _Run, *, interrupted: bool) -> dict[str, Any]:
+def _finish(run: _Run, *, interrupted: bool) -> tuple[dict[str, Any], bool]:
+    """Measure on until the service is stable (unless INTERRUPTED), stop, and save the measurements;
+    them, and whether the run was interrupted meanwhile. Once saving begins, a signal waits for it."""
     session = run.session
     for fault in merged_faults(run.from_outputs, _marks(run)):
         session.note_fault(fault)
-    if interrupted:
-        stopped = "interrupted"
-    else:
+    stopped = "interrupted"
+    if not interrupted:
         logger.info("measuring until the service is stable again")
-        stopped = session.wait_for_recovery(settled_after=session.rollbacks_ended or time.monotonic())
-    session.stop()
-    measurements = session.summary(stopped=stopped)
-    path = session.out_dir / "measurements.json"
-    durable.write_json(path, measurements)
+        try:
+            stopped = session.wait_for_recovery(settled_after=session.rollbacks_ended or time.monotonic())
+        except (KeyboardInterrupt, InterruptExecution):  # chaoslib turns SIGTERM into InterruptExecution
+            logger.warning("interrupted while measuring after the rollbacks: what was measured is kept")
+            interrupted = True
+    with interrupts.held() as caught:
+        session.stop(wait_s=STOP_WHEN_INTERRUPTED_S if interrupted else None)
+        measurements = session.summary(stopped=stopped)
+        path = session.out_dir / "measurements.json"
+        durable.write_json(path, measurements)
     logger.info("measurements (%s): %s", stopped, path)
-    return measurements
+    return measurements, interrupted or bool(caught)
 
 
 def _settings(arguments: dict[str, Any]) -> MeasureSettings:

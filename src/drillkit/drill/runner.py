@@ -16,17 +16,17 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaoslib.exceptions import InterruptExecution
 from chaoslib.exit import exit_gracefully
 from chaoslib.run import RunEventHandler, Runner
 from chaoslib.types import Strategy
 
-from drillkit import durable
+from drillkit import durable, interrupts
 from drillkit.controls import measure
 from drillkit.controls.measure import OUT_KEY
 from drillkit.drill import blast_radius
@@ -180,7 +180,7 @@ def run_experiment(
     run_id = run_id or new_run_id()
     runner = _PlanRunner({**plan_configuration(plan.target, plan.target_file, run_id), OUT_KEY: str(out_dir)})
     watch = _watch(plan, planned.stop_conditions)
-    for handler in [_JournalKeeper(journal_path), _WatchSwitch(watch), *(handlers or [])]:
+    for handler in [_JournalKeeper(journal_path), _WatchSwitch(watch), _RollbacksPlayOut(), *(handlers or [])]:
         runner.register_event_handler(handler)
     # the target's path also as a variable: an experiment may declare drillkit_target from an unset env var
     variables = {TARGET_KEY: str(plan.target_file.absolute()), **planned.variables}
@@ -252,11 +252,8 @@ def _safety_net(plan: Plan, run_id: str) -> tuple[list[str], list[str]]:
     """Heal the faults this run's rollbacks left open (a rollback failed, or was cut short); another
     run's faults are not this run's to heal (`drillkit recover` heals those)."""
     healed, left_open = [], []
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:  # a second Ctrl-C or SIGTERM waits until the heals are done; it is delivered right after
+    with interrupts.held() as caught:  # a second Ctrl-C or SIGTERM waits until the heals are done
         outcomes = list(recovery.recover(plan.target_file, FaultLog(plan.target.fault_log), run_id, plan.target))
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     for outcome in outcomes:
         if outcome.healed:
             logger.warning("safety net healed %s (%s)", outcome.fault.fault, outcome.fault.heal_action)
@@ -264,6 +261,8 @@ def _safety_net(plan: Plan, run_id: str) -> tuple[list[str], list[str]]:
         else:
             logger.error("safety net could not heal %s: %s", outcome.fault.fault, outcome.error)
             left_open.append(outcome.fault.fault)
+    if caught:
+        raise KeyboardInterrupt  # the signal held during the heals, delivered now
     return healed, left_open
 
 
@@ -295,6 +294,30 @@ class _WatchSwitch(RunEventHandler):
 
     def finish(self, journal: dict) -> None:
         self.watch.close()
+
+
+class _RollbacksPlayOut(RunEventHandler):
+    """A signal during the rollbacks lets them finish (chaoslib would skip the rest), then interrupts
+    the run; a second signal cuts them short, and the safety net heals what they left open."""
+
+    def __init__(self) -> None:
+        self.patience = interrupts.Patient(say=self._say, interrupt=lambda: InterruptExecution(
+            "a second signal during the rollbacks: the rest are skipped, the safety net heals"))
+
+    @staticmethod
+    def _say(signal_name: str) -> None:
+        logger.warning("%s received: the rollbacks finish first, then the run stops (send it again to cut "
+                       "them short)", signal_name)
+
+    def start_rollbacks(self, experiment: dict) -> None:
+        self.patience.begin()
+
+    def rollbacks_completed(self, experiment: dict, journal: dict) -> None:
+        if self.patience.end():
+            journal["status"] = RunStatus.INTERRUPTED.value
+
+    def finish(self, journal: dict) -> None:
+        self.patience.end()
 
 
 class _JournalKeeper(RunEventHandler):

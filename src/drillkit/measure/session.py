@@ -44,6 +44,9 @@ from drillkit.redaction import redact
 logger = logging.getLogger("drillkit")
 USER_PROBER = "global/write_read"
 START_TIMEOUT_S = 15.0
+# An interrupted run still lets the probe process read the ledger back, for this long at most: the
+# operator wants the run over within 30 s, rollbacks included. Past it, RPO is "not measured".
+STOP_WHEN_INTERRUPTED_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -221,17 +224,19 @@ class MeasurementSession:
         return {"requests": len(answers), "availability": len(ok) / len(answers),  # p95 of successes only
                 "p95_ms": ok[int(0.95 * (len(ok) - 1))] * 1000 if ok else math.nan}
 
-    def stop(self) -> None:
-        """Stop the schedules, let the process reconcile the ledger, and read everything back."""
+    def stop(self, wait_s: float | None = None) -> None:
+        """Stop the schedules, let the process reconcile the ledger (for WAIT_S at most; default: the
+        reconcile timeout and 30 s), and read everything back."""
         self.check_alive()  # a death before the stop is noticed and logged
         self.ended = time.monotonic()
+        wait_s = self.settings.reconcile_timeout_s + 30 if wait_s is None else wait_s
         if self._process is not None and self._process.poll() is None:
             self._process.send_signal(signal.SIGTERM)
             try:
-                self._process.wait(timeout=self.settings.reconcile_timeout_s + 30)
+                self._process.wait(timeout=wait_s)
             except subprocess.TimeoutExpired:
-                logger.error("the probe process did not finish within %.0f s: killed",
-                             self.settings.reconcile_timeout_s + 30)
+                logger.error("the probe process did not finish within %.0f s: killed; the ledger was not read "
+                             "back", wait_s)
                 self._process.kill()
                 self._process.wait()
         self.refresh()
