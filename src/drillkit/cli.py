@@ -104,12 +104,36 @@ def sandbox_up(
     err.print(f"sandbox up in {time.monotonic() - started:.1f} s; endpoint {status.endpoint}")
 
 
+ForceStop = Annotated[bool, typer.Option(
+    "--force", help="A drill is running on it: stop that drill first (as `drillkit abort` does: its rollbacks "
+    "play, its measurements are kept), then go on.")]
+ABORT_TIMEOUT_S = 60.0
+
+
+def _clear_of_runs(runs: list, what: str, force: bool) -> None:
+    """Refuse WHAT while RUNS hold the platform, or with FORCE stop them first."""
+    from drillkit import lock
+
+    if not force:
+        lock.refuse_if_running(runs, what)
+    left = lock.stop_runs(runs, ABORT_TIMEOUT_S, _progress())
+    if left:
+        raise Aborted(f"{what}: still running after {ABORT_TIMEOUT_S:.0f} s: "
+                      + "; ".join(run.describe() for run in left))
+
+
 @sandbox_app.command("down")
 def sandbox_down(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     purge: Annotated[bool, typer.Option(help="Also delete data and logs.")] = False,
+    force: ForceStop = False,
 ) -> None:
-    """Stop every process of the sandbox, tracked or not, and say what was stopped; nothing keeps running."""
+    """Stop every process of the sandbox, tracked or not, and say what was stopped; nothing keeps running.
+
+    Refused (exit 3) while a drill runs on the sandbox, naming it, unless --force."""
+    from drillkit import lock
+
+    _clear_of_runs(lock.running(lock.on_sandbox(state_dir)), f"sandbox down ({state_dir})", force)
     settings = load_config(state_dir.absolute())
     stopped = Sandbox(config=settings, report=_progress()).down(purge=purge)
     for line in stopped:
@@ -194,11 +218,15 @@ def staging_down(
     state_dir: StagingDir = Path(".drillkit/docker"),
     engine_root: EngineRoot = None,
     purge: Annotated[bool, typer.Option(help="Also delete the volumes (databases) and the secrets.")] = False,
+    force: ForceStop = False,
 ) -> None:
     """Remove the Compose project, stop the engine, and fail naming anything left on the host's network
-    (idempotent)."""
+    (idempotent). Refused (exit 3) while a drill runs on the staging, naming it, unless --force."""
+    from drillkit import lock
+    from drillkit.staging import topology
     from drillkit.staging.stack import Staging
 
+    _clear_of_runs(lock.running(lock.on_compose_project(topology.PROJECT)), "staging down", force)
     done = Staging(state_dir=state_dir, engine_root=engine_root, report=_progress()).down(purge=purge)
     for line in done:
         out.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -459,6 +487,34 @@ def _print_preflight(report) -> None:
     out.print(table)
     verdict = "all checks passed" if report.ok else f"{len(report.failures)} check(s) failed"
     out.print(f"preflight: {verdict} (exit {report.exit_code})", highlight=False)
+
+
+@app.command("abort")
+def abort(
+    target: Annotated[Path | None, typer.Option(help="Stop the drill running on this target.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Stop every drill running on this machine.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the drills to end.")] = ABORT_TIMEOUT_S,
+) -> None:
+    """The kill switch, for the moment a real incident starts: stop running drills as Ctrl-C would. Each
+    plays its rollbacks, keeps what it measured (`drillkit report` scores it), and exits 3.
+
+    Exit 0 when every drill it stopped has ended (or none was running), 3 when one is still running
+    after --timeout (SIGKILL it, then `drillkit recover --run RUN`)."""
+    from drillkit import lock
+    from drillkit.model.target import load_target
+
+    if (target is None) == (not every):
+        raise InvalidInput("abort: name the drills to stop: --target FILE, or --all")
+    runs = lock.running(lock.on_target(load_target(target)) if target is not None else lambda run: True)
+    if not runs:
+        out.print(f"no drill is running{f' on {target}' if target else ' on this machine'}")
+        return
+    left = lock.stop_runs(runs, timeout, _progress())
+    for run in left:
+        out.print(f"still running after {timeout:.0f} s: {run.describe()}; SIGKILL it (pid {run.holder.pid}), "
+                  f"then `drillkit recover --run {run.holder.run_id}`", markup=False, highlight=False, soft_wrap=True)
+    out.print(f"{len(runs) - len(left)} drill(s) stopped, {len(left)} still running")
+    raise typer.Exit(EXIT_ABORTED if left else 0)
 
 
 @app.command("recover")

@@ -7,6 +7,9 @@ it: the next run takes the lock over, and says which run died and which of its f
 (and heals them when it knows the target's file). A named holder that still lives (same pid, same
 process start time, so a reused pid is never mistaken for it) is never taken over, even when the
 file was removed and recreated under it.
+
+Every holder is also listed, while it lives, in one folder of this machine (`runs_dir()`): what
+`drillkit abort` stops, and what `sandbox down` and `staging down` refuse to pull from under.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ import fcntl
 import json
 import logging
 import os
+import signal
 import sys
+import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,11 +33,12 @@ import psutil
 
 from drillkit.errors import Aborted, TargetBusy
 from drillkit.faultlog import FaultLog, OpenFault
-from drillkit.model.target import Target
+from drillkit.model.target import DockerDriver, ProcessDriver, Target
 from drillkit.redaction import redact
 
 logger = logging.getLogger("drillkit")
 LOCK_NAME = "run.lock"
+RUNS_ENV = "DRILLKIT_RUNS_DIR"
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,7 @@ def target_lock(
         raise
     with _held_guard:
         _held[path] = taken
+    listed = _list(Running(taken.holder, target.name, target.kind, str(path), *_platform_of(target)))
     try:
         if taken.previous is not None:
             _take_over(taken, taken.previous, target, target_file)
@@ -112,6 +120,7 @@ def target_lock(
     finally:
         with _held_guard:
             _held.pop(path, None)
+        listed.unlink(missing_ok=True)
         _release(descriptor)
 
 
@@ -188,3 +197,106 @@ def _release(descriptor: int) -> None:
         os.ftruncate(descriptor, 0)
         os.fsync(descriptor)
     os.close(descriptor)  # closing drops the flock
+
+
+# -- the runs of this machine ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Running:
+    """A run holding a target's lock, as listed in runs_dir()."""
+
+    holder: Holder
+    target: str
+    kind: str
+    lock: str                       # the lock file's absolute path
+    sandbox_dir: str | None = None  # a process-driver target: the sandbox's state folder
+    compose_project: str | None = None  # a docker-driver target: its Compose project
+
+    def describe(self) -> str:
+        return f"{self.holder.describe()} on target {self.target!r} ({self.kind})"
+
+
+def runs_dir() -> Path:
+    """Where this machine's running drills are listed: $DRILLKIT_RUNS_DIR, else /run/drillkit/runs for
+    root, else a folder of the user's own in the temporary directory."""
+    if os.environ.get(RUNS_ENV):
+        return Path(os.environ[RUNS_ENV])
+    if os.geteuid() == 0:
+        return Path("/run/drillkit/runs")
+    return Path(tempfile.gettempdir()) / f"drillkit-runs-{os.getuid()}"
+
+
+def running(matches: Callable[[Running], bool] = lambda run: True) -> list[Running]:
+    """The live runs of this machine that MATCHES accepts, oldest first; a dead run's entry is dropped."""
+    found = []
+    for entry in sorted(runs_dir().glob("*.json")):
+        try:
+            data = json.loads(entry.read_text())
+            run = Running(**{**data, "holder": Holder(**data["holder"])})
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+        if not run.holder.alive():
+            entry.unlink(missing_ok=True)
+            continue
+        if matches(run):
+            found.append(run)
+    return sorted(found, key=lambda run: run.holder.started_utc)
+
+
+def on_sandbox(state_dir: Path) -> Callable[[Running], bool]:
+    folder = str(state_dir.resolve())
+    return lambda run: run.sandbox_dir == folder
+
+
+def on_compose_project(project: str) -> Callable[[Running], bool]:
+    return lambda run: run.compose_project == project
+
+
+def on_target(target: Target) -> Callable[[Running], bool]:
+    lock = str(lock_path(target).absolute())
+    return lambda run: run.lock == lock
+
+
+def refuse_if_running(runs: list[Running], what: str) -> None:
+    """TargetBusy naming RUNS, when there are any: WHAT would pull the platform from under them."""
+    if runs:
+        names = "; ".join(run.describe() for run in runs)
+        raise TargetBusy(f"{what} would pull the platform from under a running drill: {names}. Wait for it, "
+                         "stop it (`drillkit abort`), or pass --force to stop it first (its rollbacks play)")
+
+
+def stop_runs(runs: list[Running], timeout_s: float, say: Callable[[str], None]) -> list[Running]:
+    """SIGTERM each of RUNS (its rollbacks play, its measurements are kept) and wait until all have
+    ended, TIMEOUT_S at most; the runs still alive then."""
+    for run in runs:
+        say(f"stopping {run.describe()}")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(run.holder.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    living = list(runs)
+    while living and time.monotonic() < deadline:
+        time.sleep(0.2)
+        ended = [run for run in living if not run.holder.alive()]
+        for run in ended:
+            say(f"run {run.holder.run_id} ended")
+        living = [run for run in living if run not in ended]
+    return living
+
+
+def _platform_of(target: Target) -> tuple[str | None, str | None]:
+    if isinstance(target.driver, ProcessDriver):
+        return str(target.driver.state_dir.resolve()), None
+    if isinstance(target.driver, DockerDriver):
+        return None, target.driver.compose_project
+    return None, None
+
+
+def _list(run: Running) -> Path:
+    """RUN's entry in runs_dir() (readable by all: `drillkit abort` may run as another user)."""
+    folder = runs_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    entry = folder / f"{run.holder.pid}-{run.holder.run_id.replace('/', '_')}.json"
+    with contextlib.suppress(OSError):  # a run that cannot be listed still runs; only abort cannot find it
+        entry.write_text(redact(json.dumps(asdict(run))))
+    return entry
