@@ -207,3 +207,22 @@ def _cluster() -> dict:
         except httpx.HTTPError:
             continue  # that member is down: ask the other
     raise AssertionError("no Patroni answered")
+
+
+def test_a_heal_brings_the_platform_back_without_waiting_for_a_frozen_backup_server(sandbox):
+    """The backup server's state is a finding of the drill, never a condition of a fault's heal."""
+    backup = sandbox.part("backup")
+    os.kill(backup["pid"], signal.SIGSTOP)  # it runs, yet never beats nor backs up
+    try:
+        beat = next(sandbox.backup_dir.rglob("heartbeat*"))
+        os.utime(beat, (time.time() - 120, time.time() - 120))  # its last beat, two minutes ago: stale now
+        assert not sandbox.part("backup")["healthy"]
+        os.killpg(sandbox.part("app-a")["pid"], signal.SIGKILL)
+        wait_until(lambda: not sandbox.part("app-a")["running"], timeout_s=10)
+        started = time.monotonic()
+        ProcessControl(sandbox.state_dir).restore()
+        took = time.monotonic() - started
+        assert sandbox.part("app-a")["healthy"] and took < 30, f"the heal took {took:.1f} s"
+    finally:
+        os.kill(backup["pid"], signal.SIGCONT)
+    wait_until(lambda: sandbox.part("backup")["healthy"], timeout_s=60, what="the backup server to beat again")

@@ -93,13 +93,34 @@ class Sandbox:
                 self.down()
             raise
 
-    def _settled(self, settle_s: float = 10.0) -> SandboxStatus:
-        """The status once every part is healthy, asked anew of the live processes and the servers;
-        a part that is not (its process exited after it answered, say) fails the start."""
+    def heal(self) -> SandboxStatus:
+        """A fault's heal: start whatever of the platform is not running (the database, its witness, the
+        apps and the load balancer) and wait until they are healthy, stopping nothing. The backup server
+        comes last and is never waited on: its state is a finding of the drill, not a condition of the
+        heal (a heal that waited for a finished backup left a killed primary down when Barman failed)."""
+        self.config.save()
+        creds = Credentials.load_or_create(self.paths.credentials)
+        users = self._prepare_service_users()
+        self._start_etcd()
+        self._start_database(creds, users)
+        self._start_front(creds, users)
+        if self.config.backups:
+            try:
+                self._start_backups(creds, users.get("backup"), wait=False)
+            except SandboxError as exc:
+                self.report(f"the platform is healed; the backup server is not back: {exc}")
+        return self._settled(but=Kind.BACKUP)
+
+    def _settled(self, settle_s: float = 10.0, but: Kind | None = None) -> SandboxStatus:
+        """The status once every part (BUT the parts of that kind) is healthy, asked anew of the live
+        processes and the servers; a part that is not (its process exited after it answered, say) fails."""
+        def sick_parts(status: SandboxStatus) -> list[PartStatus]:
+            return [part for part in status.parts if not part.healthy and part.kind != but]
+
         deadline = time.monotonic() + settle_s
-        while not (status := self.status()).healthy and time.monotonic() < deadline:
+        while sick_parts(status := self.status()) and time.monotonic() < deadline:
             time.sleep(POLL_S)
-        sick = [f"{part.name}: {part.detail or 'unhealthy'}" for part in status.parts if not part.healthy]
+        sick = [f"{part.name}: {part.detail or 'unhealthy'}" for part in sick_parts(status)]
         if sick:
             raise SandboxError(f"started, yet not healthy: {'; '.join(sick)}")
         return status
@@ -179,8 +200,9 @@ class Sandbox:
                     raise SandboxError(f"cannot create the Feed Hub database: {exc}") from exc
                 time.sleep(1.0)
 
-    def _start_backups(self, creds: Credentials, user: pwd.struct_passwd | None) -> None:
-        """The backup server: its logins and slot on the leader, its files and key, then its loop."""
+    def _start_backups(self, creds: Credentials, user: pwd.struct_passwd | None, wait: bool = True) -> None:
+        """The backup server: its logins and slot on the leader, its files and key, then its loop; with
+        WAIT, until it beats and holds a finished backup (restores need one from the start)."""
         part = backup_server.part(self.config)
         backup_server.grant_access(self.config, self.paths)
         leader = self._leader()
@@ -193,9 +215,10 @@ class Sandbox:
         settings = backup_server.write_settings(self.config, self.paths, user)
         launch = backup_server.launch(self.config, self.paths, self.python, settings, user.pw_name if user else None)
         self._ensure_started(part, launch)
-        self._wait(part, "beating", lambda: backup_server.health(self.config, self.paths)[0])
-        has_backup = partial(backup_server.has_finished_backup, self.config, self.paths)
-        self._wait(part, "holding a finished backup", has_backup)  # restores need one from the start
+        if wait:
+            self._wait(part, "beating", lambda: backup_server.health(self.config, self.paths)[0])
+            has_backup = partial(backup_server.has_finished_backup, self.config, self.paths)
+            self._wait(part, "holding a finished backup", has_backup)
 
     def _start_front(self, creds: Credentials, users: dict[str, pwd.struct_passwd]) -> None:
         apps = of_kind(self.config, Kind.APP)

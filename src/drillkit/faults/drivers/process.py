@@ -52,7 +52,7 @@ class ProcessControl:
         self._signal(component, signal.SIGCONT)
 
     def restore(self) -> None:
-        Sandbox(config=self.config, report=logger.info).up(stop_on_failure=False)
+        Sandbox(config=self.config, report=logger.info).heal()
 
     def cut(self, tag: str, region: str, others: list[str]) -> None:
         netfilter.require()
