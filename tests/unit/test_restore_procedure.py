@@ -188,3 +188,27 @@ def test_the_table_read_check_fails_on_a_copy_whose_ledger_is_empty():
 
 def test_a_restore_from_backups_alone_never_starts_from_a_backup_that_ended_after_the_loss():
     assert choose(CATALOGUE, None, ended_before=at("09:01:30")).id == "I1"
+
+
+def test_a_copy_is_dead_only_after_a_fatal_of_its_own_not_after_refusing_a_poll_while_it_starts(tmp_path):
+    from drillkit.backup.restore import _died
+
+    copy = Copy(tmp_path / "copy", "127.0.30.1", 5440, None)
+    copy.folder.mkdir()
+    copy.log.write_text("LOG:  starting PostgreSQL 18\nFATAL:  the database system is starting up\n"
+                        "FATAL:  the database system is not yet accepting connections\n")
+    assert not _died(copy)  # our own polls were refused; no postmaster.pid yet proves nothing
+    copy.log.write_text(copy.log.read_text() + "FATAL:  could not locate required checkpoint record\n")
+    assert _died(copy)
+    (copy.folder / "postmaster.pid").write_text("1\n")
+    assert not _died(copy)  # it still runs
+
+
+def test_each_start_of_a_copy_has_a_log_of_its_own(tmp_path, monkeypatch):
+    from drillkit.backup import restore
+
+    copy = Copy(tmp_path / "copy", "127.0.30.1", 5440, None)
+    copy.log.write_text("FATAL:  an earlier restore's death\n")
+    monkeypatch.setattr(restore, "_as_user", lambda copy, argv, timeout: subprocess.CompletedProcess(argv, 0))
+    restore._start(copy)
+    assert copy.log.read_text() == ""

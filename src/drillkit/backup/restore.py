@@ -330,8 +330,8 @@ def _start(copy: Copy) -> None:
     """Start the copy without waiting: recovery is watched by polling (and stops the procedure when the
     server dies), not by pg_ctl, which would wait in silence until its own timeout."""
     argv = [str(pg_bin() / "pg_ctl"), "-D", str(copy.folder), "-l", str(copy.log), "-W", "start"]
+    copy.log.write_text("")  # this start's lines only: an earlier restore's FATAL must not read as this one's
     if copy.run_as and os.geteuid() == 0:
-        copy.log.touch()
         shutil.chown(copy.log, copy.run_as, copy.run_as)
     done = _as_user(copy, argv, timeout=60)
     if done.returncode != 0:
@@ -357,12 +357,17 @@ def _wait_promoted(copy: Copy, conninfo: str, deadline: Deadline, not_before: fl
         time.sleep(POLL_S)
 
 
+# FATALs that only refuse a connection (our own polls while the copy starts): the server lives on.
+_REFUSALS = ("the database system is starting up", "the database system is not yet accepting connections")
+
+
 def _died(copy: Copy) -> bool:
-    """The postmaster is gone after a FATAL (a WAL gap before the target, a bad setting)."""
+    """The postmaster is gone after a FATAL of its own (a WAL gap before the target, a bad setting)."""
     try:
-        fatal = "FATAL:" in copy.log.read_text(errors="replace")
+        lines = copy.log.read_text(errors="replace").splitlines()
     except OSError:
         return False
+    fatal = any("FATAL:" in line and not any(refusal in line for refusal in _REFUSALS) for line in lines)
     return fatal and not (copy.folder / "postmaster.pid").exists()
 
 
