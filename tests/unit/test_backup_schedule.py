@@ -54,6 +54,8 @@ class FailingBarman:
     def list_backups(self):
         raise BackupError("barman list-backups feedhub failed (exit 1)")
 
+    check = archived_duplicates = unfinished_on_disk = cron
+
 
 def test_a_failed_barman_call_is_logged_and_the_loop_goes_on(tmp_path: Path):
     settings = SchedulerSettings(barman="b", config="c", server="feedhub", full_every_s=FULL_EVERY,
@@ -130,3 +132,109 @@ def test_the_sandbox_files_hold_their_secrets_unmasked_and_private(tmp_path: Pat
     assert oct((root / "pgpass").stat().st_mode & 0o777) == "0o600"
     assert Barman(config.backups.barman, root / "barman.conf", "feedhub").environment()["PGPASSFILE"] == str(
         root / "pgpass")
+
+
+# -- the runbook ---------------------------------------------------------------------------------------
+
+
+class RunbookBarman:
+    """A backup server as the scheduler sees it, recording what the runbook asked of it."""
+
+    def __init__(self, catalogue: list[BackupInfo], wal: list[str], *, streaming: bool = True,
+                 unfinished: list[tuple[str, str, str]] | None = None, duplicates: list[Path] | None = None):
+        self.catalogue, self.wal, self.streaming = catalogue, wal, streaming
+        self.unfinished, self.duplicates = unfinished or [], duplicates or []
+        self.calls: list[str] = []
+
+    def cron(self) -> None:
+        self.calls.append("cron")
+
+    def check(self) -> dict:
+        return {"receive_wal_running": True if self.streaming else "FAILED: not running", "replication_slot": True}
+
+    def receive_wal_reset(self) -> None:
+        self.calls.append("reset")
+
+    def archived_duplicates(self) -> list[Path]:
+        return self.duplicates
+
+    def unfinished_on_disk(self) -> list[tuple[str, str, str]]:
+        return self.unfinished
+
+    def delete(self, backup_id: str) -> None:
+        self.calls.append(f"delete {backup_id}")
+        self.unfinished = [u for u in self.unfinished if u[0] != backup_id]
+
+    def list_backups(self) -> list[BackupInfo]:
+        return self.catalogue
+
+    def wal_files(self) -> list[WalFile]:
+        return [WalFile(name, 16, 0.0, "gpg") for name in self.wal]
+
+    def backup(self, incremental: bool = False) -> BackupInfo:
+        self.calls.append("incremental" if incremental else "full")
+        return BackupInfo(id="new", kind="incremental" if incremental else "full", status="DONE")
+
+
+def ticked(barman: RunbookBarman, tmp_path: Path, ticks: int = 1) -> list[str]:
+    settings = SchedulerSettings(barman="b", config="c", server="feedhub", full_every_s=FULL_EVERY,
+                                 incremental_every_s=INCREMENTAL_EVERY, heartbeat=str(tmp_path / "beat.json"))
+    scheduler = Scheduler(settings, barman)  # type: ignore[arg-type]
+    for _ in range(ticks):
+        scheduler.tick()
+    return barman.calls
+
+
+def due_incremental(timeline: int) -> list[BackupInfo]:
+    """A catalogue whose next backup is an incremental: a full taken on TIMELINE 70 s ago."""
+    end = datetime.fromtimestamp(datetime.now(UTC).timestamp() - 70, UTC).isoformat()
+    return [BackupInfo(id="f", kind="full", status="DONE", end_utc=end, timeline=timeline)]
+
+
+def test_after_a_failover_the_next_backup_is_a_full_one_not_an_incremental_across_the_switch(tmp_path):
+    history = ["000000010000000000000003", "00000002.history", "000000020000000000000004"]
+    assert ticked(RunbookBarman(due_incremental(timeline=1), history), tmp_path)[-1] == "full"
+    assert ticked(RunbookBarman(due_incremental(timeline=2), history), tmp_path)[-1] == "incremental"
+
+
+def test_a_backup_that_did_not_finish_is_removed_from_the_catalogue_before_the_next_is_taken(tmp_path, caplog):
+    barman = RunbookBarman(due_incremental(timeline=1), [], unfinished=[("20261208T0300", "STARTED", "None")])
+    with caplog.at_level("WARNING", logger="drillkit.backup.scheduler"):
+        calls = ticked(barman, tmp_path)
+    assert calls == ["cron", "delete 20261208T0300", "incremental"]
+    assert "backup 20261208T0300 did not finish (status STARTED" in caplog.text
+
+
+def test_plaintext_duplicates_of_archived_files_are_removed(tmp_path):
+    duplicate = tmp_path / "00000002.history.20261208T000121Z.duplicate"
+    duplicate.write_text("1\t0/3000000\tno recovery target specified\n")
+    ticked(RunbookBarman(due_incremental(timeline=1), [], duplicates=[duplicate]), tmp_path)
+    assert not duplicate.exists()
+
+
+def test_wal_streaming_found_down_three_looks_in_a_row_is_reset_once(tmp_path):
+    from drillkit.backup.scheduler import CHECK_EVERY, STUCK_TICKS
+
+    calls = ticked(RunbookBarman([], [], streaming=False), tmp_path, ticks=CHECK_EVERY * STUCK_TICKS)
+    assert calls.count("reset") == 1
+    assert ticked(RunbookBarman([], [], streaming=True), tmp_path, ticks=CHECK_EVERY * STUCK_TICKS).count("reset") == 0
+
+
+def test_the_barman_wrapper_finds_unfinished_records_and_archived_duplicates_on_disk(tmp_path):
+    barman = Barman(Path("barman"), tmp_path / "barman.conf", "feedhub")
+    barman.__dict__["storage_dir"] = tmp_path  # what `barman show-servers` would say
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "errors").mkdir()
+    for backup_id, status, end in (("A", "DONE", "2026-12-08 03:04:25+00:00"), ("B", "STARTED", "None"),
+                                   ("C", "WAITING_FOR_WALS", "2026-12-08 03:05:00+00:00"), ("D", "DONE", "None"),
+                                   ("E", "FAILED", "None")):
+        (tmp_path / "meta" / f"{backup_id}-backup.info").write_text(f"status={status}\nend_time={end}\nerror=None\n")
+    assert [found[0] for found in barman.unfinished_on_disk()] == ["B", "D", "E"]
+    (tmp_path / "wals").mkdir()
+    (tmp_path / "wals" / "feedhub-xlog.db").write_text("00000002.history\t507\t1.0\tNone\tgpg\n"
+                                                       "000000020000000000000004\t16\t2.0\tNone\tgpg\n")
+    for name in ("00000002.history.20261208T000121Z.duplicate", "000000020000000000000004.20261208T01Z.duplicate",
+                 "00000003.history.20261208T000121Z.duplicate"):
+        (tmp_path / "errors" / name).write_text("x")
+    assert [p.name for p in barman.archived_duplicates()] == [
+        "00000002.history.20261208T000121Z.duplicate", "000000020000000000000004.20261208T01Z.duplicate"]

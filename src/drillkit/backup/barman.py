@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ TAIL_LINES = 8           # how much of barman's output an error quotes
 _DROPPED_ENV = ("PGPASSWORD", "PGUSER", "PGHOST", "PGPORT", "PGDATABASE", "PGSERVICE", "PGSERVICEFILE")
 
 TargetAction = Literal["pause", "promote", "shutdown"]
+UNFINISHED = ("", "STARTED", "FAILED", "EMPTY")  # barman's statuses of a backup that did not finish
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,42 @@ class Barman:
     def receive_wal_stop(self) -> None:
         """Stop the background `barman receive-wal` (and its pg_receivewal)."""
         self._run(["receive-wal", "--stop", self.server])
+
+    def receive_wal_reset(self) -> None:
+        """Stop `barman receive-wal` and reset its position to the server's current WAL (the next `barman
+        cron` starts it again from there): the runbook's step when streaming is stuck behind a failover."""
+        self.receive_wal_stop()
+        self._run(["receive-wal", "--reset", self.server])
+
+    def delete(self, backup_id: str) -> None:
+        """Remove one backup from the catalogue and the storage (`barman delete`); when barman cannot (a
+        backup it left half-written can break its own commands), its record and files directly."""
+        try:
+            self._run(["delete", self.server, backup_id], timeout_s=LONG_S)
+        except BackupError:
+            (self.storage_dir / "meta" / f"{backup_id}-backup.info").unlink(missing_ok=True)
+            shutil.rmtree(self.storage_dir / "base" / backup_id, ignore_errors=True)
+
+    def unfinished_on_disk(self) -> list[tuple[str, str, str]]:
+        """(id, status, error) of every backup whose record on disk says it failed or never finished
+        (FAILED, STARTED, EMPTY, or DONE without an end time; WAITING_FOR_WALS is a finished copy whose WAL
+        is on its way): read from the files, since such a record can make `list-backups` fail. Only
+        meaningful while no backup runs."""
+        found = []
+        for path in sorted((self.storage_dir / "meta").glob("*-backup.info")):
+            raw = dict(line.split("=", 1) for line in path.read_text(errors="replace").splitlines() if "=" in line)
+            status, end = raw.get("status", ""), raw.get("end_time", "None")
+            if status in UNFINISHED or (status == "DONE" and end in ("", "None")):
+                found.append((path.name.removesuffix("-backup.info"), status, raw.get("error", "None")))
+        return found
+
+    def archived_duplicates(self) -> list[Path]:
+        """Files barman set aside in errors/ as duplicates (`NAME.TIMESTAMP.duplicate`) of a WAL or
+        history file the archive already holds: plaintext copies of what the archive keeps encrypted."""
+        archived = {wal.name for wal in self.wal_files()}
+        errors = self.storage_dir / "errors"
+        return sorted(path for path in errors.glob("*.duplicate") if path.name.split(".")[0] in archived
+                      or ".".join(path.name.split(".")[:2]) in archived)
 
     def status(self) -> dict[str, str]:
         """`barman status`: each item's name mapped to barman's message."""

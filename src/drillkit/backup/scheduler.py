@@ -11,6 +11,16 @@ duration). One log line per action, with its duration. A failed barman call is l
 at the next tick: the loop never dies of one. After each tick it writes its heartbeat, which `sandbox
 status` reads.
 
+It follows the runbook a well-run backup host follows, each step logged as "runbook: …":
+- a backup that did not finish (barman failed inside it, and such a record can break every later
+  `list-backups`) is diagnosed from its record, removed from the catalogue, and the backup is retried;
+- a failover since the newest backup (a newer timeline in the archive) makes the next backup a full one:
+  an incremental is never built across a timeline switch;
+- WAL streaming that stays down for STUCK_TICKS ticks (a lossy failover left it behind the new
+  timeline) is reset to the server's current position;
+- the plaintext duplicates barman sets aside in errors/ of files the archive already holds encrypted
+  are removed, so that the store keeps every file encrypted.
+
 A backup's age is wall-clock time against barman's catalogue (the backup's end, in UTC): the catalogue
 outlives this process, so there is no monotonic instant to compare it with.
 """
@@ -40,6 +50,9 @@ __all__ = ["HEARTBEAT_FILE", "SchedulerSettings", "due", "heartbeat_age", "main"
 
 HEARTBEAT_FILE = "heartbeat.json"
 MARGIN = 0.9
+CHECK_EVERY = 3          # ticks between two looks at WAL streaming (`barman check` costs 0.2 s)
+STUCK_TICKS = 3          # looks in a row with WAL streaming down before the receiver is reset
+STREAMING_CHECKS = ("receive_wal_running", "replication_slot")
 logger = logging.getLogger("drillkit.backup.scheduler")
 
 Due = Literal["full", "incremental"] | None
@@ -74,6 +87,19 @@ def _epoch(info: BackupInfo) -> float:
     return datetime.fromisoformat(str(info.end_utc)).timestamp()
 
 
+def newest_timeline(wal_names: list[str]) -> int | None:
+    """The newest timeline the archive knows of, from its history files (None: only timeline 1)."""
+    timelines = [int(name[:8], 16) for name in wal_names if name.endswith(".history")]
+    return max(timelines, default=None)
+
+
+def crosses_a_failover(backups: list[BackupInfo], wal_names: list[str]) -> bool:
+    """Whether the cluster moved to a newer timeline since the newest finished backup was taken."""
+    done = [info for info in backups if info.status == "DONE" and info.timeline is not None]
+    newest = newest_timeline(wal_names)
+    return bool(done) and newest is not None and newest > (done[-1].timeline or 0)
+
+
 class Scheduler:
     def __init__(self, settings: SchedulerSettings, barman: Barman) -> None:
         self.settings = settings
@@ -81,6 +107,8 @@ class Scheduler:
         self.stopping = False
         self.last_action = "starting"
         self.last_error = ""
+        self.streaming_down = 0  # consecutive looks that found WAL streaming down
+        self.ticks = 0
 
     def run(self) -> None:
         while not self.stopping:
@@ -90,21 +118,55 @@ class Scheduler:
 
     def tick(self) -> None:
         self.last_error = ""  # the heartbeat tells of this tick only
+        self.ticks += 1
         self._timed("barman cron", self.barman.cron)
+        if self.ticks % CHECK_EVERY == 1:
+            self._timed("runbook: WAL streaming", self._watch_streaming)
+        self._timed("runbook: plaintext duplicates", self._remove_duplicates)
+        self._timed("runbook: unfinished backups", self._remove_unfinished)
         catalogue = self._timed("barman list-backups", self.barman.list_backups)
         if catalogue is not None:
             kind = due(catalogue, time.time(), self.settings.full_every_s, self.settings.incremental_every_s)
+            if kind == "incremental" and crosses_a_failover(catalogue, [w.name for w in self.barman.wal_files()]):
+                logger.info("runbook: the cluster changed timeline since the newest backup: a full backup, "
+                            "not an incremental across the switch")
+                kind = "full"
             if kind is not None:
                 self._beat()  # a backup may take a while: say we were alive just before it
                 self._timed(f"{kind} backup", lambda: self.barman.backup(incremental=kind == "incremental"))
         self._beat()
+
+    def _watch_streaming(self) -> None:
+        """Reset the WAL receiver once streaming was found down STUCK_TICKS looks in a row."""
+        checks = self.barman.check()
+        down = [name for name in STREAMING_CHECKS if checks.get(name, True) is not True]
+        self.streaming_down = self.streaming_down + 1 if down else 0
+        if self.streaming_down >= STUCK_TICKS:
+            logger.warning("runbook: WAL streaming down at %d looks in a row (%s): resetting the receiver to the "
+                           "server's current position", self.streaming_down,
+                           "; ".join(f"{name} {checks[name]}" for name in down))
+            self.barman.receive_wal_reset()
+            self.streaming_down = 0
+
+    def _remove_duplicates(self) -> None:
+        for path in self.barman.archived_duplicates():
+            path.unlink(missing_ok=True)
+            logger.info("runbook: removed %s, a plaintext duplicate of a file the archive holds encrypted",
+                        path.name)
+
+    def _remove_unfinished(self) -> None:
+        """A backup that did not finish, while none runs (the loop takes one at a time, and not now)."""
+        for backup_id, status, error in self.barman.unfinished_on_disk():
+            logger.warning("runbook: backup %s did not finish (status %s, barman's error: %s): removed from "
+                           "the catalogue; the backup is taken again", backup_id, status or "none", error)
+            self.barman.delete(backup_id)
 
     def _timed(self, what: str, call: Callable[[], Any]) -> Any:
         """CALL's result, or None when barman failed; one log line either way, with its duration."""
         started = time.monotonic()
         try:
             result = call()
-        except DrillkitError as exc:
+        except (DrillkitError, OSError) as exc:
             self.last_error = f"{what} failed after {time.monotonic() - started:.1f} s: {exc}"
             logger.error(self.last_error)
             return None
