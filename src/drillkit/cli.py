@@ -13,7 +13,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Protocol, cast
+from typing import TYPE_CHECKING, Annotated, Protocol, cast
 
 import typer
 from rich.console import Console
@@ -26,6 +26,9 @@ from drillkit.model import paths
 from drillkit.model.needs import needs_of
 from drillkit.model.sandbox import DEFAULT_STATE_DIR, load_config
 from drillkit.sandbox.supervisor import Sandbox, SandboxStatus
+
+if TYPE_CHECKING:
+    from drillkit.lock import Running
 
 DEFAULT_TARGET = paths.TARGET
 
@@ -110,7 +113,7 @@ ForceStop = Annotated[bool, typer.Option(
 ABORT_TIMEOUT_S = 60.0
 
 
-def _clear_of_runs(runs: list, what: str, force: bool) -> None:
+def _clear_of_runs(runs: list[Running], what: str, force: bool) -> None:
     """Refuse WHAT while RUNS hold the platform, or with FORCE stop them first."""
     from drillkit import lock
 

@@ -228,9 +228,18 @@ def runs_dir() -> Path:
 
 
 def running(matches: Callable[[Running], bool] = lambda run: True) -> list[Running]:
-    """The live runs of this machine that MATCHES accepts, oldest first; a dead run's entry is dropped."""
+    """The live runs of this machine that MATCHES accepts, oldest first; a dead run's entry is dropped.
+    The list is trusted only in a folder of this user's own that no one else may write to: it names the
+    processes `abort` signals."""
+    folder = runs_dir()
+    if not folder.is_dir():
+        return []
+    info = folder.stat()
+    if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise Aborted(f"{folder}: the list of running drills is not this user's own, or others may write to it: "
+                      "not trusted (remove it, or choose another with DRILLKIT_RUNS_DIR)")
     found = []
-    for entry in sorted(runs_dir().glob("*.json")):
+    for entry in sorted(folder.glob("*.json")):
         try:
             data = json.loads(entry.read_text())
             run = Running(**{**data, "holder": Holder(**data["holder"])})
@@ -295,7 +304,7 @@ def _platform_of(target: Target) -> tuple[str | None, str | None]:
 def _list(run: Running) -> Path:
     """RUN's entry in runs_dir() (readable by all: `drillkit abort` may run as another user)."""
     folder = runs_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o755, parents=True, exist_ok=True)
     entry = folder / f"{run.holder.pid}-{run.holder.run_id.replace('/', '_')}.json"
     with contextlib.suppress(OSError):  # a run that cannot be listed still runs; only abort cannot find it
         entry.write_text(redact(json.dumps(asdict(run))))

@@ -113,3 +113,10 @@ def test_abort_all_stops_two_drills_on_two_targets_within_30_s(tmp_path, env):
 def test_abort_names_what_to_stop(tmp_path, env):
     result = drillkit("abort", env=env, cwd=tmp_path)
     assert result.returncode == 2 and "--target FILE, or --all" in result.stderr
+
+
+def test_a_list_of_runs_others_may_write_to_is_not_trusted(tmp_path, env):
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs").chmod(0o777)  # anyone could plant an entry naming a process to signal
+    result = drillkit("abort", "--all", env=env, cwd=tmp_path)
+    assert result.returncode == 3 and "not trusted" in " ".join(result.stderr.split())

@@ -238,3 +238,18 @@ def test_the_barman_wrapper_finds_unfinished_records_and_archived_duplicates_on_
         (tmp_path / "errors" / name).write_text("x")
     assert [p.name for p in barman.archived_duplicates()] == [
         "00000002.history.20261208T000121Z.duplicate", "000000020000000000000004.20261208T01Z.duplicate"]
+
+
+def test_the_receiver_is_reset_even_when_it_is_not_running_to_be_stopped(monkeypatch):
+    asked: list[list[str]] = []
+
+    def run(self, args, **kwargs):
+        asked.append(list(args))
+        if "--stop" in args:  # what barman says in the crash loop after a lossy failover
+            raise BackupError("barman receive-wal --stop feedhub failed (exit 1): ERROR: Termination of "
+                              "receive-wal failed: no such process for server feedhub")
+        return ""
+
+    monkeypatch.setattr(Barman, "_run", run)
+    Barman(Path("barman"), Path("barman.conf"), "feedhub").receive_wal_reset()
+    assert asked[-1] == ["receive-wal", "--reset", "feedhub"]

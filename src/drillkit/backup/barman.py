@@ -12,6 +12,7 @@ backup server may do the same): `gnupg/` becomes GNUPGHOME (the key that encrypt
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -127,8 +128,11 @@ class Barman:
 
     def receive_wal_reset(self) -> None:
         """Stop `barman receive-wal` and reset its position to the server's current WAL (the next `barman
-        cron` starts it again from there): the runbook's step when streaming is stuck behind a failover."""
-        self.receive_wal_stop()
+        cron` starts it again from there): the runbook's step when streaming is stuck behind a failover
+        (pg_receivewal asks for a point on a timeline the new leader forked from earlier, fails, and cron
+        starts it again, over and over). In that loop it is mostly not running: nothing to stop then."""
+        with contextlib.suppress(BackupError):
+            self.receive_wal_stop()
         self._run(["receive-wal", "--reset", self.server])
 
     def delete(self, backup_id: str) -> None:

@@ -50,7 +50,7 @@ __all__ = ["HEARTBEAT_FILE", "SchedulerSettings", "due", "heartbeat_age", "main"
 
 HEARTBEAT_FILE = "heartbeat.json"
 MARGIN = 0.9
-CHECK_EVERY = 3          # ticks between two looks at WAL streaming (`barman check` costs 0.2 s)
+CHECK_EVERY = 2          # ticks between two looks at WAL streaming (`barman check` costs 0.2 s)
 STUCK_TICKS = 3          # looks in a row with WAL streaming down before the receiver is reset
 STREAMING_CHECKS = ("receive_wal_running", "replication_slot")
 logger = logging.getLogger("drillkit.backup.scheduler")
@@ -121,20 +121,23 @@ class Scheduler:
         self.ticks += 1
         self._timed("barman cron", self.barman.cron)
         if self.ticks % CHECK_EVERY == 1:
-            self._timed("runbook: WAL streaming", self._watch_streaming)
-        self._timed("runbook: plaintext duplicates", self._remove_duplicates)
-        self._timed("runbook: unfinished backups", self._remove_unfinished)
-        catalogue = self._timed("barman list-backups", self.barman.list_backups)
-        if catalogue is not None:
-            kind = due(catalogue, time.time(), self.settings.full_every_s, self.settings.incremental_every_s)
-            if kind == "incremental" and crosses_a_failover(catalogue, [w.name for w in self.barman.wal_files()]):
-                logger.info("runbook: the cluster changed timeline since the newest backup: a full backup, "
-                            "not an incremental across the switch")
-                kind = "full"
-            if kind is not None:
-                self._beat()  # a backup may take a while: say we were alive just before it
-                self._timed(f"{kind} backup", lambda: self.barman.backup(incremental=kind == "incremental"))
+            self._timed("runbook: WAL streaming", self._watch_streaming, quiet=True)
+        self._timed("runbook: plaintext duplicates", self._remove_duplicates, quiet=True)
+        self._timed("runbook: unfinished backups", self._remove_unfinished, quiet=True)
+        kind = self._timed("choosing the backup due", self._due, quiet=True)
+        if kind is not None:
+            self._beat()  # a backup may take a while: say we were alive just before it
+            self._timed(f"{kind} backup", lambda: self.barman.backup(incremental=kind == "incremental"))
         self._beat()
+
+    def _due(self) -> Due:
+        catalogue = self.barman.list_backups()
+        kind = due(catalogue, time.time(), self.settings.full_every_s, self.settings.incremental_every_s)
+        if kind == "incremental" and crosses_a_failover(catalogue, [wal.name for wal in self.barman.wal_files()]):
+            logger.info("runbook: the cluster changed timeline since the newest backup: a full backup, not an "
+                        "incremental across the switch")
+            return "full"
+        return kind
 
     def _watch_streaming(self) -> None:
         """Reset the WAL receiver once streaming was found down STUCK_TICKS looks in a row."""
@@ -161,8 +164,9 @@ class Scheduler:
                            "the catalogue; the backup is taken again", backup_id, status or "none", error)
             self.barman.delete(backup_id)
 
-    def _timed(self, what: str, call: Callable[[], Any]) -> Any:
-        """CALL's result, or None when barman failed; one log line either way, with its duration."""
+    def _timed(self, what: str, call: Callable[[], Any], quiet: bool = False) -> Any:
+        """CALL's result, or None when barman failed; one log line either way (QUIET: on failure only),
+        with its duration."""
         started = time.monotonic()
         try:
             result = call()
@@ -170,6 +174,8 @@ class Scheduler:
             self.last_error = f"{what} failed after {time.monotonic() - started:.1f} s: {exc}"
             logger.error(self.last_error)
             return None
+        if quiet:
+            return result
         line = f"{what} ok in {time.monotonic() - started:.1f} s"
         if isinstance(result, BackupInfo):
             line = f"{what} {result.id} {result.status} in {time.monotonic() - started:.1f} s"
