@@ -501,8 +501,7 @@ def abort(
     """The kill switch, for the moment a real incident starts: stop running drills as Ctrl-C would. Each
     plays its rollbacks, keeps what it measured (`drillkit report` scores it), and exits 3.
 
-    Exit 0 when every drill it stopped has ended (or none was running), 3 when one is still running
-    after --timeout (SIGKILL it, then `drillkit recover --run RUN`)."""
+    Exit 0 when every drill it stopped has ended (or none was running), 3 when one still runs after --timeout."""
     from drillkit import lock
     from drillkit.model.target import load_target
 
