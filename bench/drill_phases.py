@@ -51,6 +51,8 @@ def phases(run_dir: Path) -> tuple[dict[str, float], dict[str, float]]:
         for prefix, phase in MARKS:
             if not message.startswith(prefix):
                 continue
+            if not titles and phase != "steady state before":
+                continue  # the baseline's own lines, before the first experiment
             if phase == "steady state before":
                 seen_method = False
                 titles.append(message.removeprefix(prefix).strip())

@@ -151,10 +151,10 @@ class Barman:
         meaningful while no backup runs."""
         found = []
         for path in sorted((self.storage_dir / "meta").glob("*-backup.info")):
-            raw = dict(line.split("=", 1) for line in path.read_text(errors="replace").splitlines() if "=" in line)
-            status, end = raw.get("status", ""), raw.get("end_time", "None")
-            if status in UNFINISHED or (status == "DONE" and end in ("", "None")):
-                found.append((path.name.removesuffix("-backup.info"), status, raw.get("error", "None")))
+            value = _backup_info_values(path.read_text(errors="replace"))
+            status = value.get("status") or ""
+            if status in UNFINISHED or (status == "DONE" and value.get("end_time") is None):
+                found.append((path.name.removesuffix("-backup.info"), status, str(value.get("error"))))
         return found
 
     def archived_duplicates(self) -> list[Path]:
@@ -324,10 +324,15 @@ def _listed(entry: dict[str, Any]) -> BackupInfo:
     )
 
 
+def _backup_info_values(text: str) -> dict[str, str | None]:
+    """A backup.info's key=value lines; None where barman wrote None or nothing."""
+    raw = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {key: (None if val in ("None", "") else val) for key, val in raw.items()}
+
+
 def parse_backup_info_file(text: str) -> dict[str, Any]:
     """The fields of a backup.info (key=value lines) that BackupInfo holds."""
-    raw = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
-    value = {key: (None if val in ("None", "") else val) for key, val in raw.items()}
+    value = _backup_info_values(text)
     timeline = value.get("timeline")
     return {
         "begin_utc": _iso_text(value.get("begin_time")),

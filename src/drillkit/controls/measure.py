@@ -41,10 +41,9 @@ from typing import Any
 from chaoslib import substitute
 from chaoslib.exceptions import InterruptExecution
 
-from drillkit import durable, interrupts
 from drillkit.faults.environment import RUN_ID_ENV, RUN_ID_KEY, environment, new_run_id
 from drillkit.measure.samples import FaultEvent
-from drillkit.measure.session import STOP_WHEN_INTERRUPTED_S, MeasurementSession, MeasureSettings
+from drillkit.measure.session import MeasurementSession, MeasureSettings
 from drillkit.model import paths
 from drillkit.model.objectives import Objectives, load_objectives
 from drillkit.model.result import RunStatus
@@ -221,13 +220,8 @@ def _finish(run: _Run, *, interrupted: bool) -> tuple[dict[str, Any], bool]:
         except (KeyboardInterrupt, InterruptExecution):  # chaoslib turns SIGTERM into InterruptExecution
             logger.warning("interrupted while measuring after the rollbacks: what was measured is kept")
             interrupted = True
-    with interrupts.held() as caught:
-        session.stop(wait_s=STOP_WHEN_INTERRUPTED_S if interrupted else None)
-        measurements = session.summary(stopped=stopped)
-        path = session.out_dir / "measurements.json"
-        durable.write_json(path, measurements)
-    logger.info("measurements (%s): %s", stopped, path)
-    return measurements, interrupted or bool(caught)
+    measurements, signalled = session.finish(stopped, interrupted=interrupted)
+    return measurements, interrupted or signalled
 
 
 def _settings(arguments: dict[str, Any]) -> MeasureSettings:

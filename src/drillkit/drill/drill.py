@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from drillkit import durable, interrupts, patroni_api
+from drillkit import patroni_api
 from drillkit.drill import blast_radius
 from drillkit.drill.progress import DrillProgress
 from drillkit.drill.runner import RunResult, run_experiment
@@ -24,7 +24,7 @@ from drillkit.guard.kinds import Sources
 from drillkit.guard.watch import Watch
 from drillkit.lock import target_lock
 from drillkit.measure import replay
-from drillkit.measure.session import STOP_WHEN_INTERRUPTED_S, MeasurementSession, MeasureSettings
+from drillkit.measure.session import MeasurementSession, MeasureSettings
 from drillkit.model.drill import Drill
 from drillkit.model.measurements import Measurements
 from drillkit.model.needs import lacking
@@ -178,10 +178,7 @@ def _baseline(drill: Drill, target: Target, objectives: Objectives, out_dir: Pat
         time.sleep(drill.baseline.duration_s)
         stopped = "baseline over"
     finally:  # an interrupted baseline keeps what it measured too
-        with interrupts.held():
-            session.stop(wait_s=None if stopped == "baseline over" else STOP_WHEN_INTERRUPTED_S)
-            summary = session.summary(stopped=stopped)
-            durable.write_json(out_dir / "measurements.json", summary)
+        summary, _ = session.finish(stopped, interrupted=stopped == "interrupted")
     return Measurements.model_validate(summary)
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import psycopg
 
 import drillkit
-from drillkit import durable
+from drillkit import durable, interrupts
 from drillkit.measure import analysis, dsn_ledger, prober, replay, restore
 from drillkit.measure.ledger import Write
 from drillkit.measure.probe_process import CONFIG_FILE, ProbeConfig
@@ -242,6 +242,17 @@ class MeasurementSession:
         self.refresh()
         self._read_stored()
         self._clean_up_ledger()
+
+    def finish(self, stopped: str, *, interrupted: bool) -> tuple[dict[str, Any], bool]:
+        """Stop (an INTERRUPTED run waits STOP_WHEN_INTERRUPTED_S at most for the ledger's read-back),
+        analyse, and write measurements.json; the measurements, and whether a signal arrived meanwhile:
+        it is held until they are saved, never lets them be lost."""
+        with interrupts.held() as caught:
+            self.stop(wait_s=STOP_WHEN_INTERRUPTED_S if interrupted else None)
+            measurements = self.summary(stopped=stopped)
+            durable.write_json(self.out_dir / "measurements.json", measurements)
+        logger.info("measurements (%s): %s", stopped, self.out_dir / "measurements.json")
+        return measurements, bool(caught)
 
     def summary(self, stopped: str = "stopped") -> dict[str, Any]:
         """measurements.json's content: the analysis of everything recorded."""
